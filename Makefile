@@ -1,0 +1,36 @@
+# Cairn: `make run` starts the API on the embedded profile with corpora/ ingested; `make test` runs every test.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+export OMP_NUM_THREADS := 1
+
+.PHONY: install services test test-fast run bench-ingest clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -c constraints.txt -e '.[test]'
+	# unstructured's PDF code imports a few modules of unstructured-inference; its own requirements pull
+	# torchvision, which breaks transformers beside the CPU torch wheel. See pyproject.toml.
+	$(PIP) install -q --no-deps unstructured-inference==1.6.14
+	touch $@
+
+services:
+	bash scripts/ensure_services.sh
+
+test: install services
+	$(PY) -m pytest
+
+test-fast: install services
+	$(PY) -m pytest -m "not slow"
+
+run: install
+	$(VENV)/bin/cairn serve --ingest corpora
+
+bench-ingest: install
+	$(PY) benchmarks/ingest_scifact.py
+
+clean:
+	rm -rf $(VENV) .cairn

@@ -1,0 +1,51 @@
+"""The FastAPI application: routers wired to a Runtime; the embedded profile runs its worker in this process."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from api.errors import install_error_handlers
+from api.routers import documents, health, jobs
+from workers.runtime import Runtime
+
+log = logging.getLogger("cairn.api")
+
+
+def create_app(runtime: Runtime, ingest_on_start: list[Path] | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        worker = None
+        if runtime.settings.in_process_worker:
+            from workers.inprocess import InProcessWorker
+            from workers.submit import enqueue
+
+            runtime.store  # own the embedded index for the life of the server
+            worker = InProcessWorker(runtime.celery)
+            worker.start()
+            enqueue(runtime, runtime.jobs.unfinished_items())  # work a previous run accepted but did not finish
+        if ingest_on_start:
+            from workers.submit import collect_files, submit
+
+            settings = runtime.settings
+            job_id = submit(
+                runtime, collect_files(ingest_on_start), tenant=settings.tenant, collection=settings.collection,
+                strategy=settings.chunking.strategy,
+            )
+            log.warning("ingesting %s as job %s", ", ".join(map(str, ingest_on_start)), job_id)
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+            runtime.close()
+
+    app = FastAPI(title="Cairn", version="0.1.0", lifespan=lifespan, description="A RAG knowledge backend.")
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    for router in (health.router, documents.router, jobs.router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,187 @@
+"""The `cairn` command line: the same services as the HTTP API, for files, folders and terminals."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from core.offline import configure_offline
+
+configure_offline()
+
+from core.settings import Settings  # noqa: E402
+from core.vectorstore import StoreLocked  # noqa: E402
+
+app = typer.Typer(help="Cairn: a RAG knowledge backend.", no_args_is_help=True, add_completion=False)
+documents_app = typer.Typer(help="Manage documents.", no_args_is_help=True)
+app.add_typer(documents_app, name="documents")
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _runtime():
+    from workers.runtime import Runtime
+
+    return Runtime(Settings())
+
+
+def _describe(entry: dict) -> str:
+    status = entry["status"]
+    if status in ("indexed", "replaced"):
+        return f"{status} ({entry['chunks']} chunks)"
+    if status in ("rejected", "failed"):
+        return f"{status}: {entry['reason']}"
+    return status
+
+
+def _wait(runtime, job_id: str, show_progress: bool):
+    if not show_progress:
+        while not (view := runtime.jobs.get(job_id)).finished:
+            time.sleep(0.2)
+        return view
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(), transient=True) as bar:
+        task = bar.add_task("queued", total=1.0)
+        while True:
+            view = runtime.jobs.get(job_id)
+            bar.update(task, completed=view.progress, description=view.status)
+            if view.finished:
+                return view
+            time.sleep(0.2)
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files and folders (recursive).")],
+    collection: Annotated[str | None, typer.Option(help="Collection to ingest into.")] = None,
+    strategy: Annotated[str | None, typer.Option(help="Chunking strategy.")] = None,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for every file's outcome.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print outcomes as JSON.")] = False,
+) -> None:
+    """Ingest files and folders: each file ends indexed, unchanged, replaced or rejected (with the reason)."""
+    from workers.submit import BrokerUnavailable, collect_files, submit
+
+    settings = Settings()
+    collection = collection or settings.collection
+    strategy = strategy or settings.chunking.strategy
+    if not wait and settings.in_process_worker:
+        _fail("--no-wait needs a queue and separate workers (set CAIRN_REDIS_URL and run `cairn worker`)")
+    files = collect_files(paths)
+    if not files:
+        _fail("no files found under the given paths")
+    runtime = _runtime()
+    worker = None
+    try:
+        if settings.in_process_worker:
+            from workers.inprocess import InProcessWorker
+
+            runtime.store  # take ownership of the embedded index now, so a conflict is reported before any work
+            worker = InProcessWorker(runtime.celery)
+            worker.start()
+        job_id = submit(runtime, files, tenant=settings.tenant, collection=collection, strategy=strategy)
+        if not wait:
+            typer.echo(json.dumps({"job_id": job_id}) if as_json else f"queued job {job_id}")
+            return
+        view = _wait(runtime, job_id, show_progress=sys.stderr.isatty() and not as_json)
+    except (StoreLocked, BrokerUnavailable, ValueError) as exc:
+        _fail(str(exc))
+    finally:
+        if worker is not None:
+            worker.stop()
+        runtime.close()
+    entries = [{k: d[k] for k in ("path", "document_id", "status", "chunks", "reason")} for d in view.documents]
+    if as_json:
+        typer.echo(json.dumps(entries, indent=2))
+    else:
+        for entry in entries:
+            typer.echo(f"{entry['path']}: {_describe(entry)}")
+    if any(d["status"] == "failed" for d in view.documents):
+        raise typer.Exit(1)
+
+
+@documents_app.command("list")
+def documents_list(
+    collection: Annotated[str | None, typer.Option(help="Only this collection.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List the documents of this tenant."""
+    settings = Settings()
+    runtime = _runtime()
+    rows = runtime.catalog.list(settings.tenant, collection, limit=100_000)
+    items = [
+        {
+            "document_id": r.id, "collection": r.collection, "source": r.source, "title": r.title,
+            "version": r.version, "content_hash": r.content_hash,
+            "chunks": {e.strategy: e.chunks for e in runtime.catalog.index_entries(r.id)},
+        }
+        for r in rows
+    ]
+    if as_json:
+        typer.echo(json.dumps(items, indent=2))
+        return
+    for item in items:
+        chunks = ", ".join(f"{k}: {v}" for k, v in item["chunks"].items())
+        typer.echo(f"{item['document_id']}  v{item['version']}  {item['source']}  ({chunks})")
+
+
+@documents_app.command("delete")
+def documents_delete(document_id: str) -> None:
+    """Delete a document: every chunk of it leaves the index."""
+    settings = Settings()
+    runtime = _runtime()
+    try:
+        deleted = runtime.ingest.delete(settings.tenant, document_id)
+    except StoreLocked as exc:
+        _fail(str(exc))
+    finally:
+        runtime.close()
+    if not deleted:
+        _fail(f"no document {document_id}", code=1)
+    typer.echo(f"deleted {document_id}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    ingest_paths: Annotated[list[Path] | None, typer.Option("--ingest", help="Ingest these paths at start-up.")] = None,
+) -> None:
+    """Run the HTTP API (the embedded profile also runs its worker in this process)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    runtime = _runtime()
+    try:
+        application = create_app(runtime, ingest_on_start=ingest_paths or None)
+    except StoreLocked as exc:
+        _fail(str(exc))
+    uvicorn.run(application, host=host, port=port, log_level="info")
+
+
+@app.command()
+def worker() -> None:
+    """Run a Celery worker (server profile: needs CAIRN_REDIS_URL)."""
+    settings = Settings()
+    if settings.in_process_worker:
+        _fail("`cairn worker` needs a queue: set CAIRN_REDIS_URL (the embedded profile runs its worker in-process)")
+    runtime = _runtime()
+    app_ = runtime.celery
+    # The embedded index can be owned by one process only, so an Edge-backed worker is a single process.
+    pool = ["--pool", "prefork", "--concurrency", str(settings.worker.concurrency)]
+    if not (settings.qdrant.url or settings.qdrant.location):
+        pool = ["--pool", "solo"]
+    app_.worker_main(["worker", "--loglevel", "INFO", "-Q", settings.worker.queue, "--without-gossip", "--without-mingle", *pool])
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()

@@ -1,0 +1,1 @@
+"""HTTP routers, one per feature; each resolves a service and calls it."""

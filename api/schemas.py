@@ -1,0 +1,64 @@
+"""Request and response models of the HTTP API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+
+class UploadedDocument(BaseModel):
+    document_id: str | None
+    filename: str
+
+
+class UploadAccepted(BaseModel):
+    job_id: str
+    documents: list[UploadedDocument]
+    status_url: str
+
+
+class JobDocument(BaseModel):
+    path: str
+    document_id: str | None
+    status: str
+    chunks: int
+    reason: str | None
+    parent: str | None = None
+
+
+class JobStatus(BaseModel):
+    job_id: str
+    status: str
+    progress: float
+    documents: list[JobDocument]
+    error: str | None
+
+
+class DocumentSummary(BaseModel):
+    document_id: str
+    collection: str
+    source: str
+    title: str
+    version: int
+    content_hash: str
+    updated_at: datetime
+
+
+class DocumentIndex(BaseModel):
+    strategy: str
+    version: int
+    chunks: int
+
+
+class DocumentDetail(DocumentSummary):
+    filename: str
+    mime_type: str
+    size_bytes: int
+    indexes: list[DocumentIndex]
+
+
+class DocumentPage(BaseModel):
+    documents: list[DocumentSummary]
+    limit: int
+    offset: int

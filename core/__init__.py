@@ -1,0 +1,1 @@
+"""Shared foundations of Cairn: settings, domain types, storage adapters and model loading."""

@@ -1,0 +1,103 @@
+"""Cairn's one typed settings object: every command and service reads it (env prefix CAIRN_, nested with __)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Profile(StrEnum):
+    """Embedded: Qdrant Edge on disk, SQLite, in-process worker. Server: Qdrant server, Redis, separate workers."""
+
+    EMBEDDED = "embedded"
+    SERVER = "server"
+
+
+class EmbedderName(StrEnum):
+    BGE_SMALL_ONNX = "bge-small-onnx"
+    MINILM = "minilm"
+
+
+class QdrantSettings(BaseModel):
+    # Set `url` for a Qdrant server (server profile). `location=":memory:"` selects qdrant-client's local mode,
+    # which runs the same request code as the server and is what the contract tests use.
+    url: str | None = None
+    location: str | None = None
+    api_key: SecretStr | None = None
+    timeout_s: float = 10.0
+    prefix: str = "cairn"
+
+
+class EmbedderSettings(BaseModel):
+    name: EmbedderName = EmbedderName.BGE_SMALL_ONNX
+    batch_size: int = Field(default=16, ge=1, le=512)
+    threads: int = Field(default=1, ge=1)
+
+
+class ChunkingSettings(BaseModel):
+    strategy: str = "sentence"
+    chunk_size: int = Field(default=256, ge=16, le=4096)
+    chunk_overlap: int = Field(default=32, ge=0)
+
+
+class IngestSettings(BaseModel):
+    max_file_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    parse_timeout_s: float = Field(default=120.0, gt=0)
+    parser_memory_bytes: int = Field(default=4 * 1024 * 1024 * 1024, ge=64 * 1024 * 1024)
+    archive_max_members: int = Field(default=500, ge=1)
+    archive_max_total_bytes: int = Field(default=200 * 1024 * 1024, ge=1)
+    archive_max_ratio: float = Field(default=100.0, gt=1)
+    archive_max_depth: int = Field(default=2, ge=0)
+
+
+class WorkerSettings(BaseModel):
+    concurrency: int = Field(default=1, ge=1)
+    task_retries: int = Field(default=5, ge=0)
+    queue: str = "cairn.ingest"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CAIRN_", env_nested_delimiter="__", extra="ignore")
+
+    data_dir: Path = Path(".cairn")
+    database_url: str | None = None
+    redis_url: str | None = None
+    tenant: str = "default"
+    collection: str = "default"
+
+    qdrant: QdrantSettings = QdrantSettings()
+    embedder: EmbedderSettings = EmbedderSettings()
+    chunking: ChunkingSettings = ChunkingSettings()
+    ingest: IngestSettings = IngestSettings()
+    worker: WorkerSettings = WorkerSettings()
+
+    @property
+    def profile(self) -> Profile:
+        return Profile.SERVER if self.qdrant.url else Profile.EMBEDDED
+
+    @property
+    def in_process_worker(self) -> bool:
+        """Without a broker the worker runs inside the process that owns the data (the embedded default)."""
+        return not self.redis_url
+
+    @cached_property
+    def resolved_data_dir(self) -> Path:
+        path = self.data_dir.expanduser().resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.resolved_data_dir / 'cairn.db'}"
+
+    @property
+    def broker_url(self) -> str:
+        return self.redis_url or "memory://"
+
+
+def get_settings() -> Settings:
+    return Settings()

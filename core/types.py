@@ -1,0 +1,147 @@
+"""Domain types shared by ingestion, retrieval and the API: what a parsed document, a chunk and an outcome are."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+# Fixed namespace so ids are the same on every machine and every run.
+CAIRN_NAMESPACE = uuid.UUID("6f1d3a52-8c1e-4f53-9f0e-2b7d0a4c9e11")
+
+
+def document_id_for(tenant: str, collection: str, source: str) -> str:
+    """A document is identified by where it came from, so re-ingesting the same source finds it again."""
+    return str(uuid.uuid5(CAIRN_NAMESPACE, f"{tenant}\x1f{collection}\x1f{source}"))
+
+
+def chunk_id_for(document_id: str, version: int, index: int) -> str:
+    return str(uuid.uuid5(CAIRN_NAMESPACE, f"{document_id}\x1f{version}\x1f{index}"))
+
+
+@dataclass(frozen=True)
+class ElementSpan:
+    """One unstructured element located in the document's extracted text: text[start:end]."""
+
+    start: int
+    end: int
+    type: str
+    page: int | None = None
+
+
+@dataclass
+class ParsedDocument:
+    """The extracted text of a document and where each element lies in it. Offsets index `text`."""
+
+    text: str
+    elements: list[ElementSpan]
+    title: str
+    mime_type: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Chunk:
+    """A span of a document's extracted text: `text == document_text[start:end]`."""
+
+    text: str
+    start: int
+    end: int
+    page: int | None = None
+    element_types: list[str] = field(default_factory=list)
+    section: str | None = None
+    # Hierarchical strategies: the parent span returned when this (smaller) chunk is retrieved.
+    parent_text: str | None = None
+    parent_start: int | None = None
+    parent_end: int | None = None
+
+
+@dataclass
+class ChunkRecord:
+    """A chunk ready for the vector store: ids, vectors and payload."""
+
+    id: str
+    dense: list[float]
+    sparse_indices: list[int]
+    sparse_values: list[float]
+    payload: dict[str, Any]
+
+
+@dataclass
+class ScoredChunk:
+    id: str
+    score: float
+    payload: dict[str, Any]
+
+
+class DocumentStatus(StrEnum):
+    INDEXED = "indexed"
+    UNCHANGED = "unchanged"
+    REPLACED = "replaced"
+    REJECTED = "rejected"
+    FAILED = "failed"
+
+
+class Stage(StrEnum):
+    QUEUED = "queued"
+    PARSING = "parsing"
+    CHUNKING = "chunking"
+    EMBEDDING = "embedding"
+    INDEXING = "indexing"
+    DONE = "done"
+    FAILED = "failed"
+
+
+TERMINAL_STATUSES = frozenset(s.value for s in DocumentStatus)
+
+
+@dataclass
+class IngestOutcome:
+    path: str
+    document_id: str | None
+    status: DocumentStatus
+    chunks: int = 0
+    reason: str | None = None
+    members: list["IngestOutcome"] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "document_id": self.document_id,
+            "status": self.status.value,
+            "chunks": self.chunks,
+            "reason": self.reason,
+        }
+
+
+class RejectReason(StrEnum):
+    """Why a file was not indexed. Bad input, never retried."""
+
+    EMPTY = "empty"
+    NO_TEXT = "no_text"
+    ENCRYPTED = "encrypted"
+    UNSUPPORTED = "unsupported_type"
+    CORRUPT = "corrupt"
+    TOO_LARGE = "too_large"
+    TIMEOUT = "parse_timeout"
+    ARCHIVE_LIMIT = "archive_limit"
+    UNSAFE_NAME = "unsafe_name"
+    NOT_FOUND = "not_found"
+
+
+class RejectedDocument(Exception):
+    """Bad input: the file gets the outcome `rejected: <code>: <message>` and is never retried."""
+
+    def __init__(self, code: RejectReason, message: str):
+        super().__init__(f"{code.value}: {message}")
+        self.code = code
+        self.message = message
+
+    def __reduce__(self):
+        # Parsers run in a child process: the exception must survive pickling with its code.
+        return (RejectedDocument, (self.code, self.message))
+
+
+class TransientError(Exception):
+    """A dependency failed in a way that may pass (connection refused, timeout): the task is retried."""

@@ -1,0 +1,83 @@
+"""The vector-store contract every backend implements, and the filter and search types it takes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+from core.types import ChunkRecord, ScoredChunk, TransientError
+
+DENSE = "dense"
+SPARSE = "bm25"
+# Points of a version being written carry `pending: true` until the version is committed; every read
+# excludes them, so readers never see a half-written document.
+PENDING = "pending"
+
+
+class SearchMode(StrEnum):
+    DENSE = "dense"
+    SPARSE = "sparse"
+    HYBRID = "hybrid"
+
+
+class Fusion(StrEnum):
+    RRF = "rrf"
+    DBSF = "dbsf"
+
+
+@dataclass(frozen=True)
+class SearchFilter:
+    """What a query may see. The tenant is not optional: every read is scoped to one."""
+
+    tenant: str
+    document_ids: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    extra: dict[str, str | int | bool] = field(default_factory=dict)
+
+
+class StoreUnavailable(TransientError):
+    """The vector store cannot be reached or answered with an error that may pass."""
+
+
+class StoreLocked(RuntimeError):
+    """An embedded (Edge) store is open in another process; only one process may own it."""
+
+
+class VectorStore(Protocol):
+    """Stores chunk vectors per collection. Collections are created on first write with the embedder's size.
+
+    Writes are per document: `replace_document` makes a new version of a document visible and removes every older
+    version in one step that readers observe atomically (Edge) or as "old gone, then new visible" (server).
+    """
+
+    def ensure_collection(self, name: str, dim: int) -> None: ...
+
+    def collection_exists(self, name: str) -> bool: ...
+
+    def drop_collection(self, name: str) -> None: ...
+
+    def replace_document(self, name: str, document_id: str, version: int, records: list[ChunkRecord]) -> None: ...
+
+    def delete_document(self, name: str, document_id: str) -> None: ...
+
+    def count(self, name: str, document_id: str | None = None) -> int: ...
+
+    def chunks(self, name: str, document_id: str) -> list[ScoredChunk]: ...
+
+    def search(
+        self,
+        name: str,
+        *,
+        flt: SearchFilter,
+        limit: int,
+        mode: SearchMode,
+        dense: list[float] | None = None,
+        sparse: tuple[list[int], list[float]] | None = None,
+        fusion: Fusion = Fusion.RRF,
+        prefetch_limit: int = 100,
+    ) -> list[ScoredChunk]: ...
+
+    def optimize(self, name: str) -> None: ...
+
+    def close(self) -> None: ...

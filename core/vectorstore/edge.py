@@ -1,0 +1,213 @@
+"""Qdrant Edge backend: Qdrant's Rust engine in this process, one shard directory per collection.
+
+A shard can be opened by one process only, so the store takes an exclusive file lock on its directory and
+fails fast with `StoreLocked` when another process (a running `cairn serve`, say) owns it.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import threading
+from pathlib import Path
+
+import qdrant_edge as qe
+from filelock import FileLock, Timeout
+
+from core.types import ChunkRecord, ScoredChunk
+from core.vectorstore.base import DENSE, PENDING, SPARSE, Fusion, SearchFilter, SearchMode, StoreLocked
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
+
+
+def _match(key: str, value: str | int | bool) -> qe.FieldCondition:
+    return qe.FieldCondition(key=key, match=qe.MatchValue(value))
+
+
+def _edge_filter(flt: SearchFilter) -> qe.Filter:
+    must: list = [_match("tenant", flt.tenant)]
+    if flt.document_ids:
+        must.append(qe.FieldCondition(key="document_id", match=qe.MatchAny(list(flt.document_ids))))
+    if flt.sources:
+        must.append(qe.FieldCondition(key="source", match=qe.MatchAny(list(flt.sources))))
+    must.extend(_match(key, value) for key, value in flt.extra.items())
+    return qe.Filter(must=must, must_not=[_match(PENDING, True)])
+
+
+def _document_filter(document_id: str) -> qe.Filter:
+    return qe.Filter(must=[_match("document_id", document_id)])
+
+
+def _visible(document_id: str | None) -> qe.Filter:
+    must = [_match("document_id", document_id)] if document_id else None
+    return qe.Filter(must=must, must_not=[_match(PENDING, True)])
+
+
+def _scored(point) -> ScoredChunk:
+    return ScoredChunk(id=str(point.id), score=float(getattr(point, "score", 0.0) or 0.0), payload=dict(point.payload or {}))
+
+
+class EdgeVectorStore:
+    def __init__(self, root: Path):
+        self._root = root
+        self._root.mkdir(parents=True, exist_ok=True)
+        self._lock_file = FileLock(str(root / ".owner.lock"))
+        try:
+            self._lock_file.acquire(timeout=0)
+        except Timeout as exc:
+            raise StoreLocked(
+                f"the embedded index at {root} is open in another process (is `cairn serve` or `cairn worker` "
+                "running?). Stop it, or send the work to its API."
+            ) from exc
+        self._shards: dict[str, qe.EdgeShard] = {}
+        # One mutex for reads and writes of this process: makes a document swap atomic for every reader.
+        self._mutex = threading.RLock()
+
+    def _path(self, name: str) -> Path:
+        if not _SAFE_NAME.match(name):
+            raise ValueError(f"invalid collection name {name!r}")
+        return self._root / name
+
+    def _shard(self, name: str) -> qe.EdgeShard | None:
+        shard = self._shards.get(name)
+        if shard is None:
+            path = self._path(name)
+            if path.is_dir() and any(path.iterdir()):
+                shard = self._shards[name] = qe.EdgeShard.load(str(path))
+        return shard
+
+    def collection_exists(self, name: str) -> bool:
+        with self._mutex:
+            return self._shard(name) is not None
+
+    def ensure_collection(self, name: str, dim: int) -> None:
+        with self._mutex:
+            if self._shard(name) is not None:
+                return
+            config = qe.EdgeConfig(
+                vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
+                sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+            )
+            shard = qe.EdgeShard.create(str(self._path(name)), config)
+            shard.update(qe.UpdateOperation.create_field_index("tenant", qe.KeywordIndexParams(is_tenant=True)))
+            shard.update(qe.UpdateOperation.create_field_index("document_id", qe.PayloadSchemaType.Keyword))
+            shard.update(qe.UpdateOperation.create_field_index("source", qe.PayloadSchemaType.Keyword))
+            shard.update(qe.UpdateOperation.create_field_index(PENDING, qe.PayloadSchemaType.Bool))
+            self._shards[name] = shard
+
+    def drop_collection(self, name: str) -> None:
+        with self._mutex:
+            shard = self._shards.pop(name, None)
+            if shard is not None:
+                shard.close()
+            shutil.rmtree(self._path(name), ignore_errors=True)
+
+    def _require(self, name: str) -> qe.EdgeShard:
+        shard = self._shard(name)
+        if shard is None:
+            raise KeyError(f"collection {name!r} does not exist")
+        return shard
+
+    def replace_document(self, name: str, document_id: str, version: int, records: list[ChunkRecord]) -> None:
+        shard = self._require(name)
+        points = [
+            qe.Point(
+                id=r.id,
+                vector={DENSE: r.dense, SPARSE: qe.SparseVector(indices=r.sparse_indices, values=r.sparse_values)},
+                payload={**r.payload, PENDING: True},
+            )
+            for r in records
+        ]
+        # Staged points are invisible to readers (they filter `pending`), so the upload needs no lock.
+        for start in range(0, len(points), 256):
+            shard.update(qe.UpdateOperation.upsert_points(points[start : start + 256]))
+        this_version = _match("version", version)
+        with self._mutex:
+            shard.update(
+                qe.UpdateOperation.delete_points_by_filter(
+                    qe.Filter(must=[_match("document_id", document_id)], must_not=[this_version])
+                )
+            )
+            shard.update(
+                qe.UpdateOperation.set_payload_by_filter(
+                    qe.Filter(must=[_match("document_id", document_id), this_version]), {PENDING: False}
+                )
+            )
+
+    def delete_document(self, name: str, document_id: str) -> None:
+        with self._mutex:
+            shard = self._shard(name)
+            if shard is not None:
+                shard.update(qe.UpdateOperation.delete_points_by_filter(_document_filter(document_id)))
+
+    def count(self, name: str, document_id: str | None = None) -> int:
+        with self._mutex:
+            shard = self._shard(name)
+            if shard is None:
+                return 0
+            return shard.count(qe.CountRequest(exact=True, filter=_visible(document_id)))
+
+    def chunks(self, name: str, document_id: str) -> list[ScoredChunk]:
+        with self._mutex:
+            shard = self._shard(name)
+            if shard is None:
+                return []
+            found: list[ScoredChunk] = []
+            offset = None
+            while True:
+                records, offset = shard.scroll(
+                    qe.ScrollRequest(offset=offset, limit=512, filter=_document_filter(document_id), with_payload=True)
+                )
+                found.extend(_scored(r) for r in records)
+                if offset is None:
+                    return found
+
+    def search(
+        self,
+        name: str,
+        *,
+        flt: SearchFilter,
+        limit: int,
+        mode: SearchMode,
+        dense: list[float] | None = None,
+        sparse: tuple[list[int], list[float]] | None = None,
+        fusion: Fusion = Fusion.RRF,
+        prefetch_limit: int = 100,
+    ) -> list[ScoredChunk]:
+        edge_filter = _edge_filter(flt)
+        dense_query = qe.Query.Nearest(dense, using=DENSE) if dense is not None else None
+        sparse_query = (
+            qe.Query.Nearest(qe.SparseVector(indices=sparse[0], values=sparse[1]), using=SPARSE) if sparse else None
+        )
+        if mode is SearchMode.DENSE:
+            request = qe.QueryRequest(limit=limit, query=dense_query, filter=edge_filter, with_payload=True)
+        elif mode is SearchMode.SPARSE:
+            request = qe.QueryRequest(limit=limit, query=sparse_query, filter=edge_filter, with_payload=True)
+        else:
+            prefetches = [
+                qe.Prefetch(limit=prefetch_limit, query=q, filter=edge_filter)
+                for q in (dense_query, sparse_query)
+                if q is not None
+            ]
+            fused = qe.Fusion.Rrf(k=60) if fusion is Fusion.RRF else qe.Fusion.Dbsf()
+            request = qe.QueryRequest(limit=limit, prefetches=prefetches, query=fused, filter=edge_filter, with_payload=True)
+        with self._mutex:
+            shard = self._shard(name)
+            if shard is None:
+                return []
+            return [_scored(p) for p in shard.query(request)]
+
+    def optimize(self, name: str) -> None:
+        with self._mutex:
+            shard = self._shard(name)
+            if shard is not None:
+                shard.optimize()
+
+    def close(self) -> None:
+        with self._mutex:
+            for shard in self._shards.values():
+                shard.flush()
+                shard.close()
+            self._shards.clear()
+            if self._lock_file.is_locked:
+                self._lock_file.release()

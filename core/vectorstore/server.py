@@ -1,0 +1,193 @@
+"""Qdrant server backend through qdrant-client (also its `:memory:` local mode, which runs the same request code)."""
+
+from __future__ import annotations
+
+from qdrant_client import QdrantClient, models
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+from core.types import ChunkRecord, ScoredChunk
+from core.vectorstore.base import (
+    DENSE,
+    PENDING,
+    SPARSE,
+    Fusion,
+    SearchFilter,
+    SearchMode,
+    StoreUnavailable,
+)
+
+
+def _match(key: str, value: str | int | bool) -> models.FieldCondition:
+    return models.FieldCondition(key=key, match=models.MatchValue(value=value))
+
+
+def _server_filter(flt: SearchFilter) -> models.Filter:
+    must: list[models.Condition] = [_match("tenant", flt.tenant)]
+    if flt.document_ids:
+        must.append(models.FieldCondition(key="document_id", match=models.MatchAny(any=list(flt.document_ids))))
+    if flt.sources:
+        must.append(models.FieldCondition(key="source", match=models.MatchAny(any=list(flt.sources))))
+    must.extend(_match(key, value) for key, value in flt.extra.items())
+    return models.Filter(must=must, must_not=[_match(PENDING, True)])
+
+
+def _document_filter(document_id: str) -> models.Filter:
+    return models.Filter(must=[_match("document_id", document_id)])
+
+
+def _visible(document_id: str | None) -> models.Filter:
+    must = [_match("document_id", document_id)] if document_id else None
+    return models.Filter(must=must, must_not=[_match(PENDING, True)])
+
+
+def _scored(point) -> ScoredChunk:
+    return ScoredChunk(id=str(point.id), score=float(getattr(point, "score", 0.0) or 0.0), payload=dict(point.payload or {}))
+
+
+class ServerVectorStore:
+    def __init__(self, client: QdrantClient):
+        self._client = client
+
+    @classmethod
+    def connect(cls, url: str | None, location: str | None, api_key: str | None, timeout_s: float) -> ServerVectorStore:
+        if location:
+            return cls(QdrantClient(location=location))
+        return cls(QdrantClient(url=url, api_key=api_key, timeout=int(max(1, timeout_s))))
+
+    def _call(self, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (ResponseHandlingException, ConnectionError, TimeoutError) as exc:
+            raise StoreUnavailable(f"Qdrant is unreachable: {exc}") from exc
+        except UnexpectedResponse as exc:
+            if exc.status_code is not None and exc.status_code >= 500:
+                raise StoreUnavailable(f"Qdrant answered {exc.status_code}") from exc
+            raise
+
+    def collection_exists(self, name: str) -> bool:
+        return bool(self._call(self._client.collection_exists, name))
+
+    def ensure_collection(self, name: str, dim: int) -> None:
+        if self.collection_exists(name):
+            return
+        self._call(
+            self._client.create_collection,
+            name,
+            vectors_config={DENSE: models.VectorParams(size=dim, distance=models.Distance.COSINE)},
+            sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+        )
+        tenant_index = models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True)
+        self._call(self._client.create_payload_index, name, "tenant", field_schema=tenant_index)
+        for key, schema in (
+            ("document_id", models.PayloadSchemaType.KEYWORD),
+            ("source", models.PayloadSchemaType.KEYWORD),
+            (PENDING, models.PayloadSchemaType.BOOL),
+        ):
+            self._call(self._client.create_payload_index, name, key, field_schema=schema)
+
+    def drop_collection(self, name: str) -> None:
+        self._call(self._client.delete_collection, name)
+
+    def replace_document(self, name: str, document_id: str, version: int, records: list[ChunkRecord]) -> None:
+        points = [
+            models.PointStruct(
+                id=r.id,
+                vector={
+                    DENSE: r.dense,
+                    SPARSE: models.SparseVector(indices=r.sparse_indices, values=r.sparse_values),
+                },
+                payload={**r.payload, PENDING: True},
+            )
+            for r in records
+        ]
+        for start in range(0, len(points), 256):
+            self._call(self._client.upsert, name, points=points[start : start + 256], wait=True)
+        this_version = _match("version", version)
+        # One request, applied in order: older versions leave, then the new one becomes visible.
+        self._call(
+            self._client.batch_update_points,
+            name,
+            update_operations=[
+                models.DeleteOperation(
+                    delete=models.FilterSelector(
+                        filter=models.Filter(must=[_match("document_id", document_id)], must_not=[this_version])
+                    )
+                ),
+                models.SetPayloadOperation(
+                    set_payload=models.SetPayload(
+                        payload={PENDING: False},
+                        filter=models.Filter(must=[_match("document_id", document_id), this_version]),
+                    )
+                ),
+            ],
+            wait=True,
+        )
+
+    def delete_document(self, name: str, document_id: str) -> None:
+        if not self.collection_exists(name):
+            return
+        self._call(
+            self._client.delete, name, points_selector=models.FilterSelector(filter=_document_filter(document_id)), wait=True
+        )
+
+    def count(self, name: str, document_id: str | None = None) -> int:
+        if not self.collection_exists(name):
+            return 0
+        return self._call(self._client.count, name, count_filter=_visible(document_id), exact=True).count
+
+    def chunks(self, name: str, document_id: str) -> list[ScoredChunk]:
+        if not self.collection_exists(name):
+            return []
+        found: list[ScoredChunk] = []
+        offset = None
+        while True:
+            records, offset = self._call(
+                self._client.scroll,
+                name,
+                scroll_filter=_document_filter(document_id),
+                limit=512,
+                offset=offset,
+                with_payload=True,
+            )
+            found.extend(_scored(r) for r in records)
+            if offset is None:
+                return found
+
+    def search(
+        self,
+        name: str,
+        *,
+        flt: SearchFilter,
+        limit: int,
+        mode: SearchMode,
+        dense: list[float] | None = None,
+        sparse: tuple[list[int], list[float]] | None = None,
+        fusion: Fusion = Fusion.RRF,
+        prefetch_limit: int = 100,
+    ) -> list[ScoredChunk]:
+        if not self.collection_exists(name):
+            return []
+        server_filter = _server_filter(flt)
+        sparse_vector = models.SparseVector(indices=sparse[0], values=sparse[1]) if sparse else None
+        if mode is SearchMode.DENSE:
+            kwargs = {"query": dense, "using": DENSE}
+        elif mode is SearchMode.SPARSE:
+            kwargs = {"query": sparse_vector, "using": SPARSE}
+        else:
+            prefetch = [
+                models.Prefetch(query=q, using=using, limit=prefetch_limit, filter=server_filter)
+                for q, using in ((dense, DENSE), (sparse_vector, SPARSE))
+                if q is not None
+            ]
+            fused = models.Fusion.RRF if fusion is Fusion.RRF else models.Fusion.DBSF
+            kwargs = {"prefetch": prefetch, "query": models.FusionQuery(fusion=fused)}
+        response = self._call(
+            self._client.query_points, name, query_filter=server_filter, limit=limit, with_payload=True, **kwargs
+        )
+        return [_scored(p) for p in response.points]
+
+    def optimize(self, name: str) -> None:
+        """The server optimizes on its own schedule."""
+
+    def close(self) -> None:
+        self._client.close()

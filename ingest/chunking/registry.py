@@ -1,0 +1,42 @@
+"""Chunking strategies by name, so settings, the CLI and the eval harness can pick one."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from ingest.chunking.base import Chunker
+from ingest.chunking.strategies import (
+    HierarchicalChunker,
+    MarkdownChunker,
+    SemanticChunker,
+    SentenceChunker,
+    StructureChunker,
+    TokenChunker,
+)
+
+STRATEGIES: dict[str, Callable[..., Chunker]] = {
+    "token": TokenChunker,
+    "sentence": SentenceChunker,
+    "structure": StructureChunker,
+    "markdown": MarkdownChunker,
+    "semantic": SemanticChunker,
+    "hierarchical": HierarchicalChunker,
+}
+
+
+class UnknownStrategy(ValueError):
+    pass
+
+
+def build_chunker(name: str, chunk_size: int, chunk_overlap: int, embedder=None) -> Chunker:
+    """`embedder` (a core Embedder) is needed only by the semantic strategy."""
+    if name not in STRATEGIES:
+        raise UnknownStrategy(f"unknown chunking strategy {name!r}; choose one of {', '.join(sorted(STRATEGIES))}")
+    overlap = min(chunk_overlap, chunk_size // 2)
+    if name == "semantic":
+        from core.embedders import LlamaIndexEmbedding
+
+        if embedder is None:
+            raise ValueError("the semantic strategy needs an embedder")
+        return SemanticChunker(chunk_size, overlap, embed_model=LlamaIndexEmbedding.wrap(embedder))
+    return STRATEGIES[name](chunk_size, overlap)

@@ -1,0 +1,176 @@
+"""The chunking strategies, each built on a llama-index node parser."""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+
+from llama_index.core import Document
+from llama_index.core.node_parser import (
+    HierarchicalNodeParser,
+    MarkdownNodeParser,
+    SemanticSplitterNodeParser,
+    SentenceSplitter,
+    TokenTextSplitter,
+)
+from llama_index.core.node_parser import get_leaf_nodes
+
+from core.types import Chunk, ParsedDocument
+from ingest.chunking.base import anchor, anchor_all, make_chunks
+
+
+def _split(splitter, text: str) -> list[str]:
+    return splitter.split_text(text) if text.strip() else []
+
+
+@dataclass
+class TokenChunker:
+    """Fixed windows of `chunk_size` tokens with `chunk_overlap` tokens of overlap."""
+
+    chunk_size: int
+    chunk_overlap: int
+    name: str = "token"
+
+    def chunk(self, document: ParsedDocument) -> list[Chunk]:
+        splitter = TokenTextSplitter(chunk_size=self.chunk_size, chunk_overlap=self.chunk_overlap)
+        return make_chunks(document, anchor_all(document.text, _split(splitter, document.text)))
+
+
+@dataclass
+class SentenceChunker:
+    """Packs whole sentences (and paragraphs) into chunks of at most `chunk_size` tokens."""
+
+    chunk_size: int
+    chunk_overlap: int
+    name: str = "sentence"
+
+    def chunk(self, document: ParsedDocument) -> list[Chunk]:
+        splitter = SentenceSplitter(chunk_size=self.chunk_size, chunk_overlap=self.chunk_overlap)
+        return make_chunks(document, anchor_all(document.text, _split(splitter, document.text)))
+
+
+def _sections(document: ParsedDocument, starts: list[int]) -> list[tuple[int, int]]:
+    bounds = sorted({0, *starts, len(document.text)})
+    return [(a, b) for a, b in zip(bounds, bounds[1:]) if document.text[a:b].strip()]
+
+
+def _section_lookup(document: ParsedDocument, titles: list[tuple[int, str]]):
+    starts = [start for start, _ in titles]
+
+    def section_of(offset: int) -> str | None:
+        at = bisect.bisect_right(starts, offset) - 1
+        return titles[at][1] if at >= 0 else None
+
+    return section_of
+
+
+@dataclass
+class StructureChunker:
+    """Sections start at the parser's Title elements; a chunk never spans two sections, long sections are split
+    by sentences."""
+
+    chunk_size: int
+    chunk_overlap: int
+    name: str = "structure"
+
+    def chunk(self, document: ParsedDocument) -> list[Chunk]:
+        titles = [(e.start, document.text[e.start : e.end]) for e in document.elements if e.type == "Title"]
+        splitter = SentenceSplitter(chunk_size=self.chunk_size, chunk_overlap=self.chunk_overlap)
+        spans: list[tuple[int, int]] = []
+        for start, end in _sections(document, [s for s, _ in titles]):
+            section = document.text[start:end]
+            spans.extend(anchor_all(section, _split(splitter, section), base=start))
+        return make_chunks(document, spans, _section_lookup(document, titles))
+
+
+@dataclass
+class MarkdownChunker:
+    """Splits at Markdown headers (llama-index MarkdownNodeParser), then by sentences inside long sections."""
+
+    chunk_size: int
+    chunk_overlap: int
+    name: str = "markdown"
+
+    def chunk(self, document: ParsedDocument) -> list[Chunk]:
+        nodes = MarkdownNodeParser().get_nodes_from_documents([Document(text=document.text)])
+        splitter = SentenceSplitter(chunk_size=self.chunk_size, chunk_overlap=self.chunk_overlap)
+        spans: list[tuple[int, int]] = []
+        titles: list[tuple[int, str]] = []
+        cursor = 0
+        for node in nodes:
+            found = anchor(document.text, node.get_content(), cursor)
+            if found is None:
+                continue
+            start, end = found
+            cursor = start + 1
+            header = node.metadata.get("header_path") or None
+            first_line = document.text[start:end].split("\n", 1)[0].lstrip("# ").strip()
+            titles.append((start, first_line or header))
+            section = document.text[start:end]
+            spans.extend(anchor_all(section, _split(splitter, section), base=start))
+        return make_chunks(document, spans, _section_lookup(document, titles))
+
+
+@dataclass
+class SemanticChunker:
+    """Breaks where the embedding distance between neighbouring sentences jumps (llama-index
+    SemanticSplitterNodeParser); pieces longer than `chunk_size` are split by sentences."""
+
+    chunk_size: int
+    chunk_overlap: int
+    embed_model: object = None
+    breakpoint_percentile: int = 95
+    name: str = "semantic"
+
+    def chunk(self, document: ParsedDocument) -> list[Chunk]:
+        parser = SemanticSplitterNodeParser(
+            buffer_size=1,
+            breakpoint_percentile_threshold=self.breakpoint_percentile,
+            embed_model=self.embed_model,
+        )
+        pieces = [n.get_content() for n in parser.get_nodes_from_documents([Document(text=document.text)])]
+        splitter = SentenceSplitter(chunk_size=self.chunk_size, chunk_overlap=self.chunk_overlap)
+        spans: list[tuple[int, int]] = []
+        for start, end in anchor_all(document.text, pieces):
+            section = document.text[start:end]
+            spans.extend(anchor_all(section, _split(splitter, section), base=start))
+        return make_chunks(document, spans)
+
+
+@dataclass
+class HierarchicalChunker:
+    """Parent-child: small leaf chunks are indexed and retrieved; each carries the larger parent span it came from,
+    which is what the answer is built from."""
+
+    chunk_size: int
+    chunk_overlap: int
+    parent_factor: int = 4
+    name: str = "hierarchical"
+
+    def chunk(self, document: ParsedDocument) -> list[Chunk]:
+        parser = HierarchicalNodeParser.from_defaults(
+            chunk_sizes=[self.chunk_size * self.parent_factor, self.chunk_size], chunk_overlap=self.chunk_overlap
+        )
+        nodes = parser.get_nodes_from_documents([Document(text=document.text)])
+        by_id = {node.node_id: node for node in nodes}
+        parents = [n for n in nodes if n.parent_node is None]
+        parent_spans = dict(zip((p.node_id for p in parents), anchor_all(document.text, [p.get_content() for p in parents])))
+        chunks: list[Chunk] = []
+        leaves = get_leaf_nodes(nodes)
+        cursor: dict[str, int] = {}
+        for leaf in leaves:
+            parent_id = leaf.parent_node.node_id if leaf.parent_node else None
+            parent_span = parent_spans.get(parent_id) if parent_id in by_id else None
+            if parent_span is None:
+                continue
+            p_start, p_end = parent_span
+            parent_text = document.text[p_start:p_end]
+            found = anchor(parent_text, leaf.get_content(), cursor.get(parent_id, 0))
+            if found is None:
+                continue
+            cursor[parent_id] = found[0] + 1
+            made = make_chunks(document, [(found[0] + p_start, found[1] + p_start)])
+            for chunk in made:
+                chunk.parent_text, chunk.parent_start, chunk.parent_end = parent_text, p_start, p_end
+            chunks.extend(made)
+        return chunks

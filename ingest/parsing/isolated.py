@@ -1,0 +1,75 @@
+"""Runs a parser in a child process so that a file that hangs, crashes or eats memory cannot take the worker down."""
+
+from __future__ import annotations
+
+import resource
+import threading
+from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
+
+from pebble import ProcessExpired, ProcessPool
+
+from core.types import ParsedDocument, RejectedDocument, RejectReason
+from ingest.parsing.unstructured_parser import UnstructuredParser
+
+
+def _limit_memory(max_bytes: int) -> None:
+    resource.setrlimit(resource.RLIMIT_AS, (max_bytes, max_bytes))
+
+
+def _parse_in_child(path: str, filename: str) -> ParsedDocument:
+    return UnstructuredParser().parse(Path(path), filename)
+
+
+class IsolatedParser:
+    """One long-lived child process per parser; it is killed and replaced when a file exceeds its time limit."""
+
+    def __init__(self, timeout_s: float, memory_bytes: int):
+        self._timeout_s = timeout_s
+        self._memory_bytes = memory_bytes
+        self._pool: ProcessPool | None = None
+        self._lock = threading.Lock()
+
+    def _get_pool(self) -> ProcessPool:
+        if self._pool is None:
+            self._pool = ProcessPool(max_workers=1, initializer=_limit_memory, initargs=(self._memory_bytes,))
+        return self._pool
+
+    def parse(self, path: Path, filename: str) -> ParsedDocument:
+        # One file at a time per parser: the child is single-threaded, and a timeout must blame the right file.
+        with self._lock:
+            try:
+                future = self._get_pool().schedule(_parse_in_child, args=(str(path), filename), timeout=self._timeout_s)
+            except RuntimeError:  # the pool broke on an earlier file: start a fresh one
+                self._restart()
+                future = self._get_pool().schedule(_parse_in_child, args=(str(path), filename), timeout=self._timeout_s)
+            try:
+                return future.result()
+            except FutureTimeout:
+                raise RejectedDocument(
+                    RejectReason.TIMEOUT, f"parsing took longer than the {self._timeout_s:g} s limit"
+                ) from None
+            except ProcessExpired as exc:
+                self._restart()
+                raise RejectedDocument(
+                    RejectReason.CORRUPT, f"the parser process died on this file (exit code {exc.exitcode})"
+                ) from None
+            except MemoryError:
+                raise RejectedDocument(RejectReason.TOO_LARGE, "parsing needed more memory than allowed") from None
+            except RejectedDocument:
+                raise
+            except Exception as exc:  # the child could not send its result back: the file is the cause
+                self._restart()
+                raise RejectedDocument(
+                    RejectReason.CORRUPT, f"the parser failed on this file ({type(exc).__name__}: {exc})"
+                ) from None
+
+    def _restart(self) -> None:
+        if self._pool is not None:
+            self._pool.stop()
+            self._pool.join(timeout=5)
+            self._pool = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._restart()

@@ -1,0 +1,32 @@
+"""Decoding text files in whatever encoding they came in (UTF-8/16/32 with or without BOM, cp1252, latin-1...)."""
+
+from __future__ import annotations
+
+import codecs
+
+from charset_normalizer import from_bytes
+
+from core.types import RejectedDocument, RejectReason
+
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+def decode_text(data: bytes) -> tuple[str, str]:
+    """Return (text, encoding). Raises RejectedDocument when the bytes are not text in any known encoding."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return data.decode(encoding), encoding
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    best = from_bytes(data).best()
+    if best is None:
+        raise RejectedDocument(RejectReason.CORRUPT, "not text in any known encoding (binary data?)")
+    return str(best), best.encoding

@@ -1,0 +1,201 @@
+"""Parser built on `unstructured` (fast/auto strategies): any format it reads, with pages, element types and offsets."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from pathlib import Path
+
+from core.types import ElementSpan, ParsedDocument, RejectedDocument, RejectReason
+from ingest.parsing.text import decode_text
+
+# Formats whose extracted text is the decoded file itself: offsets then point into what the author wrote.
+RAW_TEXT_SUFFIXES = {".txt", ".text", ".log", ".md", ".markdown", ".rst", ".json", ".jsonl", ".xml"}
+_MARKDOWN_SUFFIXES = {".md", ".markdown"}
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+_NOT_READABLE_TYPES = {"Image", "PageBreak"}
+_OCR_ONLY = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".heic", ".gif", ".webp"}
+
+_ready = False
+
+
+def _prepare_unstructured() -> None:
+    """Point unstructured's spaCy loader at the packaged, pinned English model instead of its download."""
+    global _ready
+    if _ready:
+        return
+    from core.offline import configure_offline
+
+    configure_offline()
+    import spacy
+    import unstructured.nlp.tokenize as tokenize
+
+    from core.models import spacy_en_dir
+
+    model_dir = spacy_en_dir()
+    tokenize._load_spacy_model = lambda: spacy.load(model_dir, exclude=tokenize._SPACY_EXCLUDE)
+    tokenize._get_nlp.cache_clear()
+    for noisy in ("unstructured", "pdfminer", "pypdf", "pikepdf"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore")
+    _ready = True
+
+
+def _check_encryption(path: Path, head: bytes) -> None:
+    if head.startswith(b"%PDF"):
+        from pypdf import PdfReader
+
+        try:
+            reader = PdfReader(str(path))
+            encrypted = reader.is_encrypted and not reader.decrypt("")
+        except Exception:  # a broken PDF is judged by the parser below, which may still read it
+            return
+        if encrypted:
+            raise RejectedDocument(RejectReason.ENCRYPTED, "the PDF is password-protected")
+    elif head.startswith(_OLE_MAGIC) and path.suffix.lower() in {".docx", ".xlsx", ".pptx", ".doc", ".xls", ".ppt"}:
+        import msoffcrypto
+
+        with path.open("rb") as handle:
+            try:
+                encrypted = msoffcrypto.OfficeFile(handle).is_encrypted()
+            except Exception:
+                return
+        if encrypted:
+            raise RejectedDocument(RejectReason.ENCRYPTED, "the Office document is password-protected")
+
+
+def _table_text(element) -> str:
+    """Tables as readable rows (`a | b | c`) rather than unstructured's run-together cell text."""
+    html = getattr(element.metadata, "text_as_html", None)
+    if not html:
+        return element.text
+    from lxml import html as lxml_html
+
+    try:
+        rows = lxml_html.fromstring(html).xpath("//tr")
+    except Exception:
+        return element.text
+    lines = [" | ".join(" ".join(cell.text_content().split()) for cell in row.xpath("./th|./td")) for row in rows]
+    rendered = "\n".join(line for line in lines if line.strip(" |"))
+    return rendered or element.text
+
+
+def _element_text(element) -> str:
+    if type(element).__name__ == "Table":
+        return _table_text(element).strip()
+    return (element.text or "").strip()
+
+
+def _locate(text: str, elements) -> list[ElementSpan]:
+    """Find each element's text in the raw text, in order; elements rendered differently (tables) are skipped."""
+    spans: list[ElementSpan] = []
+    cursor = 0
+    for element in elements:
+        needle = (element.text or "").strip()
+        if not needle:
+            continue
+        at = text.find(needle, cursor)
+        if at < 0:
+            continue
+        spans.append(ElementSpan(at, at + len(needle), type(element).__name__, element.metadata.page_number))
+        cursor = at + len(needle)
+    return spans
+
+
+def _title(elements, filename: str) -> str:
+    for element in elements:
+        if type(element).__name__ == "Title" and element.text.strip():
+            return " ".join(element.text.split())[:200]
+    return Path(filename).stem
+
+
+class UnstructuredParser:
+    """Parses in the calling process; wrap it in IsolatedParser to bound time and memory per file."""
+
+    def parse(self, path: Path, filename: str) -> ParsedDocument:
+        _prepare_unstructured()
+        with path.open("rb") as handle:
+            head = handle.read(8)
+        suffix = Path(filename).suffix.lower()
+        if suffix in _OCR_ONLY:
+            raise RejectedDocument(RejectReason.UNSUPPORTED, f"{suffix} images need OCR, which this deployment does not run")
+        _check_encryption(path, head)
+        if suffix in RAW_TEXT_SUFFIXES:
+            return self._parse_raw_text(path, filename, suffix)
+        elements = self._partition(path, filename)
+        parts: list[str] = []
+        spans: list[ElementSpan] = []
+        offset = 0
+        for element in elements:
+            kind = type(element).__name__
+            body = _element_text(element)
+            if not body or kind in _NOT_READABLE_TYPES and not body:
+                continue
+            if parts:
+                offset += 2
+            spans.append(ElementSpan(offset, offset + len(body), kind, element.metadata.page_number))
+            parts.append(body)
+            offset += len(body)
+        text = "\n\n".join(parts)
+        return self._finish(text, spans, _title(elements, filename), filename, elements)
+
+    def _parse_raw_text(self, path: Path, filename: str, suffix: str) -> ParsedDocument:
+        text, encoding = decode_text(path.read_bytes())
+        elements = []
+        if text.strip():
+            if suffix in _MARKDOWN_SUFFIXES:
+                from unstructured.partition.md import partition_md
+
+                elements = self._guarded(lambda: partition_md(text=text))
+            elif suffix == ".rst" or suffix in {".json", ".jsonl", ".xml"}:
+                elements = []
+            else:
+                from unstructured.partition.text import partition_text
+
+                elements = self._guarded(lambda: partition_text(text=text))
+        document = self._finish(text, _locate(text, elements), _title(elements, filename), filename, elements)
+        document.metadata["encoding"] = encoding
+        return document
+
+    def _finish(self, text: str, spans, title: str, filename: str, elements) -> ParsedDocument:
+        if not text.strip():
+            raise RejectedDocument(
+                RejectReason.NO_TEXT,
+                "no extractable text (whitespace only, images without OCR, or a scanned PDF without a text layer)",
+            )
+        mime = ""
+        if elements:
+            mime = getattr(elements[0].metadata, "filetype", "") or ""
+        return ParsedDocument(text=text, elements=spans, title=title, mime_type=mime, metadata={"filename": filename})
+
+    def _guarded(self, run):
+        from unstructured.partition.common import UnsupportedFileFormatError
+
+        try:
+            return run()
+        except RejectedDocument:
+            raise
+        except UnsupportedFileFormatError as exc:
+            raise RejectedDocument(RejectReason.UNSUPPORTED, str(exc).split(". ")[0]) from None
+        except (FileNotFoundError, ImportError, ModuleNotFoundError) as exc:
+            # unstructured needs LibreOffice for .doc/.ppt/.xls; it is not part of this deployment
+            raise RejectedDocument(RejectReason.UNSUPPORTED, f"no converter for this format here ({exc})") from None
+        except MemoryError:
+            raise RejectedDocument(RejectReason.TOO_LARGE, "parsing needed more memory than allowed") from None
+        except Exception as exc:  # any parser failure on this file is a property of the file
+            message = " ".join(str(exc).split())[:200] or type(exc).__name__
+            raise RejectedDocument(RejectReason.CORRUPT, f"could not be parsed ({type(exc).__name__}: {message})") from None
+
+    def _partition(self, path: Path, filename: str):
+        from unstructured.partition.auto import partition
+
+        return self._guarded(
+            lambda: partition(
+                filename=str(path),
+                metadata_filename=filename,
+                strategy="fast",
+                process_attachments=True,
+                languages=["eng"],
+                skip_infer_table_types=[],
+            )
+        )

@@ -1,0 +1,228 @@
+"""The ingestion service: one file in, one outcome out (parse -> chunk -> embed -> index), idempotent by content."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.embedders import Embedder
+from core.settings import Settings
+from core.sparse import Bm25Encoder
+from core.types import (
+    ChunkRecord,
+    DocumentStatus,
+    IngestOutcome,
+    RejectedDocument,
+    RejectReason,
+    Stage,
+    chunk_id_for,
+    document_id_for,
+)
+from core.vectorstore import VectorStore
+from ingest import archive
+from ingest.catalog import DocumentCatalog
+from ingest.chunking import build_chunker
+from ingest.parsing import Parser
+
+StageCallback = Callable[[Stage, float], None]
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def _noop(stage: Stage, progress: float) -> None:
+    del stage, progress
+
+
+def check_name(kind: str, value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError(f"invalid {kind} {value!r}: use 1-64 letters, digits, '-' or '_'")
+    return value
+
+
+def store_name(prefix: str, collection: str, strategy: str) -> str:
+    return f"{prefix}-{collection}-{strategy}"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class IngestTarget:
+    tenant: str
+    collection: str
+    strategy: str
+
+
+class IngestService:
+    """Needs a parser, an embedder (usually a CachedEmbedder), a vector store and the catalog; knows nothing of
+    queues or HTTP."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        catalog: DocumentCatalog,
+        store: VectorStore,
+        embedder: Embedder,
+        parser: Parser,
+        sparse: Bm25Encoder | None = None,
+    ):
+        self.settings = settings
+        self.catalog = catalog
+        self.store = store
+        self.embedder = embedder
+        self.parser = parser
+        self.sparse = sparse or Bm25Encoder()
+        self._chunkers: dict[str, object] = {}
+
+    def _chunker(self, strategy: str):
+        if strategy not in self._chunkers:
+            c = self.settings.chunking
+            self._chunkers[strategy] = build_chunker(strategy, c.chunk_size, c.chunk_overlap, self.embedder)
+        return self._chunkers[strategy]
+
+    def prepare_collection(self, target: IngestTarget) -> str:
+        check_name("collection", target.collection)
+        self._chunker(target.strategy)  # unknown strategies fail here, before any work
+        name = store_name(self.settings.qdrant.prefix, target.collection, target.strategy)
+        self.catalog.register_collection(
+            target.tenant, target.collection, target.strategy, name, self.embedder.model_id, self.embedder.dim,
+            self.settings.chunking.chunk_size, self.settings.chunking.chunk_overlap,
+        )
+        self.store.ensure_collection(name, self.embedder.dim)
+        return name
+
+    def ingest(
+        self, path: Path, *, display: str, source: str, target: IngestTarget, on_stage: StageCallback = _noop, depth: int = 0
+    ) -> IngestOutcome:
+        """Ingests one file (or one archive, member by member). Bad input becomes a `rejected` outcome."""
+        document_id = None if archive.is_archive(display) else document_id_for(target.tenant, target.collection, source)
+        try:
+            self._check_file(path)
+            if document_id is None:
+                return self._ingest_archive(path, display=display, source=source, target=target, on_stage=on_stage, depth=depth)
+            return self._ingest_document(path, document_id, display=display, source=source, target=target, on_stage=on_stage)
+        except RejectedDocument as rejected:
+            return IngestOutcome(display, document_id, DocumentStatus.REJECTED, reason=str(rejected))
+
+    def _check_file(self, path: Path) -> None:
+        if not path.is_file():
+            raise RejectedDocument(RejectReason.NOT_FOUND, "the file does not exist or is not a regular file")
+        size = path.stat().st_size
+        if size == 0:
+            raise RejectedDocument(RejectReason.EMPTY, "the file is empty (0 bytes)")
+        if size > self.settings.ingest.max_file_bytes:
+            raise RejectedDocument(
+                RejectReason.TOO_LARGE, f"{size} bytes, more than the limit of {self.settings.ingest.max_file_bytes}"
+            )
+
+    def _ingest_document(
+        self, path: Path, document_id: str, *, display: str, source: str, target: IngestTarget, on_stage: StageCallback
+    ) -> IngestOutcome:
+        name = self.prepare_collection(target)
+        content_hash = sha256_file(path)
+        plan = self.catalog.plan(document_id, target.strategy, content_hash)
+        if plan.unchanged and self.store.count(name, document_id) > 0:
+            return IngestOutcome(display, document_id, DocumentStatus.UNCHANGED)
+
+        on_stage(Stage.PARSING, 0.05)
+        parsed = self.parser.parse(path, Path(display).name)
+
+        on_stage(Stage.CHUNKING, 0.35)
+        chunks = self._chunker(target.strategy).chunk(parsed)
+        if not chunks:
+            raise RejectedDocument(RejectReason.NO_TEXT, "no chunk could be made from the extracted text")
+
+        on_stage(Stage.EMBEDDING, 0.45)
+        dense = self.embedder.embed_documents([c.text for c in chunks])
+
+        on_stage(Stage.INDEXING, 0.85)
+        records = []
+        for index, (chunk, vector) in enumerate(zip(chunks, dense)):
+            indices, values = self.sparse.encode_document(chunk.text)
+            payload = {
+                "tenant": target.tenant,
+                "collection": target.collection,
+                "strategy": target.strategy,
+                "document_id": document_id,
+                "version": plan.version,
+                "content_hash": content_hash,
+                "source": source,
+                "filename": Path(display).name,
+                "title": parsed.title,
+                "chunk_index": index,
+                "text": chunk.text,
+                "start": chunk.start,
+                "end": chunk.end,
+                "page": chunk.page,
+                "element_types": chunk.element_types,
+                "section": chunk.section,
+            }
+            if chunk.parent_text is not None:
+                payload.update(parent_text=chunk.parent_text, parent_start=chunk.parent_start, parent_end=chunk.parent_end)
+            records.append(
+                ChunkRecord(chunk_id_for(document_id, plan.version, index), vector.tolist(), indices, values, payload)
+            )
+        self.store.replace_document(name, document_id, plan.version, records)
+        self.catalog.record(
+            document_id=document_id, tenant=target.tenant, collection=target.collection, strategy=target.strategy,
+            source=source, filename=Path(display).name, size_bytes=path.stat().st_size, content_hash=content_hash,
+            version=plan.version, parsed=parsed, chunks=len(records),
+        )
+        status = DocumentStatus.REPLACED if plan.replaces else DocumentStatus.INDEXED
+        return IngestOutcome(display, document_id, status, chunks=len(records))
+
+    def _ingest_archive(
+        self, path: Path, *, display: str, source: str, target: IngestTarget, on_stage: StageCallback, depth: int
+    ) -> IngestOutcome:
+        if depth > self.settings.ingest.archive_max_depth:
+            raise RejectedDocument(RejectReason.ARCHIVE_LIMIT, f"archives nested deeper than {self.settings.ingest.archive_max_depth}")
+        workdir = self.settings.resolved_data_dir / "work" / uuid.uuid4().hex
+        try:
+            members = archive.expand(path, workdir, self.settings.ingest)
+            outcomes = []
+            for member in members:
+                member_display, member_source = f"{display}::{member.name}", f"{source}::{member.name}"
+                if member.path is None:
+                    member_id = document_id_for(target.tenant, target.collection, member_source)
+                    outcomes.append(IngestOutcome(member_display, member_id, DocumentStatus.REJECTED, reason=str(member.refusal)))
+                    continue
+                outcomes.append(
+                    self.ingest(member.path, display=member_display, source=member_source, target=target, depth=depth + 1)
+                )
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        return _archive_outcome(display, outcomes)
+
+    def delete(self, tenant: str, document_id: str) -> bool:
+        document = self.catalog.get(tenant, document_id)
+        if document is None:
+            return False
+        for entry in self.catalog.index_entries(document_id):
+            self.store.delete_document(store_name(self.settings.qdrant.prefix, document.collection, entry.strategy), document_id)
+        self.catalog.remove(document_id)
+        self.catalog.record_corpus_version(tenant, document.collection)
+        return True
+
+
+def _archive_outcome(display: str, members: list[IngestOutcome]) -> IngestOutcome:
+    statuses = {m.status for m in members}
+    chunks = sum(m.chunks for m in members)
+    if DocumentStatus.INDEXED in statuses:
+        status = DocumentStatus.INDEXED
+    elif DocumentStatus.REPLACED in statuses:
+        status = DocumentStatus.REPLACED
+    elif statuses == {DocumentStatus.UNCHANGED} or statuses == {DocumentStatus.UNCHANGED, DocumentStatus.REJECTED}:
+        status = DocumentStatus.UNCHANGED
+    else:
+        reasons = "; ".join(f"{m.path}: {m.reason}" for m in members)
+        return IngestOutcome(display, None, DocumentStatus.REJECTED, reason=f"no member could be ingested ({reasons})", members=members)
+    return IngestOutcome(display, None, status, chunks=chunks, members=members)

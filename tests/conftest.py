@@ -1,0 +1,82 @@
+"""Shared fixtures: real models, a real Qdrant Edge shard in a temp dir, real SQLite, real Redis."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from core.offline import configure_offline
+
+configure_offline()
+
+from core.embedders import CachedEmbedder, OnnxBgeSmallEmbedder  # noqa: E402
+from core.embedding_cache import SqlEmbeddingCache  # noqa: E402
+from core.settings import Settings  # noqa: E402
+from ingest.parsing import IsolatedParser  # noqa: E402
+from workers.runtime import Runtime  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+DOCS = SHARED_DATA / "docs"
+REDIS_URL = os.environ.get("CAIRN_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"the shared data folder is missing: {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def bge() -> OnnxBgeSmallEmbedder:
+    """The real default embedder, loaded once per test session."""
+    return OnnxBgeSmallEmbedder()
+
+
+@pytest.fixture(scope="session")
+def parser():
+    """One isolated parser (and its child process) for the whole session."""
+    isolated = IsolatedParser(timeout_s=120, memory_bytes=4 * 1024**3)
+    yield isolated
+    isolated.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", _env_file=None)
+
+
+@pytest.fixture
+def runtime(settings: Settings, bge, parser):
+    """A Runtime on a fresh data dir, with the session's model and parser injected."""
+    rt = Runtime(settings)
+    rt.embedder = CachedEmbedder(bge, SqlEmbeddingCache(rt.db))
+    rt.parser = parser
+    yield rt
+    rt.__dict__.pop("parser", None)  # the session owns it
+    rt.close()
+
+
+def redis_available(url: str = REDIS_URL) -> bool:
+    host, port = url.split("//", 1)[1].split("/", 1)[0].split(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def redis_url() -> str:
+    if not redis_available():
+        pytest.fail("Redis is not reachable; run `make services` (the test command starts it)")
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    yield REDIS_URL
+    client.flushdb()

@@ -1,0 +1,149 @@
+"""The vector-store contract, run against every implementation (Qdrant Edge and qdrant-client)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import uuid
+
+import pytest
+
+from core.types import ChunkRecord
+from core.vectorstore import SearchFilter, SearchMode, StoreLocked
+from core.vectorstore.edge import EdgeVectorStore
+from core.vectorstore.server import ServerVectorStore
+
+DIM = 4
+
+
+def record(doc: str, version: int, index: int, dense, tokens, tenant="acme", text=None) -> ChunkRecord:
+    return ChunkRecord(
+        id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{doc}/{version}/{index}")),
+        dense=list(dense),
+        sparse_indices=list(tokens),
+        sparse_values=[1.0] * len(tokens),
+        payload={"tenant": tenant, "document_id": doc, "version": version, "source": f"{doc}.txt", "text": text or f"{doc}-{index}"},
+    )
+
+
+class VectorStoreContract:
+    """Every backend must pass these. Subclasses provide `store`."""
+
+    @pytest.fixture
+    def store(self, tmp_path):
+        raise NotImplementedError
+
+    def test_collection_lifecycle(self, store):
+        assert not store.collection_exists("c")
+        store.ensure_collection("c", DIM)
+        store.ensure_collection("c", DIM)  # idempotent
+        assert store.collection_exists("c")
+        store.drop_collection("c")
+        assert not store.collection_exists("c")
+
+    def test_replace_writes_then_swaps_versions(self, store):
+        store.ensure_collection("c", DIM)
+        store.replace_document("c", "d1", 1, [record("d1", 1, i, [1, 0, 0, i], [i]) for i in range(3)])
+        store.replace_document("c", "d2", 1, [record("d2", 1, 0, [0, 1, 0, 0], [9])])
+        assert store.count("c") == 4 and store.count("c", "d1") == 3
+        store.replace_document("c", "d1", 2, [record("d1", 2, 0, [1, 0, 0, 0], [1], text="new")])
+        chunks = store.chunks("c", "d1")
+        assert [c.payload["text"] for c in chunks] == ["new"]
+        assert chunks[0].payload["version"] == 2
+        assert store.count("c", "d2") == 1  # other documents untouched
+
+    def test_replace_same_version_again_leaves_no_duplicates(self, store):
+        store.ensure_collection("c", DIM)
+        records = [record("d1", 1, i, [1, 0, 0, i], [i]) for i in range(3)]
+        store.replace_document("c", "d1", 1, records)
+        store.replace_document("c", "d1", 1, records)  # a retried task
+        assert store.count("c", "d1") == 3
+
+    def test_delete_removes_every_chunk(self, store):
+        store.ensure_collection("c", DIM)
+        store.replace_document("c", "d1", 1, [record("d1", 1, i, [1, 0, 0, i], [i]) for i in range(5)])
+        store.delete_document("c", "d1")
+        assert store.count("c", "d1") == 0
+        assert store.search("c", flt=SearchFilter(tenant="acme"), limit=10, mode=SearchMode.DENSE, dense=[1, 0, 0, 0]) == []
+
+    def test_dense_sparse_and_hybrid_rank_the_matching_chunk_first(self, store):
+        store.ensure_collection("c", DIM)
+        store.replace_document("c", "a", 1, [record("a", 1, 0, [1, 0, 0, 0], [11, 12])])
+        store.replace_document("c", "b", 1, [record("b", 1, 0, [0, 1, 0, 0], [21, 22])])
+        flt = SearchFilter(tenant="acme")
+        dense = store.search("c", flt=flt, limit=2, mode=SearchMode.DENSE, dense=[0.9, 0.1, 0, 0])
+        sparse = store.search("c", flt=flt, limit=2, mode=SearchMode.SPARSE, sparse=([21], [1.0]))
+        hybrid = store.search("c", flt=flt, limit=2, mode=SearchMode.HYBRID, dense=[0, 1, 0, 0], sparse=([22], [1.0]))
+        assert dense[0].payload["document_id"] == "a"
+        assert [c.payload["document_id"] for c in sparse] == ["b"]
+        assert hybrid[0].payload["document_id"] == "b"
+        assert dense[0].score >= dense[1].score
+
+    def test_tenants_never_see_each_other(self, store):
+        store.ensure_collection("c", DIM)
+        store.replace_document("c", "mine", 1, [record("mine", 1, 0, [1, 0, 0, 0], [1], tenant="acme")])
+        store.replace_document("c", "theirs", 1, [record("theirs", 1, 0, [1, 0, 0, 0], [1], tenant="globex")])
+        for mode in SearchMode:
+            hits = store.search(
+                "c", flt=SearchFilter(tenant="acme"), limit=10, mode=mode, dense=[1, 0, 0, 0], sparse=([1], [1.0])
+            )
+            assert {h.payload["document_id"] for h in hits} == {"mine"}, mode
+
+    def test_document_filter(self, store):
+        store.ensure_collection("c", DIM)
+        for doc in ("a", "b", "c"):
+            store.replace_document("c", doc, 1, [record(doc, 1, 0, [1, 0, 0, 0], [1])])
+        hits = store.search(
+            "c", flt=SearchFilter(tenant="acme", document_ids=("a", "c")), limit=10, mode=SearchMode.DENSE, dense=[1, 0, 0, 0]
+        )
+        assert {h.payload["document_id"] for h in hits} == {"a", "c"}
+
+    def test_search_on_missing_collection_is_empty(self, store):
+        assert store.search("nope", flt=SearchFilter(tenant="acme"), limit=3, mode=SearchMode.DENSE, dense=[1, 0, 0, 0]) == []
+        assert store.count("nope") == 0
+
+
+class TestEdgeVectorStore(VectorStoreContract):
+    @pytest.fixture
+    def store(self, tmp_path):
+        s = EdgeVectorStore(tmp_path / "qdrant")
+        yield s
+        s.close()
+
+    def test_data_survives_reopening(self, tmp_path):
+        first = EdgeVectorStore(tmp_path / "q")
+        first.ensure_collection("c", DIM)
+        first.replace_document("c", "d1", 1, [record("d1", 1, 0, [1, 0, 0, 0], [1])])
+        first.optimize("c")
+        first.close()
+        second = EdgeVectorStore(tmp_path / "q")
+        assert second.count("c", "d1") == 1
+        second.close()
+
+    def test_a_second_process_is_refused(self, tmp_path):
+        owner = EdgeVectorStore(tmp_path / "q")
+        try:
+            probe = textwrap.dedent(
+                f"""
+                from core.vectorstore.edge import EdgeVectorStore
+                from core.vectorstore import StoreLocked
+                try:
+                    EdgeVectorStore(__import__("pathlib").Path({str(tmp_path / "q")!r}))
+                except StoreLocked as exc:
+                    print("LOCKED", exc)
+                """
+            )
+            out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+            assert "LOCKED" in out.stdout and "another process" in out.stdout, out.stderr
+        finally:
+            owner.close()
+        assert StoreLocked  # the type users catch
+
+
+class TestServerVectorStore(VectorStoreContract):
+    @pytest.fixture
+    def store(self, tmp_path):
+        s = ServerVectorStore.connect(url=None, location=":memory:", api_key=None, timeout_s=5)
+        yield s
+        s.close()

@@ -1,0 +1,68 @@
+"""The Celery app: Redis as the broker in the server profile, an in-memory broker for the in-process worker."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from celery import Celery
+
+from core.settings import Settings
+from core.types import TransientError
+
+if TYPE_CHECKING:
+    from workers.runtime import Runtime
+
+INGEST_TASK = "cairn.ingest_item"
+
+
+def make_celery(settings: Settings, runtime: Runtime | None = None) -> Celery:
+    """`runtime` is the process's services; when absent (a `cairn worker` process) it is built on first use."""
+    app = Celery("cairn", broker=settings.broker_url, set_as_current=False)
+    app.conf.update(
+        task_default_queue=settings.worker.queue,
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        worker_hijack_root_logger=False,
+        broker_connection_retry_on_startup=True,
+        broker_connection_timeout=5,
+        # A task whose worker was killed goes back to the queue after this long (Redis has no per-consumer acks).
+        broker_transport_options={"visibility_timeout": int(settings.ingest.parse_timeout_s * 3 + 300)},
+    )
+    holder = _RuntimeHolder(settings, runtime)
+    app.cairn_runtime = holder
+
+    @app.task(
+        bind=True,
+        name=INGEST_TASK,
+        autoretry_for=(TransientError,),
+        retry_backoff=2,
+        retry_backoff_max=60,
+        retry_jitter=True,
+        max_retries=settings.worker.task_retries,
+    )
+    def ingest_item(task, item_id: str) -> str:
+        from workers.tasks import run_item
+
+        final = task.request.retries >= (task.max_retries or 0)
+        return run_item(holder.get(), item_id, final_attempt=final)
+
+    return app
+
+
+class _RuntimeHolder:
+    """The services a task uses: the submitting process's own (in-process worker), or built once per worker process."""
+
+    def __init__(self, settings: Settings, runtime: Runtime | None):
+        self._settings = settings
+        self._runtime = runtime
+
+    def get(self) -> Runtime:
+        if self._runtime is None:
+            from workers.runtime import Runtime
+
+            self._runtime = Runtime(self._settings)
+        return self._runtime

@@ -1,0 +1,51 @@
+"""A Celery worker running on a thread of this process: the embedded profile's worker, which shares the process
+that owns the Qdrant Edge shard."""
+
+from __future__ import annotations
+
+import threading
+
+from celery import Celery
+from celery.worker import WorkController
+from celery.worker import state as worker_state
+
+
+class _Controller(WorkController):
+    def __init__(self, *args, **kwargs):
+        self.ready = threading.Event()
+        super().__init__(*args, **kwargs)
+
+    def on_consumer_ready(self, consumer) -> None:
+        self.ready.set()
+
+
+class InProcessWorker:
+    def __init__(self, app: Celery):
+        self.app = app
+        self._controller: _Controller | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self, timeout_s: float = 30.0) -> None:
+        self.app.finalize()
+        self._controller = _Controller(
+            app=self.app,
+            pool="solo",
+            concurrency=1,
+            queues=[self.app.conf.task_default_queue],
+            loglevel="WARNING",
+            without_heartbeat=True,
+            without_mingle=True,
+            without_gossip=True,
+        )
+        self._thread = threading.Thread(target=self._controller.start, name="cairn-worker", daemon=True)
+        self._thread.start()
+        if not self._controller.ready.wait(timeout_s):
+            raise RuntimeError("the in-process worker did not start")
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        if self._thread is None:
+            return
+        worker_state.should_terminate = 0
+        self._thread.join(timeout_s)
+        worker_state.should_terminate = None
+        self._thread = None

@@ -1,0 +1,157 @@
+"""The job store: ingestion jobs, one item per file, their stages, progress and outcomes (in the SQL database)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+from sqlalchemy import select, update
+
+from core.db import Database, JobItemRow, JobRow
+from core.types import TERMINAL_STATUSES, DocumentStatus, IngestOutcome, Stage
+
+_STAGE_ORDER = [Stage.QUEUED, Stage.PARSING, Stage.CHUNKING, Stage.EMBEDDING, Stage.INDEXING]
+
+
+@dataclass(frozen=True)
+class FileToIngest:
+    display: str  # what the user called it (path or upload name)
+    stored_path: str  # where the worker reads it
+    source: str  # the identity of the document (same source again = same document)
+
+
+@dataclass
+class JobView:
+    job_id: str
+    status: str
+    progress: float
+    documents: list[dict] = field(default_factory=list)
+    error: str | None = None
+    collection: str = ""
+    strategy: str = ""
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (Stage.DONE.value, Stage.FAILED.value)
+
+    def as_dict(self) -> dict:
+        return {
+            "job_id": self.job_id,
+            "status": self.status,
+            "progress": round(self.progress, 4),
+            "documents": self.documents,
+            "error": self.error,
+        }
+
+
+class JobStore:
+    def __init__(self, db: Database):
+        self.db = db
+
+    def create(self, tenant: str, collection: str, strategy: str, files: list[FileToIngest]) -> tuple[str, list[str]]:
+        job_id = str(uuid.uuid4())
+        item_ids = [str(uuid.uuid4()) for _ in files]
+        with self.db.session() as s:
+            s.add(JobRow(id=job_id, tenant=tenant, collection=collection, strategy=strategy))
+            s.flush()
+            for position, (item_id, f) in enumerate(zip(item_ids, files)):
+                s.add(
+                    JobItemRow(
+                        id=item_id, job_id=job_id, position=position, path=f.display, stored_path=f.stored_path,
+                        source=f.source, status=Stage.QUEUED.value,
+                    )
+                )
+        return job_id, item_ids
+
+    def item(self, item_id: str) -> tuple[JobItemRow, JobRow] | None:
+        with self.db.session() as s:
+            item = s.get(JobItemRow, item_id)
+            if item is None:
+                return None
+            return item, s.get(JobRow, item.job_id)
+
+    def set_stage(self, item_id: str, stage: Stage, progress: float) -> None:
+        with self.db.session() as s:
+            s.execute(
+                update(JobItemRow)
+                .where(JobItemRow.id == item_id, JobItemRow.status.not_in(TERMINAL_STATUSES))
+                .values(status=stage.value, progress=progress)
+            )
+
+    def start_attempt(self, item_id: str) -> bool:
+        """Counts an attempt; False when the item already has an outcome (a redelivered task has nothing to do)."""
+        with self.db.session() as s:
+            item = s.get(JobItemRow, item_id)
+            if item is None or item.status in TERMINAL_STATUSES:
+                return False
+            item.attempts += 1
+            return True
+
+    def finish(self, item_id: str, outcome: IngestOutcome) -> None:
+        with self.db.session() as s:
+            item = s.get(JobItemRow, item_id)
+            if item is None:
+                return
+            item.status = outcome.status.value
+            item.progress = 1.0
+            item.chunks = outcome.chunks
+            item.reason = outcome.reason
+            item.document_id = outcome.document_id
+            for offset, member in enumerate(outcome.members, start=1):
+                s.add(
+                    JobItemRow(
+                        id=str(uuid.uuid4()), job_id=item.job_id, position=item.position, parent_id=item.id,
+                        path=member.path, stored_path="", source="", document_id=member.document_id,
+                        status=member.status.value, progress=1.0, chunks=member.chunks, reason=member.reason,
+                    )
+                )
+
+    def fail(self, item_id: str, reason: str) -> None:
+        with self.db.session() as s:
+            s.execute(
+                update(JobItemRow)
+                .where(JobItemRow.id == item_id)
+                .values(status=DocumentStatus.FAILED.value, progress=1.0, reason=reason)
+            )
+
+    def get(self, job_id: str, tenant: str | None = None) -> JobView | None:
+        with self.db.session() as s:
+            job = s.get(JobRow, job_id)
+            if job is None or (tenant is not None and job.tenant != tenant):
+                return None
+            items = list(
+                s.scalars(
+                    select(JobItemRow).where(JobItemRow.job_id == job_id).order_by(JobItemRow.position, JobItemRow.parent_id.is_not(None))
+                )
+            )
+        top = [i for i in items if i.parent_id is None]
+        documents = [
+            {
+                "path": i.path,
+                "document_id": i.document_id,
+                "status": i.status,
+                "chunks": i.chunks,
+                "reason": i.reason,
+                "parent": next((p.path for p in top if p.id == i.parent_id), None) if i.parent_id else None,
+            }
+            for i in items
+        ]
+        progress = sum(i.progress for i in top) / len(top) if top else 1.0
+        active = [i.status for i in top if i.status not in TERMINAL_STATUSES]
+        if not active:
+            failed = top and all(i.status == DocumentStatus.FAILED.value for i in top)
+            status = Stage.FAILED.value if failed else Stage.DONE.value
+            progress = 1.0
+        elif all(a == Stage.QUEUED.value for a in active) and len(active) == len(top):
+            status = Stage.QUEUED.value
+        else:
+            started = [Stage(a) for a in active if a != Stage.QUEUED.value] or [Stage.PARSING]
+            status = max(started, key=_STAGE_ORDER.index).value
+        return JobView(job_id, status, progress, documents, job.error, job.collection, job.strategy)
+
+    def unfinished_items(self) -> list[str]:
+        """Items that never got an outcome (their process died with them); resubmitted at start-up."""
+        with self.db.session() as s:
+            return list(
+                s.scalars(select(JobItemRow.id).where(JobItemRow.status.not_in(TERMINAL_STATUSES), JobItemRow.parent_id.is_(None)))
+            )

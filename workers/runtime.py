@@ -1,0 +1,66 @@
+"""Wires Cairn's services from settings, lazily: a process builds only what it uses (the API process that only
+queues work never opens the vector store or loads a model)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from core.db import Database
+from core.embedders import CachedEmbedder, build_embedder
+from core.embedding_cache import SqlEmbeddingCache
+from core.settings import Settings
+from core.vectorstore import build_vector_store
+from ingest.catalog import DocumentCatalog
+from ingest.parsing import IsolatedParser
+from ingest.pipeline import IngestService
+from workers.jobs import JobStore
+
+
+class Runtime:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+
+    @cached_property
+    def db(self) -> Database:
+        db = Database(self.settings.sqlalchemy_url)
+        db.create_all()
+        return db
+
+    @cached_property
+    def catalog(self) -> DocumentCatalog:
+        return DocumentCatalog(self.db)
+
+    @cached_property
+    def jobs(self) -> JobStore:
+        return JobStore(self.db)
+
+    @cached_property
+    def store(self):
+        return build_vector_store(self.settings)
+
+    @cached_property
+    def embedder(self) -> CachedEmbedder:
+        return CachedEmbedder(build_embedder(self.settings.embedder), SqlEmbeddingCache(self.db))
+
+    @cached_property
+    def parser(self) -> IsolatedParser:
+        ingest = self.settings.ingest
+        return IsolatedParser(ingest.parse_timeout_s, ingest.parser_memory_bytes)
+
+    @cached_property
+    def ingest(self) -> IngestService:
+        return IngestService(self.settings, self.catalog, self.store, self.embedder, self.parser)
+
+    @cached_property
+    def celery(self):
+        from workers.celery_app import make_celery
+
+        return make_celery(self.settings, runtime=self)
+
+    def close(self) -> None:
+        if "parser" in self.__dict__:
+            self.parser.close()
+        if "store" in self.__dict__:
+            self.store.close()
+        if "db" in self.__dict__:
+            self.db.dispose()

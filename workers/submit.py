@@ -1,0 +1,58 @@
+"""Turning paths or uploads into a job and its queued tasks."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from kombu.exceptions import OperationalError as BrokerOperationalError
+
+from core.types import TransientError
+from ingest.chunking import STRATEGIES
+from ingest.pipeline import check_name
+from workers.celery_app import INGEST_TASK
+from workers.jobs import FileToIngest
+
+
+class BrokerUnavailable(TransientError):
+    """The queue (Redis) cannot be reached: nothing was queued."""
+
+
+def collect_files(paths: list[Path]) -> list[FileToIngest]:
+    """Every regular file under the given files and folders (recursively, in a stable order)."""
+    files: list[FileToIngest] = []
+    for given in paths:
+        if given.is_dir():
+            for root, dirs, names in os.walk(given):
+                dirs.sort()
+                for name in sorted(names):
+                    path = Path(root) / name
+                    files.append(FileToIngest(display=str(path), stored_path=str(path.resolve()), source=str(path.resolve())))
+        else:
+            # A missing path still becomes an item, so the user sees it rejected as not found.
+            files.append(FileToIngest(display=str(given), stored_path=str(given.resolve()), source=str(given.resolve())))
+    return files
+
+
+def validate_target(collection: str, strategy: str) -> None:
+    check_name("collection", collection)
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown chunking strategy {strategy!r}; choose one of {', '.join(sorted(STRATEGIES))}")
+
+
+def submit(runtime, files: list[FileToIngest], *, tenant: str, collection: str, strategy: str) -> str:
+    validate_target(collection, strategy)
+    job_id, item_ids = runtime.jobs.create(tenant, collection, strategy, files)
+    enqueue(runtime, item_ids)
+    return job_id
+
+
+def enqueue(runtime, item_ids: list[str]) -> None:
+    task = runtime.celery.tasks[INGEST_TASK]
+    try:
+        for item_id in item_ids:
+            task.apply_async(args=[item_id])
+    except (BrokerOperationalError, ConnectionError, OSError) as exc:
+        for item_id in item_ids:
+            runtime.jobs.fail(item_id, "the queue is unavailable; nothing was ingested, submit again")
+        raise BrokerUnavailable(f"the task queue is unreachable: {exc}") from exc
