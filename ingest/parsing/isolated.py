@@ -24,7 +24,9 @@ def _parse_in_child(path: str, filename: str) -> ParsedDocument:
 class IsolatedParser:
     """One long-lived child process per parser; it is killed and replaced when a file exceeds its time limit."""
 
-    def __init__(self, timeout_s: float, memory_bytes: int):
+    def __init__(self, timeout_s: float, memory_bytes: int, target=_parse_in_child):
+        # `target(path, filename)` runs in the child; tests swap in one that hangs or crashes.
+        self._target = target
         self._timeout_s = timeout_s
         self._memory_bytes = memory_bytes
         self._pool: ProcessPool | None = None
@@ -39,10 +41,10 @@ class IsolatedParser:
         # One file at a time per parser: the child is single-threaded, and a timeout must blame the right file.
         with self._lock:
             try:
-                future = self._get_pool().schedule(_parse_in_child, args=(str(path), filename), timeout=self._timeout_s)
+                future = self._get_pool().schedule(self._target, args=(str(path), filename), timeout=self._timeout_s)
             except RuntimeError:  # the pool broke on an earlier file: start a fresh one
                 self._restart()
-                future = self._get_pool().schedule(_parse_in_child, args=(str(path), filename), timeout=self._timeout_s)
+                future = self._get_pool().schedule(self._target, args=(str(path), filename), timeout=self._timeout_s)
             try:
                 return future.result()
             except FutureTimeout:

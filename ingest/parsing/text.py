@@ -22,11 +22,13 @@ def decode_text(data: bytes) -> tuple[str, str]:
     for bom, encoding in _BOMS:
         if data.startswith(bom):
             return data.decode(encoding), encoding
-    try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
+    # NUL bytes are valid UTF-8 but mean UTF-16/32 without a BOM (or binary data): let the detector decide.
+    if b"\x00" not in data:
+        try:
+            return data.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            pass
     best = from_bytes(data).best()
-    if best is None:
+    if best is None or "\x00" in str(best):
         raise RejectedDocument(RejectReason.CORRUPT, "not text in any known encoding (binary data?)")
     return str(best), best.encoding

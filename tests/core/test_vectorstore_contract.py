@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import threading
 import uuid
 
 import pytest
@@ -98,6 +99,28 @@ class VectorStoreContract:
             "c", flt=SearchFilter(tenant="acme", document_ids=("a", "c")), limit=10, mode=SearchMode.DENSE, dense=[1, 0, 0, 0]
         )
         assert {h.payload["document_id"] for h in hits} == {"a", "c"}
+
+    def test_readers_never_see_two_versions_at_once(self, store):
+        store.ensure_collection("c", DIM)
+        store.replace_document("c", "d", 1, [record("d", 1, i, [1, 0, 0, i / 10], [1]) for i in range(20)])
+        seen: list[set[int]] = []
+        stop = threading.Event()
+
+        def read():
+            while not stop.is_set():
+                hits = store.search("c", flt=SearchFilter(tenant="acme"), limit=100, mode=SearchMode.DENSE, dense=[1, 0, 0, 0])
+                seen.append({h.payload["version"] for h in hits})
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        try:
+            for version in range(2, 12):
+                store.replace_document("c", "d", version, [record("d", version, i, [1, 0, 0, i / 10], [1]) for i in range(20)])
+        finally:
+            stop.set()
+            reader.join()
+        assert seen and all(len(versions) <= 1 for versions in seen)
+        assert store.count("c", "d") == 20
 
     def test_search_on_missing_collection_is_empty(self, store):
         assert store.search("nope", flt=SearchFilter(tenant="acme"), limit=3, mode=SearchMode.DENSE, dense=[1, 0, 0, 0]) == []

@@ -1,0 +1,118 @@
+"""Parsing real messy documents: offsets, pages, encodings, tables and every rejection reason."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from core.types import RejectedDocument, RejectReason
+from ingest.parsing import IsolatedParser
+from tests.conftest import DOCS
+
+
+def parse(parser, name: str):
+    return parser.parse(DOCS / name, name)
+
+
+def assert_spans_exact(document):
+    assert document.elements, "expected located elements"
+    for span in document.elements:
+        assert 0 <= span.start < span.end <= len(document.text)
+        assert document.text[span.start : span.end].strip()
+
+
+def test_pdf_keeps_pages_and_element_types(parser):
+    document = parse(parser, "multi-column-2p.pdf")
+    assert_spans_exact(document)
+    assert {span.page for span in document.elements} == {1, 2}
+    assert "Title" in {span.type for span in document.elements}
+    assert document.mime_type == "application/pdf"
+
+
+def test_markdown_text_is_the_file_itself(parser):
+    document = parse(parser, "codeblock.md")
+    raw = (DOCS / "codeblock.md").read_text()
+    assert document.text == raw
+    assert_spans_exact(document)
+
+
+def test_utf16_text_is_decoded(parser):
+    document = parse(parser, "fake-text-utf-16-be.txt")
+    assert document.text.startswith("This is a test document")
+
+
+def test_legacy_encoding_is_decoded(parser):
+    document = parse(parser, "umlauts-non-utf8.md")
+    assert "können" in document.text and "äöüß" in document.text
+
+
+def test_spreadsheet_tables_stay_readable(parser):
+    document = parse(parser, "stanley-cups.xlsx")
+    assert "|" in document.text  # rows rendered as `cell | cell`
+    assert "Maple Leafs | TOR | 13" in document.text
+
+
+def test_email_with_attachment(parser):
+    document = parse(parser, "fake-email-attachment.msg")
+    assert document.text.strip()
+
+
+@pytest.mark.parametrize(
+    ("name", "code"),
+    [
+        ("password.pdf", RejectReason.ENCRYPTED),
+        ("fake-text-all-whitespace.txt", RejectReason.NO_TEXT),
+    ],
+)
+def test_bad_files_are_rejected_with_a_reason(parser, name, code):
+    with pytest.raises(RejectedDocument) as info:
+        parse(parser, name)
+    assert info.value.code is code
+    assert str(info.value).startswith(code.value + ": ")
+
+
+def test_random_bytes_with_a_document_extension_are_rejected(parser, tmp_path):
+    junk = tmp_path / "junk.docx"
+    junk.write_bytes(os.urandom(4096))
+    with pytest.raises(RejectedDocument) as info:
+        parser.parse(junk, "junk.docx")
+    assert info.value.code is RejectReason.CORRUPT
+
+
+def test_images_are_unsupported_without_ocr(parser, tmp_path):
+    image = tmp_path / "scan.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(64))
+    with pytest.raises(RejectedDocument) as info:
+        parser.parse(image, "scan.png")
+    assert info.value.code is RejectReason.UNSUPPORTED
+
+
+def _hang(path: str, filename: str):
+    time.sleep(600)
+
+
+def _crash(path: str, filename: str):
+    os._exit(3)
+
+
+def test_a_hanging_parser_is_stopped_and_the_next_file_still_parses(tmp_path):
+    hanging = IsolatedParser(timeout_s=2, memory_bytes=2 * 1024**3, target=_hang)
+    started = time.monotonic()
+    with pytest.raises(RejectedDocument) as info:
+        hanging.parse(DOCS / "fake-memo.pdf", "fake-memo.pdf")
+    assert info.value.code is RejectReason.TIMEOUT
+    assert time.monotonic() - started < 30
+    hanging.close()
+
+
+def test_a_crashing_parser_rejects_the_file_and_recovers():
+    crashing = IsolatedParser(timeout_s=30, memory_bytes=2 * 1024**3, target=_crash)
+    with pytest.raises(RejectedDocument) as info:
+        crashing.parse(DOCS / "fake-memo.pdf", "fake-memo.pdf")
+    assert info.value.code is RejectReason.CORRUPT
+    with pytest.raises(RejectedDocument):  # the replacement child is used for the next file
+        crashing.parse(DOCS / "fake-memo.pdf", "fake-memo.pdf")
+    crashing.close()

@@ -1,0 +1,127 @@
+"""The ingestion service end to end on a real Edge shard, real model and real parser: index, unchanged, replace,
+delete, and rejections."""
+
+from __future__ import annotations
+
+import zipfile
+
+import pytest
+
+from core.types import DocumentStatus, RejectReason
+from ingest.pipeline import IngestTarget, store_name
+
+TARGET = IngestTarget(tenant="acme", collection="handbook", strategy="sentence")
+PARAGRAPHS = [
+    "Cairn keeps every answer grounded in a cited span of a source document. " * 4,
+    "Workers parse, chunk, embed and index documents; a bad file is rejected with a reason. " * 4,
+    "Readers never see a document half indexed, nor two versions of it at once. " * 4,
+]
+
+
+def write(path, paragraphs):
+    path.write_text("\n\n".join(paragraphs))
+    return path
+
+
+def ingest(runtime, path, target=TARGET):
+    return runtime.ingest.ingest(path, display=path.name, source=str(path), target=target)
+
+
+def collection(runtime, target=TARGET):
+    return store_name(runtime.settings.qdrant.prefix, target.collection, target.strategy)
+
+
+def test_index_then_unchanged_then_replace_then_delete(runtime, tmp_path):
+    runtime.settings.chunking.chunk_size = 32  # several chunks from a small file
+    doc = write(tmp_path / "guide.md", PARAGRAPHS)
+
+    first = ingest(runtime, doc)
+    assert first.status is DocumentStatus.INDEXED and first.chunks > 2
+    name = collection(runtime)
+    assert runtime.store.count(name, first.document_id) == first.chunks
+    text = runtime.catalog.text(first.document_id, 1)
+    for chunk in runtime.store.chunks(name, first.document_id):
+        p = chunk.payload
+        assert text[p["start"] : p["end"]] == p["text"]
+        assert (p["tenant"], p["version"], p["source"]) == ("acme", 1, str(doc))
+
+    embedded = runtime.embedder.computed
+    again = ingest(runtime, doc)
+    assert again.status is DocumentStatus.UNCHANGED and again.chunks == 0
+    assert runtime.embedder.computed == embedded  # nothing re-embedded
+    assert runtime.store.count(name) == first.chunks
+
+    write(doc, PARAGRAPHS + ["A new closing paragraph about corpus versions and audit trails. " * 3])
+    replaced = ingest(runtime, doc)
+    assert replaced.status is DocumentStatus.REPLACED
+    assert replaced.document_id == first.document_id
+    chunks = runtime.store.chunks(name, first.document_id)
+    assert len(chunks) == replaced.chunks == runtime.store.count(name)
+    assert {c.payload["version"] for c in chunks} == {2}
+    assert runtime.embedder.computed - embedded < replaced.chunks  # unchanged text came from the cache
+    assert runtime.catalog.get("acme", first.document_id).version == 2
+
+    before = runtime.catalog.record_corpus_version("acme", "handbook")
+    assert runtime.ingest.delete("acme", first.document_id)
+    assert runtime.store.count(name) == 0
+    assert runtime.catalog.get("acme", first.document_id) is None
+    assert runtime.catalog.corpus_version("acme", "handbook") != before
+    assert not runtime.ingest.delete("acme", first.document_id)
+
+
+def test_delete_is_scoped_to_the_tenant(runtime, tmp_path):
+    doc = write(tmp_path / "a.txt", PARAGRAPHS[:1])
+    outcome = ingest(runtime, doc)
+    assert not runtime.ingest.delete("globex", outcome.document_id)
+    assert runtime.store.count(collection(runtime), outcome.document_id) == outcome.chunks
+
+
+def test_same_file_into_another_strategy_is_indexed_separately(runtime, tmp_path):
+    doc = write(tmp_path / "a.txt", PARAGRAPHS)
+    token = IngestTarget("acme", "handbook", "token")
+    assert ingest(runtime, doc).status is DocumentStatus.INDEXED
+    assert ingest(runtime, doc, token).status is DocumentStatus.INDEXED
+    assert ingest(runtime, doc, token).status is DocumentStatus.UNCHANGED
+
+
+@pytest.mark.parametrize(
+    ("content", "limit", "code"),
+    [(b"", None, RejectReason.EMPTY), (b"x" * 2048, 1024, RejectReason.TOO_LARGE)],
+)
+def test_size_rejections(runtime, tmp_path, content, limit, code):
+    if limit:
+        runtime.settings.ingest.max_file_bytes = limit
+    path = tmp_path / "file.txt"
+    path.write_bytes(content)
+    outcome = ingest(runtime, path)
+    assert outcome.status is DocumentStatus.REJECTED
+    assert outcome.reason.startswith(code.value + ":")
+
+
+def test_missing_file_is_rejected(runtime, tmp_path):
+    outcome = ingest(runtime, tmp_path / "nope.pdf")
+    assert outcome.status is DocumentStatus.REJECTED and outcome.reason.startswith("not_found:")
+
+
+def test_archive_members_are_documents_and_nested_archives_are_bounded(runtime, tmp_path):
+    inner = tmp_path / "inner.zip"
+    with zipfile.ZipFile(inner, "w") as zf:
+        zf.writestr("deep.txt", PARAGRAPHS[1])
+    outer = tmp_path / "bundle.zip"
+    with zipfile.ZipFile(outer, "w") as zf:
+        zf.writestr("top.txt", PARAGRAPHS[0])
+        zf.write(inner, "inner.zip")
+        zf.writestr("../evil.txt", "escape")
+    outcome = ingest(runtime, outer)
+    assert outcome.status is DocumentStatus.INDEXED
+    by_path = {m.path: m for m in outcome.members}
+    assert by_path["bundle.zip::top.txt"].status is DocumentStatus.INDEXED
+    assert by_path["bundle.zip::inner.zip"].status is DocumentStatus.INDEXED
+    assert by_path["bundle.zip::../evil.txt"].reason.startswith("unsafe_name:")
+    assert outcome.chunks == by_path["bundle.zip::top.txt"].chunks + by_path["bundle.zip::inner.zip"].chunks
+
+    runtime.settings.ingest.archive_max_depth = 0
+    deeper = ingest(runtime, outer)
+    assert deeper.status is DocumentStatus.UNCHANGED  # top.txt unchanged; the nested archive is now refused
+    refused = {m.path: m for m in deeper.members}["bundle.zip::inner.zip"]
+    assert refused.status is DocumentStatus.REJECTED and refused.reason.startswith("archive_limit:")
