@@ -10,9 +10,12 @@ from core.types import ChunkRecord, ScoredChunk, TransientError
 
 DENSE = "dense"
 SPARSE = "bm25"
-# Points of a version being written carry `pending: true` until the version is committed; every read
-# excludes them, so readers never see a half-written document.
-PENDING = "pending"
+# Points of a version being written carry `state: "staged"` until the version is committed ("live"); every read
+# excludes staged points, so readers never see a half-written document. (A keyword, not a bool: Qdrant Edge's
+# Python binding does not match bool payload values.)
+STATE = "state"
+STAGED = "staged"
+LIVE = "live"
 
 
 class SearchMode(StrEnum):

@@ -15,7 +15,7 @@ import qdrant_edge as qe
 from filelock import FileLock, Timeout
 
 from core.types import ChunkRecord, ScoredChunk
-from core.vectorstore.base import DENSE, PENDING, SPARSE, Fusion, SearchFilter, SearchMode, StoreLocked
+from core.vectorstore.base import DENSE, LIVE, SPARSE, STAGED, STATE, Fusion, SearchFilter, SearchMode, StoreLocked
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 
@@ -31,7 +31,7 @@ def _edge_filter(flt: SearchFilter) -> qe.Filter:
     if flt.sources:
         must.append(qe.FieldCondition(key="source", match=qe.MatchAny(list(flt.sources))))
     must.extend(_match(key, value) for key, value in flt.extra.items())
-    return qe.Filter(must=must, must_not=[_match(PENDING, True)])
+    return qe.Filter(must=must, must_not=[_match(STATE, STAGED)])
 
 
 def _document_filter(document_id: str) -> qe.Filter:
@@ -40,7 +40,7 @@ def _document_filter(document_id: str) -> qe.Filter:
 
 def _visible(document_id: str | None) -> qe.Filter:
     must = [_match("document_id", document_id)] if document_id else None
-    return qe.Filter(must=must, must_not=[_match(PENDING, True)])
+    return qe.Filter(must=must, must_not=[_match(STATE, STAGED)])
 
 
 def _scored(point) -> ScoredChunk:
@@ -92,7 +92,7 @@ class EdgeVectorStore:
             shard.update(qe.UpdateOperation.create_field_index("tenant", qe.KeywordIndexParams(is_tenant=True)))
             shard.update(qe.UpdateOperation.create_field_index("document_id", qe.PayloadSchemaType.Keyword))
             shard.update(qe.UpdateOperation.create_field_index("source", qe.PayloadSchemaType.Keyword))
-            shard.update(qe.UpdateOperation.create_field_index(PENDING, qe.PayloadSchemaType.Bool))
+            shard.update(qe.UpdateOperation.create_field_index(STATE, qe.PayloadSchemaType.Keyword))
             self._shards[name] = shard
 
     def drop_collection(self, name: str) -> None:
@@ -114,13 +114,15 @@ class EdgeVectorStore:
             qe.Point(
                 id=r.id,
                 vector={DENSE: r.dense, SPARSE: qe.SparseVector(indices=r.sparse_indices, values=r.sparse_values)},
-                payload={**r.payload, PENDING: True},
+                payload={**r.payload, STATE: STAGED},
             )
             for r in records
         ]
-        # Staged points are invisible to readers (they filter `pending`), so the upload needs no lock.
+        # Staged points are invisible to readers (they filter the staged state). Each batch still takes the mutex: a query
+        # running during an upsert can see a point before its payload index entry, which would leak staged ones.
         for start in range(0, len(points), 256):
-            shard.update(qe.UpdateOperation.upsert_points(points[start : start + 256]))
+            with self._mutex:
+                shard.update(qe.UpdateOperation.upsert_points(points[start : start + 256]))
         this_version = _match("version", version)
         with self._mutex:
             shard.update(
@@ -130,7 +132,7 @@ class EdgeVectorStore:
             )
             shard.update(
                 qe.UpdateOperation.set_payload_by_filter(
-                    qe.Filter(must=[_match("document_id", document_id), this_version]), {PENDING: False}
+                    qe.Filter(must=[_match("document_id", document_id), this_version]), {STATE: LIVE}
                 )
             )
 

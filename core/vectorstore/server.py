@@ -8,7 +8,9 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 from core.types import ChunkRecord, ScoredChunk
 from core.vectorstore.base import (
     DENSE,
-    PENDING,
+    STAGED,
+    STATE,
+    LIVE,
     SPARSE,
     Fusion,
     SearchFilter,
@@ -28,7 +30,7 @@ def _server_filter(flt: SearchFilter) -> models.Filter:
     if flt.sources:
         must.append(models.FieldCondition(key="source", match=models.MatchAny(any=list(flt.sources))))
     must.extend(_match(key, value) for key, value in flt.extra.items())
-    return models.Filter(must=must, must_not=[_match(PENDING, True)])
+    return models.Filter(must=must, must_not=[_match(STATE, STAGED)])
 
 
 def _document_filter(document_id: str) -> models.Filter:
@@ -37,7 +39,7 @@ def _document_filter(document_id: str) -> models.Filter:
 
 def _visible(document_id: str | None) -> models.Filter:
     must = [_match("document_id", document_id)] if document_id else None
-    return models.Filter(must=must, must_not=[_match(PENDING, True)])
+    return models.Filter(must=must, must_not=[_match(STATE, STAGED)])
 
 
 def _scored(point) -> ScoredChunk:
@@ -81,7 +83,7 @@ class ServerVectorStore:
         for key, schema in (
             ("document_id", models.PayloadSchemaType.KEYWORD),
             ("source", models.PayloadSchemaType.KEYWORD),
-            (PENDING, models.PayloadSchemaType.BOOL),
+            (STATE, models.PayloadSchemaType.KEYWORD),
         ):
             self._call(self._client.create_payload_index, name, key, field_schema=schema)
 
@@ -96,7 +98,7 @@ class ServerVectorStore:
                     DENSE: r.dense,
                     SPARSE: models.SparseVector(indices=r.sparse_indices, values=r.sparse_values),
                 },
-                payload={**r.payload, PENDING: True},
+                payload={**r.payload, STATE: STAGED},
             )
             for r in records
         ]
@@ -115,7 +117,7 @@ class ServerVectorStore:
                 ),
                 models.SetPayloadOperation(
                     set_payload=models.SetPayload(
-                        payload={PENDING: False},
+                        payload={STATE: LIVE},
                         filter=models.Filter(must=[_match("document_id", document_id), this_version]),
                     )
                 ),
