@@ -180,8 +180,18 @@ def worker() -> None:
     pool = ["--pool", "prefork", "--concurrency", str(settings.worker.concurrency)]
     if not (settings.qdrant.url or settings.qdrant.location):
         pool = ["--pool", "solo"]
+    from celery.signals import worker_shutdown
+
+    @worker_shutdown.connect(weak=False)
+    def _release(**_) -> None:  # stop the parser child and release the index, or the process cannot exit
+        runtime.close()
+
     app_.worker_main(["worker", "--loglevel", "INFO", "-Q", settings.worker.queue, "--without-gossip", "--without-mingle", *pool])
 
 
 def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # `python -m api.cli`
     app()

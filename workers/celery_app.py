@@ -38,6 +38,7 @@ def make_celery(settings: Settings, runtime: Runtime | None = None) -> Celery:
     @app.task(
         bind=True,
         name=INGEST_TASK,
+        shared=False,  # each app (and its runtime) keeps its own task; a shared one would leak across apps
         autoretry_for=(TransientError,),
         retry_backoff=2,
         retry_backoff_max=60,

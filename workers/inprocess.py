@@ -27,6 +27,9 @@ class InProcessWorker:
 
     def start(self, timeout_s: float = 30.0) -> None:
         self.app.finalize()
+        # The worker looks tasks up on the current app; this process's app must be it.
+        self.app.set_current()
+        self.app.set_default()
         self._controller = _Controller(
             app=self.app,
             pool="solo",

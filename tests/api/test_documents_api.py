@@ -1,0 +1,98 @@
+"""The documents and jobs routes through the real app (HTTP client), real Edge shard, real models."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from tests.conftest import DOCS
+
+
+@pytest.fixture
+def client(runtime):
+    with TestClient(create_app(runtime)) as test_client:
+        yield test_client
+
+
+def wait_job(client, url, timeout_s=120):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        body = client.get(url).json()
+        if body["status"] in ("done", "failed"):
+            return body
+        time.sleep(0.2)
+    raise AssertionError(body)
+
+
+def upload(client, *files, **data):
+    return client.post("/v1/documents", files=[("file", f) for f in files], data=data)
+
+
+def test_upload_list_show_delete(client):
+    memo = (DOCS / "fake-memo.pdf").read_bytes()
+    response = upload(client, ("memo.pdf", memo, "application/pdf"), ("empty.txt", b"", "text/plain"))
+    assert response.status_code == 202, response.text
+    accepted = response.json()
+    assert [d["filename"] for d in accepted["documents"]] == ["memo.pdf", "empty.txt"]
+    job = wait_job(client, accepted["status_url"])
+    assert job["status"] == "done" and job["progress"] == 1.0
+    statuses = {d["path"]: d["status"] for d in job["documents"]}
+    assert statuses == {"memo.pdf": "indexed", "empty.txt": "rejected"}
+
+    listed = client.get("/v1/documents").json()["documents"]
+    assert [d["source"] for d in listed] == ["upload://memo.pdf"]
+    document_id = accepted["documents"][0]["document_id"]
+    assert listed[0]["document_id"] == document_id
+    shown = client.get(f"/v1/documents/{document_id}").json()
+    assert shown["indexes"][0]["chunks"] >= 1 and shown["mime_type"] == "application/pdf"
+
+    again = wait_job(client, upload(client, ("memo.pdf", memo, "application/pdf")).json()["status_url"])
+    assert again["documents"][0]["status"] == "unchanged"
+
+    assert client.delete(f"/v1/documents/{document_id}").status_code == 200
+    assert client.get(f"/v1/documents/{document_id}").status_code == 404
+    assert client.delete(f"/v1/documents/{document_id}").json()["error"]["code"] == "not_found"
+
+
+def test_path_traversal_names_are_made_safe(client, runtime):
+    response = upload(client, ("../../etc/passwd.txt", b"root text here", "text/plain"))
+    assert response.status_code == 202
+    assert response.json()["documents"][0]["filename"] == "passwd.txt"
+    uploads = runtime.settings.resolved_data_dir / "uploads"
+    assert all(p.resolve().is_relative_to(uploads) for p in uploads.rglob("*"))
+
+
+def test_oversized_upload_is_413(client, runtime):
+    runtime.settings.ingest.max_file_bytes = 1000
+    response = upload(client, ("big.txt", b"x" * 5000, "text/plain"))
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "too_large"
+
+
+def test_unsupported_type_is_415(client):
+    response = upload(client, ("tool.exe", b"MZ\x90\x00", "application/octet-stream"))
+    assert response.status_code == 415
+    assert "not supported" in response.json()["error"]["message"]
+
+
+def test_bad_parameters_are_422_with_a_message(client):
+    bad_strategy = upload(client, ("a.txt", b"hello", "text/plain"), strategy="magic")
+    assert bad_strategy.status_code == 422 and "choose one of" in bad_strategy.json()["error"]["message"]
+    no_file = client.post("/v1/documents", data={"collection": "x"})
+    assert no_file.status_code == 422 and no_file.json()["error"]["code"] == "invalid_request"
+    bad_metadata = upload(client, ("a.txt", b"hello", "text/plain"), metadata="[1,2]")
+    assert bad_metadata.status_code == 422
+
+
+def test_unknown_job_is_404(client):
+    assert client.get("/v1/jobs/nope").status_code == 404
+
+
+def test_health_and_readiness(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["vector_store"] == "ok"

@@ -1,0 +1,95 @@
+"""Celery ingestion: the in-process worker (embedded profile) and a real `cairn worker` process on real Redis."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+from core.settings import Settings
+from core.vectorstore.edge import EdgeVectorStore
+from ingest.pipeline import store_name
+from tests.conftest import DOCS
+from workers.inprocess import InProcessWorker
+from workers.runtime import Runtime
+from workers.submit import collect_files, submit
+
+
+def wait_for(runtime, job_id, timeout_s=240):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        view = runtime.jobs.get(job_id)
+        if view.finished:
+            return view
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} did not finish: {runtime.jobs.get(job_id)}")
+
+
+def test_in_process_worker_ingests_a_folder(runtime, tmp_path):
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    shutil.copy(DOCS / "fake-memo.pdf", folder)
+    shutil.copy(DOCS / "password.pdf", folder)
+    (folder / "empty.txt").write_bytes(b"")
+    worker = InProcessWorker(runtime.celery)
+    worker.start()
+    try:
+        job_id = submit(runtime, collect_files([folder]), tenant="default", collection="inbox", strategy="sentence")
+        view = wait_for(runtime, job_id)
+    finally:
+        worker.stop()
+    outcomes = {os.path.basename(d["path"]): (d["status"], d["reason"]) for d in view.documents}
+    assert outcomes["fake-memo.pdf"][0] == "indexed"
+    assert outcomes["password.pdf"] == ("rejected", "encrypted: the PDF is password-protected")
+    assert outcomes["empty.txt"] == ("rejected", "empty: the file is empty (0 bytes)")
+    assert view.status == "done"
+    assert runtime.catalog.corpus_version("default", "inbox") is not None
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_real_worker_process_on_redis(redis_url, tmp_path):
+    data_dir = tmp_path / "data"
+    queue = f"cairn-test-{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "CAIRN_DATA_DIR": str(data_dir),
+        "CAIRN_REDIS_URL": redis_url,
+        "CAIRN_WORKER__QUEUE": queue,
+        "CAIRN_INGEST__PARSE_TIMEOUT_S": "60",
+    }
+    settings = Settings(data_dir=data_dir, redis_url=redis_url, worker={"queue": queue}, _env_file=None)
+    producer = Runtime(settings)  # queues work only: never opens the index, which the worker owns
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    shutil.copy(DOCS / "fake-email.eml", inbox)
+    (inbox / "broken.pdf").write_bytes(b"%PDF-1.4\n garbage that is not a pdf")
+    shutil.copy(DOCS / "handbook-1p.docx", inbox)
+    job_id = submit(producer, collect_files([inbox]), tenant="default", collection="redis", strategy="sentence")
+
+    log = (tmp_path / "worker.log").open("w")
+    worker = subprocess.Popen([sys.executable, "-m", "api.cli", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        view = wait_for(producer, job_id)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(timeout=60)
+        log.close()
+    statuses = {os.path.basename(d["path"]): d["status"] for d in view.documents}
+    assert statuses == {"broken.pdf": "rejected", "fake-email.eml": "indexed", "handbook-1p.docx": "indexed"}, (
+        tmp_path / "worker.log"
+    ).read_text()[-3000:]
+
+    store = EdgeVectorStore(data_dir / "qdrant")  # the worker has exited: the index is ours to inspect
+    try:
+        expected = sum(d["chunks"] for d in view.documents)
+        assert store.count(store_name("cairn", "redis", "sentence")) == expected > 0
+    finally:
+        store.close()
+        producer.close()

@@ -1,0 +1,52 @@
+"""The job store: stages, progress and outcomes of every file."""
+
+from __future__ import annotations
+
+from core.types import DocumentStatus, IngestOutcome, Stage
+from workers.jobs import FileToIngest
+
+
+def files(n):
+    return [FileToIngest(display=f"f{i}.txt", stored_path=f"/tmp/f{i}.txt", source=f"/tmp/f{i}.txt") for i in range(n)]
+
+
+def test_job_moves_through_stages_to_done(runtime):
+    jobs = runtime.jobs
+    job_id, items = jobs.create("acme", "c", "sentence", files(2))
+    view = jobs.get(job_id)
+    assert (view.status, view.progress) == ("queued", 0.0)
+
+    jobs.set_stage(items[0], Stage.EMBEDDING, 0.5)
+    view = jobs.get(job_id)
+    assert view.status == "embedding" and 0 < view.progress < 1
+
+    jobs.finish(items[0], IngestOutcome("f0.txt", "doc-0", DocumentStatus.INDEXED, chunks=3))
+    jobs.finish(items[1], IngestOutcome("f1.txt", None, DocumentStatus.REJECTED, reason="empty: the file is empty"))
+    view = jobs.get(job_id)
+    assert view.status == "done" and view.progress == 1.0
+    assert [(d["status"], d["chunks"], d["reason"]) for d in view.documents] == [
+        ("indexed", 3, None),
+        ("rejected", 0, "empty: the file is empty"),
+    ]
+
+
+def test_a_finished_item_is_not_started_again(runtime):
+    job_id, items = runtime.jobs.create("acme", "c", "sentence", files(1))
+    assert runtime.jobs.start_attempt(items[0])
+    runtime.jobs.finish(items[0], IngestOutcome("f0.txt", "d", DocumentStatus.UNCHANGED))
+    assert not runtime.jobs.start_attempt(items[0])  # a redelivered task does nothing
+    runtime.jobs.set_stage(items[0], Stage.PARSING, 0.1)  # and cannot move it back
+    assert runtime.jobs.get(job_id).documents[0]["status"] == "unchanged"
+
+
+def test_all_failed_is_failed_and_jobs_are_tenant_scoped(runtime):
+    job_id, items = runtime.jobs.create("acme", "c", "sentence", files(1))
+    runtime.jobs.fail(items[0], "internal error: boom")
+    assert runtime.jobs.get(job_id).status == "failed"
+    assert runtime.jobs.get(job_id, tenant="globex") is None
+
+
+def test_unfinished_items_are_found_for_recovery(runtime):
+    _, items = runtime.jobs.create("acme", "c", "sentence", files(3))
+    runtime.jobs.finish(items[1], IngestOutcome("f1.txt", "d", DocumentStatus.INDEXED, chunks=1))
+    assert set(runtime.jobs.unfinished_items()) == {items[0], items[2]}
