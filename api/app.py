@@ -23,8 +23,8 @@ def create_app(runtime: Runtime, ingest_on_start: list[Path] | None = None) -> F
             from workers.inprocess import InProcessWorker
             from workers.submit import enqueue
 
-            runtime.store  # own the embedded index for the life of the server
-            worker = InProcessWorker(runtime.celery)
+            runtime.ingest  # own the embedded index for the life of the server; build shared services once
+            worker = InProcessWorker(runtime.celery, runtime.settings.worker.concurrency)
             worker.start()
             enqueue(runtime, runtime.jobs.unfinished_items())  # work a previous run accepted but did not finish
         if ingest_on_start:

@@ -42,9 +42,14 @@ def _describe(entry: dict) -> str:
     return status
 
 
-def _wait(runtime, job_id: str, show_progress: bool):
+def _wait(runtime, job_id: str, show_progress: bool, worker=None):
+    def check_worker() -> None:
+        if worker is not None and not worker.alive:
+            raise RuntimeError("the in-process worker stopped unexpectedly; unfinished files stay queued for the next run")
+
     if not show_progress:
         while not (view := runtime.jobs.get(job_id)).finished:
+            check_worker()
             time.sleep(0.2)
         return view
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -56,6 +61,7 @@ def _wait(runtime, job_id: str, show_progress: bool):
             bar.update(task, completed=view.progress, description=view.status)
             if view.finished:
                 return view
+            check_worker()
             time.sleep(0.2)
 
 
@@ -84,15 +90,15 @@ def ingest(
         if settings.in_process_worker:
             from workers.inprocess import InProcessWorker
 
-            runtime.store  # take ownership of the embedded index now, so a conflict is reported before any work
-            worker = InProcessWorker(runtime.celery)
+            runtime.ingest  # own the embedded index now (a conflict is reported before any work); build once
+            worker = InProcessWorker(runtime.celery, settings.worker.concurrency)
             worker.start()
         job_id = submit(runtime, files, tenant=settings.tenant, collection=collection, strategy=strategy)
         if not wait:
             typer.echo(json.dumps({"job_id": job_id}) if as_json else f"queued job {job_id}")
             return
-        view = _wait(runtime, job_id, show_progress=sys.stderr.isatty() and not as_json)
-    except (StoreLocked, BrokerUnavailable, ValueError) as exc:
+        view = _wait(runtime, job_id, show_progress=sys.stderr.isatty() and not as_json, worker=worker)
+    except (StoreLocked, BrokerUnavailable, ValueError, RuntimeError) as exc:
         _fail(str(exc))
     finally:
         if worker is not None:
@@ -176,10 +182,13 @@ def worker() -> None:
         _fail("`cairn worker` needs a queue: set CAIRN_REDIS_URL (the embedded profile runs its worker in-process)")
     runtime = _runtime()
     app_ = runtime.celery
-    # The embedded index can be owned by one process only, so an Edge-backed worker is a single process.
-    pool = ["--pool", "prefork", "--concurrency", str(settings.worker.concurrency)]
     if not (settings.qdrant.url or settings.qdrant.location):
-        pool = ["--pool", "solo"]
+        runtime.ingest  # the worker threads share one index, model and parser: build them once, up front
+    # The embedded index can be owned by one process only, so an Edge-backed worker is a single process.
+    concurrency = str(settings.worker.concurrency)
+    pool = ["--pool", "prefork", "--concurrency", concurrency]
+    if not (settings.qdrant.url or settings.qdrant.location):
+        pool = ["--pool", "threads", "--concurrency", concurrency]
     from celery.signals import worker_shutdown
 
     @worker_shutdown.connect(weak=False)

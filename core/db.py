@@ -18,6 +18,7 @@ from sqlalchemy import (
     create_engine,
     event,
 )
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 
@@ -144,8 +145,15 @@ class Database:
     def __init__(self, url: str):
         self.url = url
         is_sqlite = url.startswith("sqlite")
-        connect_args = {"check_same_thread": False, "timeout": 30} if is_sqlite else {}
-        self.engine = create_engine(url, connect_args=connect_args, pool_pre_ping=not is_sqlite)
+        if is_sqlite:
+            # One connection, handed from thread to thread: SQLite takes one writer at a time anyway, and waiting
+            # on the pool wakes at once where SQLite's busy handler sleeps in steps.
+            self.engine = create_engine(
+                url, connect_args={"check_same_thread": False, "timeout": 30}, poolclass=QueuePool, pool_size=1,
+                max_overflow=0, pool_timeout=120,
+            )
+        else:
+            self.engine = create_engine(url, pool_pre_ping=True)
         if is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)

@@ -55,7 +55,8 @@ class IngestSettings(BaseModel):
 
 
 class WorkerSettings(BaseModel):
-    concurrency: int = Field(default=1, ge=1)
+    # Tasks run at once per worker: threads sharing the embedded index, or prefork processes on a Qdrant server.
+    concurrency: int = Field(default=2, ge=1)
     task_retries: int = Field(default=5, ge=0)
     queue: str = "cairn.ingest"
 

@@ -30,7 +30,11 @@ def make_celery(settings: Settings, runtime: Runtime | None = None) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=5,
         # A task whose worker was killed goes back to the queue after this long (Redis has no per-consumer acks).
-        broker_transport_options={"visibility_timeout": int(settings.ingest.parse_timeout_s * 3 + 300)},
+        broker_transport_options={
+            "visibility_timeout": int(settings.ingest.parse_timeout_s * 3 + 300),
+            # Virtual transports (the in-process one) poll; the default 1 s idles a worker between tasks.
+            "polling_interval": 0.05,
+        },
     )
     holder = _RuntimeHolder(settings, runtime)
     app.cairn_runtime = holder

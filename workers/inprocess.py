@@ -20,8 +20,11 @@ class _Controller(WorkController):
 
 
 class InProcessWorker:
-    def __init__(self, app: Celery):
+    def __init__(self, app: Celery, concurrency: int = 1):
         self.app = app
+        # Threads, not processes: they share the one Edge shard this process owns. While one thread embeds,
+        # another parses (in the parser's child process) or writes, so the cores stay busy.
+        self.concurrency = concurrency
         self._controller: _Controller | None = None
         self._thread: threading.Thread | None = None
 
@@ -32,8 +35,8 @@ class InProcessWorker:
         self.app.set_default()
         self._controller = _Controller(
             app=self.app,
-            pool="solo",
-            concurrency=1,
+            pool="threads" if self.concurrency > 1 else "solo",
+            concurrency=self.concurrency,
             queues=[self.app.conf.task_default_queue],
             loglevel="WARNING",
             without_heartbeat=True,
@@ -44,6 +47,10 @@ class InProcessWorker:
         self._thread.start()
         if not self._controller.ready.wait(timeout_s):
             raise RuntimeError("the in-process worker did not start")
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def stop(self, timeout_s: float = 30.0) -> None:
         if self._thread is None:

@@ -37,7 +37,7 @@ def test_in_process_worker_ingests_a_folder(runtime, tmp_path):
     shutil.copy(DOCS / "fake-memo.pdf", folder)
     shutil.copy(DOCS / "password.pdf", folder)
     (folder / "empty.txt").write_bytes(b"")
-    worker = InProcessWorker(runtime.celery)
+    worker = InProcessWorker(runtime.celery, concurrency=2)
     worker.start()
     try:
         job_id = submit(runtime, collect_files([folder]), tenant="default", collection="inbox", strategy="sentence")

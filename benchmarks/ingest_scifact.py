@@ -1,0 +1,121 @@
+"""Ingestion throughput on BEIR SciFact: the full pipeline (Celery in-process worker: parse -> chunk -> embed ->
+index) against the raw embedder on the same chunks, with the same number of worker threads.
+
+Prints the figures and writes benchmarks/results/ingest_scifact.json. Not a test: run `make bench-ingest`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from core.offline import configure_offline  # noqa: E402
+
+configure_offline()
+
+from core.embedders import build_embedder  # noqa: E402
+from core.settings import Settings  # noqa: E402
+from ingest.pipeline import store_name  # noqa: E402
+from workers.inprocess import InProcessWorker  # noqa: E402
+from workers.runtime import Runtime  # noqa: E402
+from workers.submit import collect_files, submit  # noqa: E402
+
+
+def write_corpus(corpus: Path, folder: Path, limit: int | None) -> int:
+    count = 0
+    with corpus.open() as handle:
+        for line in handle:
+            if limit is not None and count >= limit:
+                break
+            doc = json.loads(line)
+            (folder / f"{doc['_id']}.txt").write_text(f"{doc['title']}\n\n{doc['text']}")
+            count += 1
+    return count
+
+
+def raw_embed(settings: Settings, texts: list[str], threads: int) -> float:
+    """Seconds for the bare embedder to embed `texts`, split over `threads` threads like the worker's."""
+    embedder = build_embedder(settings.embedder)
+    embedder.embed_documents(["warm up"])
+    parts = [texts[i::threads] for i in range(threads)]
+    started = time.perf_counter()
+    workers = [threading.Thread(target=embedder.embed_documents, args=(part,)) for part in parts]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "beir" / "scifact")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N documents")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "ingest_scifact.json")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "corpus"
+        folder.mkdir()
+        documents = write_corpus(args.data / "corpus.jsonl", folder, args.limit)
+        settings = Settings(data_dir=Path(tmp) / "data", _env_file=None)
+        threads = settings.worker.concurrency
+        runtime = Runtime(settings)
+        runtime.ingest
+        worker = InProcessWorker(runtime.celery, threads)
+        worker.start()
+        started = time.perf_counter()
+        job_id = submit(runtime, collect_files([folder]), tenant="bench", collection="scifact", strategy=settings.chunking.strategy)
+        while not (view := runtime.jobs.get(job_id)).finished:
+            time.sleep(0.5)
+        pipeline_s = time.perf_counter() - started
+        worker.stop()
+        statuses = [d["status"] for d in view.documents]
+        chunks = sum(d["chunks"] for d in view.documents)
+        name = store_name(settings.qdrant.prefix, "scifact", settings.chunking.strategy)
+        texts = [
+            c.payload["text"]
+            for row in runtime.catalog.list("bench", "scifact", limit=10**7)
+            for c in runtime.store.chunks(name, row.id)
+        ]
+        runtime.close()
+        raw_s = raw_embed(settings, texts, threads)
+
+    peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    child_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    result = {
+        "benchmark": "ingest_scifact",
+        "documents": documents,
+        "indexed": statuses.count("indexed"),
+        "rejected": statuses.count("rejected"),
+        "failed": statuses.count("failed"),
+        "chunks": chunks,
+        "strategy": settings.chunking.strategy,
+        "embedder": settings.embedder.name.value,
+        "worker_threads": threads,
+        "pipeline_seconds": round(pipeline_s, 2),
+        "pipeline_docs_per_s": round(documents / pipeline_s, 2),
+        "pipeline_chunks_per_s": round(chunks / pipeline_s, 2),
+        "raw_embedder_seconds": round(raw_s, 2),
+        "raw_embedder_chunks_per_s": round(len(texts) / raw_s, 2),
+        "pipeline_vs_raw_embedder": round((chunks / pipeline_s) / (len(texts) / raw_s), 3),
+        "peak_rss_mb": round(peak_rss_mb, 1),
+        "parser_child_peak_rss_mb": round(child_rss_mb, 1),
+        "target_ratio": 0.85,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
