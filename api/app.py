@@ -23,7 +23,7 @@ def create_app(runtime: Runtime, ingest_on_start: list[Path] | None = None) -> F
             from workers.inprocess import InProcessWorker
             from workers.submit import enqueue
 
-            runtime.ingest  # own the embedded index for the life of the server; build shared services once
+            runtime.open_ingestion()  # own the embedded index for the life of the server
             worker = InProcessWorker(runtime.celery, runtime.settings.worker.concurrency)
             worker.start()
             enqueue(runtime, runtime.jobs.unfinished_items())  # work a previous run accepted but did not finish

@@ -48,19 +48,19 @@ def _wait(runtime, job_id: str, show_progress: bool, worker=None):
             raise RuntimeError("the in-process worker stopped unexpectedly; unfinished files stay queued for the next run")
 
     if not show_progress:
-        while not (view := runtime.jobs.get(job_id)).finished:
+        while not runtime.jobs.is_finished(job_id):
             check_worker()
             time.sleep(0.2)
-        return view
+        return runtime.jobs.get(job_id)
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn(), transient=True) as bar:
         task = bar.add_task("queued", total=1.0)
         while True:
-            view = runtime.jobs.get(job_id)
-            bar.update(task, completed=view.progress, description=view.status)
-            if view.finished:
-                return view
+            status, progress = runtime.jobs.summary(job_id)
+            bar.update(task, completed=progress, description=status)
+            if status in ("done", "failed"):
+                return runtime.jobs.get(job_id)
             check_worker()
             time.sleep(0.2)
 
@@ -90,7 +90,7 @@ def ingest(
         if settings.in_process_worker:
             from workers.inprocess import InProcessWorker
 
-            runtime.ingest  # own the embedded index now (a conflict is reported before any work); build once
+            runtime.open_ingestion()  # a conflict over the embedded index is reported before any work
             worker = InProcessWorker(runtime.celery, settings.worker.concurrency)
             worker.start()
         job_id = submit(runtime, files, tenant=settings.tenant, collection=collection, strategy=strategy)
@@ -183,7 +183,7 @@ def worker() -> None:
     runtime = _runtime()
     app_ = runtime.celery
     if not (settings.qdrant.url or settings.qdrant.location):
-        runtime.ingest  # the worker threads share one index, model and parser: build them once, up front
+        runtime.open_ingestion()  # the worker threads share one index, model and parser
     # The embedded index can be owned by one process only, so an Edge-backed worker is a single process.
     concurrency = str(settings.worker.concurrency)
     pool = ["--pool", "prefork", "--concurrency", concurrency]

@@ -70,14 +70,15 @@ def main() -> None:
         settings = Settings(data_dir=Path(tmp) / "data", _env_file=None)
         threads = settings.worker.concurrency
         runtime = Runtime(settings)
-        runtime.ingest
+        runtime.open_ingestion()
         worker = InProcessWorker(runtime.celery, threads)
         worker.start()
         started = time.perf_counter()
         job_id = submit(runtime, collect_files([folder]), tenant="bench", collection="scifact", strategy=settings.chunking.strategy)
-        while not (view := runtime.jobs.get(job_id)).finished:
+        while not runtime.jobs.is_finished(job_id):
             time.sleep(0.5)
         pipeline_s = time.perf_counter() - started
+        view = runtime.jobs.get(job_id)
         worker.stop()
         statuses = [d["status"] for d in view.documents]
         chunks = sum(d["chunks"] for d in view.documents)

@@ -152,9 +152,9 @@ class CachedEmbedder:
         found = self._cache.get_many(list(dict.fromkeys(keys)))
         missing = list(dict.fromkeys(k for k in keys if k not in found))
         if missing:
-            text_of = dict(zip(keys, texts))
+            text_of = dict(zip(keys, texts, strict=True))
             vectors = self.inner.embed_documents([text_of[k] for k in missing])
-            new = dict(zip(missing, vectors))
+            new = dict(zip(missing, vectors, strict=True))
             self._cache.put_many(new)
             found.update(new)
             self.computed += len(missing)

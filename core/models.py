@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 from functools import cache
 from pathlib import Path
+
+from core.hashing import sha256_file
 
 
 class ModelIntegrityError(RuntimeError):
@@ -21,11 +22,7 @@ def _package_dir(package: str) -> Path:
 
 @cache
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return sha256_file(path)
 
 
 def verified_dir(package: str, subdir: str, pins: dict[str, str]) -> Path:

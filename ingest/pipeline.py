@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shutil
 import uuid
@@ -11,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.embedders import Embedder
+from core.hashing import sha256_file
 from core.settings import Settings
 from core.sparse import Bm25Encoder
 from core.types import (
@@ -45,14 +45,6 @@ def check_name(kind: str, value: str) -> str:
 
 def store_name(prefix: str, collection: str, strategy: str) -> str:
     return f"{prefix}-{collection}-{strategy}"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass
@@ -146,7 +138,7 @@ class IngestService:
 
         on_stage(Stage.INDEXING, 0.85)
         records = []
-        for index, (chunk, vector) in enumerate(zip(chunks, dense)):
+        for index, (chunk, vector) in enumerate(zip(chunks, dense, strict=True)):
             indices, values = self.sparse.encode_document(chunk.text)
             payload = {
                 "tenant": target.tenant,

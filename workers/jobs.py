@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from core.db import Database, JobItemRow, JobRow
 from core.types import TERMINAL_STATUSES, DocumentStatus, IngestOutcome, Stage
@@ -54,7 +54,7 @@ class JobStore:
         with self.db.session() as s:
             s.add(JobRow(id=job_id, tenant=tenant, collection=collection, strategy=strategy))
             s.flush()
-            for position, (item_id, f) in enumerate(zip(item_ids, files)):
+            for position, (item_id, f) in enumerate(zip(item_ids, files, strict=True)):
                 s.add(
                     JobItemRow(
                         id=item_id, job_id=job_id, position=position, path=f.display, stored_path=f.stored_path,
@@ -97,7 +97,7 @@ class JobStore:
             item.chunks = outcome.chunks
             item.reason = outcome.reason
             item.document_id = outcome.document_id
-            for offset, member in enumerate(outcome.members, start=1):
+            for member in outcome.members:
                 s.add(
                     JobItemRow(
                         id=str(uuid.uuid4()), job_id=item.job_id, position=item.position, parent_id=item.id,
@@ -114,6 +114,22 @@ class JobStore:
                 .values(status=DocumentStatus.FAILED.value, progress=1.0, reason=reason)
             )
 
+    def summary(self, job_id: str) -> tuple[str, float] | None:
+        """(status, progress) from aggregates: cheap enough to poll while a job of thousands of files runs."""
+        with self.db.session() as s:
+            if s.get(JobRow, job_id) is None:
+                return None
+            rows = s.execute(
+                select(JobItemRow.status, func.count(), func.sum(JobItemRow.progress))
+                .where(JobItemRow.job_id == job_id, JobItemRow.parent_id.is_(None))
+                .group_by(JobItemRow.status)
+            ).all()
+        return _status_of({status: (count, total or 0.0) for status, count, total in rows})
+
+    def is_finished(self, job_id: str) -> bool:
+        summary = self.summary(job_id)
+        return summary is not None and summary[0] in (Stage.DONE.value, Stage.FAILED.value)
+
     def get(self, job_id: str, tenant: str | None = None) -> JobView | None:
         with self.db.session() as s:
             job = s.get(JobRow, job_id)
@@ -124,7 +140,7 @@ class JobStore:
                     select(JobItemRow).where(JobItemRow.job_id == job_id).order_by(JobItemRow.position, JobItemRow.parent_id.is_not(None))
                 )
             )
-        top = [i for i in items if i.parent_id is None]
+        paths = {i.id: i.path for i in items if i.parent_id is None}
         documents = [
             {
                 "path": i.path,
@@ -132,21 +148,16 @@ class JobStore:
                 "status": i.status,
                 "chunks": i.chunks,
                 "reason": i.reason,
-                "parent": next((p.path for p in top if p.id == i.parent_id), None) if i.parent_id else None,
+                "parent": paths.get(i.parent_id) if i.parent_id else None,
             }
             for i in items
         ]
-        progress = sum(i.progress for i in top) / len(top) if top else 1.0
-        active = [i.status for i in top if i.status not in TERMINAL_STATUSES]
-        if not active:
-            failed = top and all(i.status == DocumentStatus.FAILED.value for i in top)
-            status = Stage.FAILED.value if failed else Stage.DONE.value
-            progress = 1.0
-        elif all(a == Stage.QUEUED.value for a in active) and len(active) == len(top):
-            status = Stage.QUEUED.value
-        else:
-            started = [Stage(a) for a in active if a != Stage.QUEUED.value] or [Stage.PARSING]
-            status = max(started, key=_STAGE_ORDER.index).value
+        counts: dict[str, tuple[int, float]] = {}
+        for i in items:
+            if i.parent_id is None:
+                count, total = counts.get(i.status, (0, 0.0))
+                counts[i.status] = (count + 1, total + i.progress)
+        status, progress = _status_of(counts)
         return JobView(job_id, status, progress, documents, job.error, job.collection, job.strategy)
 
     def unfinished_items(self) -> list[str]:
@@ -155,3 +166,19 @@ class JobStore:
             return list(
                 s.scalars(select(JobItemRow.id).where(JobItemRow.status.not_in(TERMINAL_STATUSES), JobItemRow.parent_id.is_(None)))
             )
+
+
+def _status_of(counts: dict[str, tuple[int, float]]) -> tuple[str, float]:
+    """A job's status from its top-level items' (count, summed progress) per status."""
+    total = sum(count for count, _ in counts.values())
+    if total == 0:
+        return Stage.DONE.value, 1.0
+    active = {status: c for status, c in counts.items() if status not in TERMINAL_STATUSES}
+    if not active:
+        failed = set(counts) == {DocumentStatus.FAILED.value}
+        return (Stage.FAILED.value if failed else Stage.DONE.value), 1.0
+    progress = sum(done for _, done in counts.values()) / total
+    if set(active) == {Stage.QUEUED.value} and sum(c for c, _ in active.values()) == total:
+        return Stage.QUEUED.value, progress
+    started = [Stage(status) for status in active if status != Stage.QUEUED.value] or [Stage.PARSING]
+    return max(started, key=_STAGE_ORDER.index).value, progress

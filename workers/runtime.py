@@ -51,6 +51,11 @@ class Runtime:
     def ingest(self) -> IngestService:
         return IngestService(self.settings, self.catalog, self.store, self.embedder, self.parser)
 
+    def open_ingestion(self) -> IngestService:
+        """Builds the ingestion services now, once: before worker threads share them, and so that a second process
+        is told at once that the embedded index is taken."""
+        return self.ingest
+
     @cached_property
     def celery(self):
         from workers.celery_app import make_celery

@@ -42,8 +42,7 @@ def run_item(runtime, item_id: str, final_attempt: bool) -> str:
 
 
 def _finish_job_if_complete(runtime, job) -> None:
-    view = runtime.jobs.get(job.id)
-    if view is None or not view.finished:
+    if not runtime.jobs.is_finished(job.id):
         return
     runtime.catalog.record_corpus_version(job.tenant, job.collection)
     runtime.store.optimize(store_name(runtime.settings.qdrant.prefix, job.collection, job.strategy))

@@ -51,7 +51,7 @@ class SentenceChunker:
 
 def _sections(document: ParsedDocument, starts: list[int]) -> list[tuple[int, int]]:
     bounds = sorted({0, *starts, len(document.text)})
-    return [(a, b) for a, b in zip(bounds, bounds[1:]) if document.text[a:b].strip()]
+    return [(a, b) for a, b in zip(bounds, bounds[1:], strict=False) if document.text[a:b].strip()]
 
 
 def _section_lookup(document: ParsedDocument, titles: list[tuple[int, str]]):
@@ -154,7 +154,13 @@ class HierarchicalChunker:
         nodes = parser.get_nodes_from_documents([Document(text=document.text)])
         by_id = {node.node_id: node for node in nodes}
         parents = [n for n in nodes if n.parent_node is None]
-        parent_spans = dict(zip((p.node_id for p in parents), anchor_all(document.text, [p.get_content() for p in parents])))
+        parent_spans: dict[str, tuple[int, int]] = {}
+        cursor_in_doc = 0
+        for parent in parents:  # one by one: a parent that cannot be anchored must not shift the others
+            found = anchor(document.text, parent.get_content(), cursor_in_doc)
+            if found is not None:
+                parent_spans[parent.node_id] = found
+                cursor_in_doc = found[0] + 1
         chunks: list[Chunk] = []
         leaves = get_leaf_nodes(nodes)
         cursor: dict[str, int] = {}

@@ -19,11 +19,14 @@ def test_job_moves_through_stages_to_done(runtime):
     jobs.set_stage(items[0], Stage.EMBEDDING, 0.5)
     view = jobs.get(job_id)
     assert view.status == "embedding" and 0 < view.progress < 1
+    assert jobs.summary(job_id) == (view.status, view.progress)  # the cheap aggregate agrees
+    assert not jobs.is_finished(job_id)
 
     jobs.finish(items[0], IngestOutcome("f0.txt", "doc-0", DocumentStatus.INDEXED, chunks=3))
     jobs.finish(items[1], IngestOutcome("f1.txt", None, DocumentStatus.REJECTED, reason="empty: the file is empty"))
     view = jobs.get(job_id)
     assert view.status == "done" and view.progress == 1.0
+    assert jobs.summary(job_id) == ("done", 1.0) and jobs.is_finished(job_id)
     assert [(d["status"], d["chunks"], d["reason"]) for d in view.documents] == [
         ("indexed", 3, None),
         ("rejected", 0, "empty: the file is empty"),
