@@ -114,6 +114,34 @@ def ingest(
         raise typer.Exit(1)
 
 
+@app.command()
+def search(
+    query: Annotated[str, typer.Argument(help="What to look for.")],
+    top_k: Annotated[int, typer.Option("--top-k", min=1, max=100, help="How many chunks.")] = 5,
+    collection: Annotated[str | None, typer.Option(help="Collection to search.")] = None,
+    strategy: Annotated[str | None, typer.Option(help="Which strategy's index.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Retrieval only: ranked chunks (hybrid dense + BM25) with scores and where they come from."""
+    settings = Settings()
+    runtime = _runtime()
+    try:
+        hits = runtime.search.search(
+            query, tenant=settings.tenant, collection=collection or settings.collection, strategy=strategy, top_k=top_k
+        )
+    except (StoreLocked, ValueError) as exc:
+        _fail(str(exc))
+    finally:
+        runtime.close()
+    if as_json:
+        typer.echo(json.dumps([h.as_dict() for h in hits], indent=2))
+        return
+    for rank, hit in enumerate(hits, start=1):
+        where = f"{hit.source}" + (f", page {hit.page}" if hit.page else "")
+        snippet = " ".join(hit.text.split())[:200]
+        typer.echo(f"{rank}. [{hit.score:.3f}] {where} [{hit.start}:{hit.end}]\n   {snippet}")
+
+
 @documents_app.command("list")
 def documents_list(
     collection: Annotated[str | None, typer.Option(help="Only this collection.")] = None,

@@ -51,6 +51,12 @@ class Runtime:
     def ingest(self) -> IngestService:
         return IngestService(self.settings, self.catalog, self.store, self.embedder, self.parser)
 
+    @cached_property
+    def search(self):
+        from retrieval.search import SearchService
+
+        return SearchService(self.settings, self.store, self.embedder)
+
     def open_ingestion(self) -> IngestService:
         """Builds the ingestion services now, once: before worker threads share them, and so that a second process
         is told at once that the embedded index is taken."""

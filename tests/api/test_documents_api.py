@@ -96,3 +96,14 @@ def test_health_and_readiness(client):
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"]["vector_store"] == "ok"
+
+
+def test_search_route(client):
+    memo = (DOCS / "fake-memo.pdf").read_bytes()
+    wait_job(client, upload(client, ("memo.pdf", memo, "application/pdf")).json()["status_url"])
+    found = client.post("/v1/search", json={"query": "memo", "top_k": 3})
+    assert found.status_code == 200
+    result = found.json()["results"][0]
+    assert result["source"] == "upload://memo.pdf" and result["page"] == 1
+    assert client.post("/v1/search", json={"query": ""}).status_code == 422
+    assert client.post("/v1/search", content=b"{not json", headers={"content-type": "application/json"}).status_code == 422

@@ -1,0 +1,52 @@
+"""Retrieval only: ranked chunks for a query."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from api.deps import RuntimeDep, SettingsDep, TenantDep
+from api.errors import ApiError
+
+router = APIRouter(prefix="/v1", tags=["search"])
+
+
+class SearchFilters(BaseModel):
+    document_ids: list[str] = Field(default_factory=list)
+    sources: list[str] = Field(default_factory=list)
+
+
+class SearchRequest(BaseModel):
+    query: str = Field(min_length=1, max_length=4000)
+    top_k: int = Field(default=10, ge=1, le=100)
+    collection: str | None = None
+    strategy: str | None = None
+    filters: SearchFilters = Field(default_factory=SearchFilters)
+
+
+class SearchResult(BaseModel):
+    chunk_id: str
+    document_id: str
+    text: str
+    score: float
+    source: str
+    title: str
+    page: int | None
+    start: int
+    end: int
+
+
+class SearchResponse(BaseModel):
+    results: list[SearchResult]
+
+
+@router.post("/search", response_model=SearchResponse)
+def search(body: SearchRequest, runtime: RuntimeDep, settings: SettingsDep, tenant: TenantDep) -> SearchResponse:
+    try:
+        hits = runtime.search.search(
+            body.query, tenant=tenant, collection=body.collection or settings.collection, strategy=body.strategy,
+            top_k=body.top_k, document_ids=tuple(body.filters.document_ids), sources=tuple(body.filters.sources),
+        )
+    except ValueError as exc:
+        raise ApiError(422, "invalid_request", str(exc)) from None
+    return SearchResponse(results=[SearchResult(**h.as_dict()) for h in hits])
