@@ -8,7 +8,7 @@ from core.embedders import Embedder
 from core.settings import Settings
 from core.sparse import Bm25Encoder
 from core.vectorstore import Fusion, SearchFilter, SearchMode, VectorStore
-from ingest.chunking import STRATEGIES
+from ingest.chunking import check_strategy
 from ingest.pipeline import check_name, store_name
 
 
@@ -50,9 +50,7 @@ class SearchService:
         if not query.strip():
             raise ValueError("the query is empty")
         check_name("collection", collection)
-        strategy = strategy or self.settings.chunking.strategy
-        if strategy not in STRATEGIES:
-            raise ValueError(f"unknown chunking strategy {strategy!r}; choose one of {', '.join(sorted(STRATEGIES))}")
+        strategy = check_strategy(strategy or self.settings.chunking.strategy)
         name = store_name(self.settings.qdrant.prefix, collection, strategy)
         dense = self.embedder.embed_query(query).tolist() if mode is not SearchMode.SPARSE else None
         sparse = self.sparse.encode_query(query) if mode is not SearchMode.DENSE else None

@@ -8,7 +8,7 @@ from pathlib import Path
 from kombu.exceptions import OperationalError as BrokerOperationalError
 
 from core.types import TransientError
-from ingest.chunking import STRATEGIES
+from ingest.chunking import check_strategy
 from ingest.pipeline import check_name
 from workers.celery_app import INGEST_TASK
 from workers.jobs import FileToIngest
@@ -36,8 +36,7 @@ def collect_files(paths: list[Path]) -> list[FileToIngest]:
 
 def validate_target(collection: str, strategy: str) -> None:
     check_name("collection", collection)
-    if strategy not in STRATEGIES:
-        raise ValueError(f"unknown chunking strategy {strategy!r}; choose one of {', '.join(sorted(STRATEGIES))}")
+    check_strategy(strategy)
 
 
 def submit(runtime, files: list[FileToIngest], *, tenant: str, collection: str, strategy: str) -> str:

@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import RuntimeDep, SettingsDep, TenantDep
 from api.errors import ApiError
+from retrieval.search import SearchHit
 
 router = APIRouter(prefix="/v1", tags=["search"])
 
@@ -24,20 +25,8 @@ class SearchRequest(BaseModel):
     filters: SearchFilters = Field(default_factory=SearchFilters)
 
 
-class SearchResult(BaseModel):
-    chunk_id: str
-    document_id: str
-    text: str
-    score: float
-    source: str
-    title: str
-    page: int | None
-    start: int
-    end: int
-
-
 class SearchResponse(BaseModel):
-    results: list[SearchResult]
+    results: list[SearchHit]
 
 
 @router.post("/search", response_model=SearchResponse)
@@ -49,4 +38,4 @@ def search(body: SearchRequest, runtime: RuntimeDep, settings: SettingsDep, tena
         )
     except ValueError as exc:
         raise ApiError(422, "invalid_request", str(exc)) from None
-    return SearchResponse(results=[SearchResult(**h.as_dict()) for h in hits])
+    return SearchResponse(results=hits)

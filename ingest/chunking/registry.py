@@ -28,10 +28,15 @@ class UnknownStrategy(ValueError):
     pass
 
 
-def build_chunker(name: str, chunk_size: int, chunk_overlap: int, embedder=None) -> Chunker:
-    """`embedder` (a core Embedder) is needed only by the semantic strategy."""
+def check_strategy(name: str) -> str:
     if name not in STRATEGIES:
         raise UnknownStrategy(f"unknown chunking strategy {name!r}; choose one of {', '.join(sorted(STRATEGIES))}")
+    return name
+
+
+def build_chunker(name: str, chunk_size: int, chunk_overlap: int, embedder=None) -> Chunker:
+    """`embedder` (a core Embedder) is needed only by the semantic strategy."""
+    check_strategy(name)
     overlap = min(chunk_overlap, chunk_size // 2)
     if name == "semantic":
         from core.embedders import LlamaIndexEmbedding
