@@ -210,13 +210,12 @@ def worker() -> None:
         _fail("`cairn worker` needs a queue: set CAIRN_REDIS_URL (the embedded profile runs its worker in-process)")
     runtime = _runtime()
     app_ = runtime.celery
-    if not (settings.qdrant.url or settings.qdrant.location):
-        runtime.open_ingestion()  # the worker threads share one index, model and parser
-    # The embedded index can be owned by one process only, so an Edge-backed worker is a single process.
-    concurrency = str(settings.worker.concurrency)
-    pool = ["--pool", "prefork", "--concurrency", concurrency]
-    if not (settings.qdrant.url or settings.qdrant.location):
-        pool = ["--pool", "threads", "--concurrency", concurrency]
+    # The embedded index can be owned by one process only, so an Edge-backed worker is one process of threads that
+    # share one index, model and parser, built up front; against a Qdrant server, prefork processes.
+    pool = ["--pool", "prefork", "--concurrency", str(settings.worker.concurrency)]
+    if settings.embedded_index:
+        runtime.open_ingestion()
+        pool = ["--pool", "threads", "--concurrency", str(settings.worker.concurrency)]
     from celery.signals import worker_shutdown
 
     @worker_shutdown.connect(weak=False)

@@ -152,10 +152,9 @@ class Database:
                 url, connect_args={"check_same_thread": False, "timeout": 30}, poolclass=QueuePool, pool_size=1,
                 max_overflow=0, pool_timeout=120,
             )
+            event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
             self.engine = create_engine(url, pool_pre_ping=True)
-        if is_sqlite:
-            event.listen(self.engine, "connect", _sqlite_pragmas)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def create_all(self) -> None:

@@ -81,6 +81,11 @@ class Settings(BaseSettings):
         return Profile.SERVER if self.qdrant.url else Profile.EMBEDDED
 
     @property
+    def embedded_index(self) -> bool:
+        """True when the index is a Qdrant Edge shard on disk, owned by one process (no server URL or location)."""
+        return not (self.qdrant.url or self.qdrant.location)
+
+    @property
     def in_process_worker(self) -> bool:
         """Without a broker the worker runs inside the process that owns the data (the embedded default)."""
         return not self.redis_url

@@ -7,13 +7,11 @@ from core.vectorstore.base import VectorStore
 
 
 def build_vector_store(settings: Settings) -> VectorStore:
-    if settings.qdrant.url or settings.qdrant.location:
-        from core.vectorstore.server import ServerVectorStore
+    if settings.embedded_index:
+        from core.vectorstore.edge import EdgeVectorStore
 
-        api_key = settings.qdrant.api_key.get_secret_value() if settings.qdrant.api_key else None
-        return ServerVectorStore.connect(
-            settings.qdrant.url, settings.qdrant.location, api_key, settings.qdrant.timeout_s
-        )
-    from core.vectorstore.edge import EdgeVectorStore
+        return EdgeVectorStore(settings.resolved_data_dir / "qdrant")
+    from core.vectorstore.server import ServerVectorStore
 
-    return EdgeVectorStore(settings.resolved_data_dir / "qdrant")
+    api_key = settings.qdrant.api_key.get_secret_value() if settings.qdrant.api_key else None
+    return ServerVectorStore.connect(settings.qdrant.url, settings.qdrant.location, api_key, settings.qdrant.timeout_s)
