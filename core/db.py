@@ -109,6 +109,9 @@ class JobRow(Base):
     tenant: Mapped[str] = mapped_column(String(128), index=True)
     collection: Mapped[str] = mapped_column(String(128))
     strategy: Mapped[str] = mapped_column(String(64))
+    # Top-level items without an outcome yet: the task that takes it to 0 knows the job is complete, without
+    # scanning the job's items (which made a job of n files cost O(n^2)).
+    remaining: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 

@@ -74,6 +74,7 @@ class IngestService:
         self.parser = parser
         self.sparse = sparse or Bm25Encoder()
         self._chunkers: dict[str, object] = {}
+        self._prepared: set[tuple[str, str, str]] = set()
 
     def _chunker(self, strategy: str):
         if strategy not in self._chunkers:
@@ -85,11 +86,15 @@ class IngestService:
         check_name("collection", target.collection)
         self._chunker(target.strategy)  # unknown strategies fail here, before any work
         name = store_name(self.settings.qdrant.prefix, target.collection, target.strategy)
+        key = (target.tenant, target.collection, target.strategy)
+        if key in self._prepared:  # registered and created by this process already: nothing to check per file
+            return name
         self.catalog.register_collection(
             target.tenant, target.collection, target.strategy, name, self.embedder.model_id, self.embedder.dim,
             self.settings.chunking.chunk_size, self.settings.chunking.chunk_overlap,
         )
         self.store.ensure_collection(name, self.embedder.dim)
+        self._prepared.add(key)
         return name
 
     def ingest(

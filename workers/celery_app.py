@@ -18,6 +18,7 @@ INGEST_TASK = "cairn.ingest_item"
 def make_celery(settings: Settings, runtime: Runtime | None = None) -> Celery:
     """`runtime` is the process's services; when absent (a `cairn worker` process) it is built on first use."""
     app = Celery("cairn", broker=settings.broker_url, set_as_current=False)
+    in_memory = settings.broker_url.startswith("memory://")
     app.conf.update(
         task_default_queue=settings.worker.queue,
         task_serializer="json",
@@ -25,7 +26,10 @@ def make_celery(settings: Settings, runtime: Runtime | None = None) -> Celery:
         task_ignore_result=True,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
+        # Redis hands a worker its next task as soon as it asks (BRPOP). The in-memory broker is polled, so its
+        # worker keeps a few tasks in hand instead of idling a poll interval between tasks; they are the same
+        # process's own tasks, and unfinished items are re-queued at start-up anyway.
+        worker_prefetch_multiplier=4 if in_memory else 1,
         worker_hijack_root_logger=False,
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=5,
@@ -33,7 +37,7 @@ def make_celery(settings: Settings, runtime: Runtime | None = None) -> Celery:
         broker_transport_options={
             "visibility_timeout": int(settings.ingest.parse_timeout_s * 3 + 300),
             # Virtual transports (the in-process one) poll; the default 1 s idles a worker between tasks.
-            "polling_interval": 0.05,
+            "polling_interval": 0.01,
         },
     )
     holder = _RuntimeHolder(settings, runtime)

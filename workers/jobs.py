@@ -52,7 +52,7 @@ class JobStore:
         job_id = str(uuid.uuid4())
         item_ids = [str(uuid.uuid4()) for _ in files]
         with self.db.session() as s:
-            s.add(JobRow(id=job_id, tenant=tenant, collection=collection, strategy=strategy))
+            s.add(JobRow(id=job_id, tenant=tenant, collection=collection, strategy=strategy, remaining=len(files)))
             s.flush()
             for position, (item_id, f) in enumerate(zip(item_ids, files, strict=True)):
                 s.add(
@@ -63,11 +63,15 @@ class JobStore:
                 )
         return job_id, item_ids
 
-    def item(self, item_id: str) -> tuple[JobItemRow, JobRow] | None:
+    def start(self, item_id: str) -> tuple[JobItemRow, JobRow] | None:
+        """Counts an attempt and marks the item as parsing; None when the item is unknown or already has an
+        outcome (a redelivered task has nothing to do)."""
         with self.db.session() as s:
             item = s.get(JobItemRow, item_id)
-            if item is None:
+            if item is None or item.status in TERMINAL_STATUSES:
                 return None
+            item.attempts += 1
+            item.status = Stage.PARSING.value
             return item, s.get(JobRow, item.job_id)
 
     def set_stage(self, item_id: str, stage: Stage, progress: float) -> None:
@@ -78,25 +82,16 @@ class JobStore:
                 .values(status=stage.value, progress=progress)
             )
 
-    def start_attempt(self, item_id: str) -> bool:
-        """Counts an attempt; False when the item already has an outcome (a redelivered task has nothing to do)."""
+    def finish(self, item_id: str, outcome: IngestOutcome) -> bool:
+        """Records the item's outcome; True when this completed the job (its last item got an outcome)."""
+        values = dict(
+            status=outcome.status.value, progress=1.0, chunks=outcome.chunks, reason=outcome.reason,
+            document_id=outcome.document_id,
+        )
         with self.db.session() as s:
-            item = s.get(JobItemRow, item_id)
-            if item is None or item.status in TERMINAL_STATUSES:
-                return False
-            item.attempts += 1
-            return True
-
-    def finish(self, item_id: str, outcome: IngestOutcome) -> None:
-        with self.db.session() as s:
-            item = s.get(JobItemRow, item_id)
+            item = self._conclude(s, item_id, values)
             if item is None:
-                return
-            item.status = outcome.status.value
-            item.progress = 1.0
-            item.chunks = outcome.chunks
-            item.reason = outcome.reason
-            item.document_id = outcome.document_id
+                return False
             for member in outcome.members:
                 s.add(
                     JobItemRow(
@@ -105,14 +100,29 @@ class JobStore:
                         status=member.status.value, progress=1.0, chunks=member.chunks, reason=member.reason,
                     )
                 )
+            return self._count_down(s, item.job_id)
 
-    def fail(self, item_id: str, reason: str) -> None:
+    def fail(self, item_id: str, reason: str) -> bool:
+        """Marks the item failed; True when this completed the job."""
         with self.db.session() as s:
-            s.execute(
-                update(JobItemRow)
-                .where(JobItemRow.id == item_id)
-                .values(status=DocumentStatus.FAILED.value, progress=1.0, reason=reason)
-            )
+            item = self._conclude(s, item_id, dict(status=DocumentStatus.FAILED.value, progress=1.0, reason=reason))
+            return item is not None and self._count_down(s, item.job_id)
+
+    @staticmethod
+    def _conclude(s, item_id: str, values: dict) -> JobItemRow | None:
+        """Gives a top-level item its outcome, once: None if it had one already (a redelivered task)."""
+        changed = s.execute(
+            update(JobItemRow)
+            .where(JobItemRow.id == item_id, JobItemRow.parent_id.is_(None), JobItemRow.status.not_in(TERMINAL_STATUSES))
+            .values(**values)
+        ).rowcount
+        return s.get(JobItemRow, item_id) if changed == 1 else None
+
+    @staticmethod
+    def _count_down(s, job_id: str) -> bool:
+        # The row lock taken by the UPDATE orders concurrent finishers: exactly one of them reads 0.
+        s.execute(update(JobRow).where(JobRow.id == job_id).values(remaining=JobRow.remaining - 1))
+        return s.scalar(select(JobRow.remaining).where(JobRow.id == job_id)) == 0
 
     def summary(self, job_id: str) -> tuple[str, float] | None:
         """(status, progress) from aggregates: cheap enough to poll while a job of thousands of files runs."""

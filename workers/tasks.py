@@ -3,21 +3,36 @@
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
-from core.types import TransientError
+from core.types import Stage, TransientError
 from ingest.pipeline import IngestTarget, store_name
 
 log = logging.getLogger("cairn.worker")
 
+# Stage changes are written at most this often per item: a small file passes every stage in a fraction of a
+# second (four writes would cost more than its parsing), a large one still shows where it is.
+STAGE_WRITE_INTERVAL_S = 0.5
+
+
+class StageReporter:
+    def __init__(self, jobs, item_id: str, interval_s: float = STAGE_WRITE_INTERVAL_S):
+        self.jobs, self.item_id, self.interval_s = jobs, item_id, interval_s
+        self._last = time.monotonic()  # `start` has just written the parsing stage
+
+    def __call__(self, stage: Stage, progress: float) -> None:
+        now = time.monotonic()
+        if now - self._last >= self.interval_s:
+            self.jobs.set_stage(self.item_id, stage, progress)
+            self._last = now
+
 
 def run_item(runtime, item_id: str, final_attempt: bool) -> str:
-    found = runtime.jobs.item(item_id)
-    if found is None:
-        return "missing"
-    item, job = found
-    if not runtime.jobs.start_attempt(item_id):
+    started = runtime.jobs.start(item_id)
+    if started is None:
         return "already-done"
+    item, job = started
     target = IngestTarget(job.tenant, job.collection, job.strategy)
     try:
         outcome = runtime.ingest.ingest(
@@ -25,24 +40,23 @@ def run_item(runtime, item_id: str, final_attempt: bool) -> str:
             display=item.path,
             source=item.source,
             target=target,
-            on_stage=lambda stage, progress: runtime.jobs.set_stage(item_id, stage, progress),
+            on_stage=StageReporter(runtime.jobs, item_id),
         )
     except TransientError as exc:
         if not final_attempt:
             raise
-        runtime.jobs.fail(item_id, f"dependency unavailable after retries: {exc}")
-        return "failed"
+        status, completed = "failed", runtime.jobs.fail(item_id, f"dependency unavailable after retries: {exc}")
     except Exception as exc:  # a defect or a broken dependency: this item fails, the worker carries on
         log.exception("ingesting %s failed", item.path)
-        runtime.jobs.fail(item_id, f"internal error: {type(exc).__name__}: {exc}")
-        return "failed"
-    runtime.jobs.finish(item_id, outcome)
-    _finish_job_if_complete(runtime, job)
-    return outcome.status.value
+        status, completed = "failed", runtime.jobs.fail(item_id, f"internal error: {type(exc).__name__}: {exc}")
+    else:
+        status, completed = outcome.status.value, runtime.jobs.finish(item_id, outcome)
+    if completed:
+        _complete_job(runtime, job)
+    return status
 
 
-def _finish_job_if_complete(runtime, job) -> None:
-    if not runtime.jobs.is_finished(job.id):
-        return
+def _complete_job(runtime, job) -> None:
+    """After a job's last item: record the corpus version, and let the store optimise after the bulk load."""
     runtime.catalog.record_corpus_version(job.tenant, job.collection)
     runtime.store.optimize(store_name(runtime.settings.qdrant.prefix, job.collection, job.strategy))

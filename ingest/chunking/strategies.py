@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
+from functools import cached_property
 
 from llama_index.core import Document
 from llama_index.core.node_parser import (
@@ -23,6 +24,17 @@ def _split(splitter, text: str) -> list[str]:
     return splitter.split_text(text) if text.strip() else []
 
 
+class _SentenceSplitting:
+    """Builds the llama-index sentence splitter once per chunker (building one costs more than splitting a page)."""
+
+    chunk_size: int
+    chunk_overlap: int
+
+    @cached_property
+    def sentences(self) -> SentenceSplitter:
+        return SentenceSplitter(chunk_size=self.chunk_size, chunk_overlap=self.chunk_overlap)
+
+
 @dataclass
 class TokenChunker:
     """Fixed windows of `chunk_size` tokens with `chunk_overlap` tokens of overlap."""
@@ -31,13 +43,16 @@ class TokenChunker:
     chunk_overlap: int
     name: str = "token"
 
+    @cached_property
+    def splitter(self) -> TokenTextSplitter:
+        return TokenTextSplitter(chunk_size=self.chunk_size, chunk_overlap=self.chunk_overlap)
+
     def chunk(self, document: ParsedDocument) -> list[Chunk]:
-        splitter = TokenTextSplitter(chunk_size=self.chunk_size, chunk_overlap=self.chunk_overlap)
-        return make_chunks(document, anchor_all(document.text, _split(splitter, document.text)))
+        return make_chunks(document, anchor_all(document.text, _split(self.splitter, document.text)))
 
 
 @dataclass
-class SentenceChunker:
+class SentenceChunker(_SentenceSplitting):
     """Packs whole sentences (and paragraphs) into chunks of at most `chunk_size` tokens."""
 
     chunk_size: int
@@ -45,8 +60,7 @@ class SentenceChunker:
     name: str = "sentence"
 
     def chunk(self, document: ParsedDocument) -> list[Chunk]:
-        splitter = SentenceSplitter(chunk_size=self.chunk_size, chunk_overlap=self.chunk_overlap)
-        return make_chunks(document, anchor_all(document.text, _split(splitter, document.text)))
+        return make_chunks(document, anchor_all(document.text, _split(self.sentences, document.text)))
 
 
 def _sections(document: ParsedDocument, starts: list[int]) -> list[tuple[int, int]]:
@@ -65,7 +79,7 @@ def _section_lookup(document: ParsedDocument, titles: list[tuple[int, str]]):
 
 
 @dataclass
-class StructureChunker:
+class StructureChunker(_SentenceSplitting):
     """Sections start at the parser's Title elements; a chunk never spans two sections, long sections are split
     by sentences."""
 
@@ -75,7 +89,7 @@ class StructureChunker:
 
     def chunk(self, document: ParsedDocument) -> list[Chunk]:
         titles = [(e.start, document.text[e.start : e.end]) for e in document.elements if e.type == "Title"]
-        splitter = SentenceSplitter(chunk_size=self.chunk_size, chunk_overlap=self.chunk_overlap)
+        splitter = self.sentences
         spans: list[tuple[int, int]] = []
         for start, end in _sections(document, [s for s, _ in titles]):
             section = document.text[start:end]
@@ -84,7 +98,7 @@ class StructureChunker:
 
 
 @dataclass
-class MarkdownChunker:
+class MarkdownChunker(_SentenceSplitting):
     """Splits at Markdown headers (llama-index MarkdownNodeParser), then by sentences inside long sections."""
 
     chunk_size: int
@@ -93,7 +107,7 @@ class MarkdownChunker:
 
     def chunk(self, document: ParsedDocument) -> list[Chunk]:
         nodes = MarkdownNodeParser().get_nodes_from_documents([Document(text=document.text)])
-        splitter = SentenceSplitter(chunk_size=self.chunk_size, chunk_overlap=self.chunk_overlap)
+        splitter = self.sentences
         spans: list[tuple[int, int]] = []
         titles: list[tuple[int, str]] = []
         cursor = 0
@@ -112,7 +126,7 @@ class MarkdownChunker:
 
 
 @dataclass
-class SemanticChunker:
+class SemanticChunker(_SentenceSplitting):
     """Breaks where the embedding distance between neighbouring sentences jumps (llama-index
     SemanticSplitterNodeParser); pieces longer than `chunk_size` are split by sentences."""
 
@@ -122,14 +136,15 @@ class SemanticChunker:
     breakpoint_percentile: int = 95
     name: str = "semantic"
 
-    def chunk(self, document: ParsedDocument) -> list[Chunk]:
-        parser = SemanticSplitterNodeParser(
-            buffer_size=1,
-            breakpoint_percentile_threshold=self.breakpoint_percentile,
-            embed_model=self.embed_model,
+    @cached_property
+    def breaks(self) -> SemanticSplitterNodeParser:
+        return SemanticSplitterNodeParser(
+            buffer_size=1, breakpoint_percentile_threshold=self.breakpoint_percentile, embed_model=self.embed_model
         )
-        pieces = [n.get_content() for n in parser.get_nodes_from_documents([Document(text=document.text)])]
-        splitter = SentenceSplitter(chunk_size=self.chunk_size, chunk_overlap=self.chunk_overlap)
+
+    def chunk(self, document: ParsedDocument) -> list[Chunk]:
+        pieces = [n.get_content() for n in self.breaks.get_nodes_from_documents([Document(text=document.text)])]
+        splitter = self.sentences
         spans: list[tuple[int, int]] = []
         for start, end in anchor_all(document.text, pieces):
             section = document.text[start:end]
@@ -147,11 +162,14 @@ class HierarchicalChunker:
     parent_factor: int = 4
     name: str = "hierarchical"
 
-    def chunk(self, document: ParsedDocument) -> list[Chunk]:
-        parser = HierarchicalNodeParser.from_defaults(
+    @cached_property
+    def levels(self) -> HierarchicalNodeParser:
+        return HierarchicalNodeParser.from_defaults(
             chunk_sizes=[self.chunk_size * self.parent_factor, self.chunk_size], chunk_overlap=self.chunk_overlap
         )
-        nodes = parser.get_nodes_from_documents([Document(text=document.text)])
+
+    def chunk(self, document: ParsedDocument) -> list[Chunk]:
+        nodes = self.levels.get_nodes_from_documents([Document(text=document.text)])
         by_id = {node.node_id: node for node in nodes}
         parents = [n for n in nodes if n.parent_node is None]
         parent_spans: dict[str, tuple[int, int]] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import warnings
 from pathlib import Path
@@ -16,6 +17,10 @@ _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _NOT_READABLE_TYPES = {"Image", "PageBreak"}
 _OCR_ONLY = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".heic", ".gif", ".webp"}
 
+# The language is fixed rather than detected per document: detection (langdetect) cost more than the rest of
+# parsing a plain-text page, and the packaged models are English ones anyway.
+_LANGUAGES = ["eng"]
+
 _ready = False
 
 
@@ -29,11 +34,31 @@ def _prepare_unstructured() -> None:
     configure_offline()
     import spacy
     import unstructured.nlp.tokenize as tokenize
+    import unstructured.partition.text_type as text_type
 
     from core.models import spacy_en_dir
 
     model_dir = spacy_en_dir()
-    tokenize._load_spacy_model = lambda: spacy.load(model_dir, exclude=tokenize._SPACY_EXCLUDE)
+    # unstructured classifies each text block with spaCy: sentence counts for every block, part-of-speech tags
+    # only for short single-sentence ones (the "contains a verb" test). Sentences come from the small `senter`
+    # pipe alone (5x cheaper than tok2vec + tagger + parser on a page); the tagger runs only where tags are asked.
+    without = [*tokenize._SPACY_EXCLUDE, "parser", "tok2vec", "tagger"]
+
+    def sentences_model():
+        nlp = spacy.load(model_dir, exclude=without)
+        nlp.enable_pipe("senter")
+        return nlp
+
+    @functools.lru_cache(maxsize=1)
+    def tagging_model():
+        return spacy.load(model_dir, exclude=[*tokenize._SPACY_EXCLUDE, "parser", "senter"])
+
+    @functools.lru_cache(maxsize=4096)
+    def pos_tag(text: str) -> list[tuple[str, str]]:
+        return [(token.text, token.tag_) for token in tagging_model()(str(text))]
+
+    tokenize._load_spacy_model = sentences_model
+    tokenize.pos_tag = text_type.pos_tag = pos_tag
     tokenize._get_nlp.cache_clear()
     for noisy in ("unstructured", "pdfminer", "pypdf", "pikepdf"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
@@ -146,13 +171,13 @@ class UnstructuredParser:
             if suffix in _MARKDOWN_SUFFIXES:
                 from unstructured.partition.md import partition_md
 
-                elements = self._guarded(lambda: partition_md(text=text))
+                elements = self._guarded(lambda: partition_md(text=text, languages=_LANGUAGES))
             elif suffix == ".rst" or suffix in {".json", ".jsonl", ".xml"}:
                 elements = []
             else:
                 from unstructured.partition.text import partition_text
 
-                elements = self._guarded(lambda: partition_text(text=text))
+                elements = self._guarded(lambda: partition_text(text=text, languages=_LANGUAGES))
         document = self._finish(text, _locate(text, elements), _title(elements, filename), filename, elements)
         document.metadata["encoding"] = encoding
         return document
@@ -195,7 +220,7 @@ class UnstructuredParser:
                 metadata_filename=filename,
                 strategy="fast",
                 process_attachments=True,
-                languages=["eng"],
+                languages=_LANGUAGES,
                 skip_infer_table_types=[],
             )
         )

@@ -22,8 +22,8 @@ def test_job_moves_through_stages_to_done(runtime):
     assert jobs.summary(job_id) == (view.status, view.progress)  # the cheap aggregate agrees
     assert not jobs.is_finished(job_id)
 
-    jobs.finish(items[0], IngestOutcome("f0.txt", "doc-0", DocumentStatus.INDEXED, chunks=3))
-    jobs.finish(items[1], IngestOutcome("f1.txt", None, DocumentStatus.REJECTED, reason="empty: the file is empty"))
+    assert not jobs.finish(items[0], IngestOutcome("f0.txt", "doc-0", DocumentStatus.INDEXED, chunks=3))
+    assert jobs.finish(items[1], IngestOutcome("f1.txt", None, DocumentStatus.REJECTED, reason="empty: the file is empty"))
     view = jobs.get(job_id)
     assert view.status == "done" and view.progress == 1.0
     assert jobs.summary(job_id) == ("done", 1.0) and jobs.is_finished(job_id)
@@ -35,16 +35,19 @@ def test_job_moves_through_stages_to_done(runtime):
 
 def test_a_finished_item_is_not_started_again(runtime):
     job_id, items = runtime.jobs.create("acme", "c", "sentence", files(1))
-    assert runtime.jobs.start_attempt(items[0])
-    runtime.jobs.finish(items[0], IngestOutcome("f0.txt", "d", DocumentStatus.UNCHANGED))
-    assert not runtime.jobs.start_attempt(items[0])  # a redelivered task does nothing
+    item, job = runtime.jobs.start(items[0])
+    assert (item.attempts, item.status, job.id) == (1, "parsing", job_id)
+    assert runtime.jobs.finish(items[0], IngestOutcome("f0.txt", "d", DocumentStatus.UNCHANGED))
+    assert runtime.jobs.start(items[0]) is None  # a redelivered task does nothing
+    # and its outcome is recorded once: the job is not completed a second time
+    assert not runtime.jobs.finish(items[0], IngestOutcome("f0.txt", "d", DocumentStatus.UNCHANGED))
     runtime.jobs.set_stage(items[0], Stage.PARSING, 0.1)  # and cannot move it back
     assert runtime.jobs.get(job_id).documents[0]["status"] == "unchanged"
 
 
 def test_all_failed_is_failed_and_jobs_are_tenant_scoped(runtime):
     job_id, items = runtime.jobs.create("acme", "c", "sentence", files(1))
-    runtime.jobs.fail(items[0], "internal error: boom")
+    assert runtime.jobs.fail(items[0], "internal error: boom")  # the last outcome completes the job
     assert runtime.jobs.get(job_id).status == "failed"
     assert runtime.jobs.get(job_id, tenant="globex") is None
 
