@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     DateTime,
     Float,
+    JSON,
     ForeignKey,
     Index,
     Integer,
@@ -134,6 +135,37 @@ class JobItemRow(Base):
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class AnswerRow(Base):
+    """Every answer given, as returned to the user (the Answer object), for audit and review."""
+
+    __tablename__ = "answers"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(128), index=True)
+    collection: Mapped[str] = mapped_column(String(128))
+    question: Mapped[str] = mapped_column(Text)
+    confidence: Mapped[float] = mapped_column(Float)
+    fallback_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    generator: Mapped[str] = mapped_column(String(128))
+    corpus_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    body: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ReviewRow(Base):
+    """The human-review queue: low-confidence answers and fallbacks, waiting for a person."""
+
+    __tablename__ = "review_items"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    answer_id: Mapped[str] = mapped_column(String(36), ForeignKey("answers.id", ondelete="CASCADE"), index=True)
+    tenant: Mapped[str] = mapped_column(String(128), index=True)
+    question: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, approved, edited, rejected
+    resolution: Mapped[str | None] = mapped_column(Text, nullable=True)  # the reviewer's answer or note
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class EmbeddingCacheRow(Base):

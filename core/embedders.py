@@ -8,6 +8,7 @@ from typing import Protocol
 
 import numpy as np
 
+from core.onnx import OnnxModel
 from core.settings import EmbedderName, EmbedderSettings
 
 
@@ -36,35 +37,13 @@ class OnnxBgeSmallEmbedder:
     query_prefix = "Represent this sentence for searching relevant passages: "
 
     def __init__(self, batch_size: int = 16, threads: int = 1):
+        from core.models import bge_small_dir
+
         self._batch_size = batch_size
-        self._threads = threads
-        self._session = None
-        self._tokenizer = None
-        self._load_lock = threading.Lock()
-
-    def _load(self):
-        with self._load_lock:
-            if self._session is None:
-                import onnxruntime as ort
-                from tokenizers import Tokenizer
-
-                from core.models import bge_small_dir
-
-                root = bge_small_dir()
-                options = ort.SessionOptions()
-                options.intra_op_num_threads = self._threads
-                options.inter_op_num_threads = 1
-                tokenizer = Tokenizer.from_file(str(root / "tokenizer.json"))
-                tokenizer.enable_truncation(self.max_tokens)
-                tokenizer.enable_padding()
-                self._tokenizer = tokenizer
-                self._session = ort.InferenceSession(
-                    str(root / "model.onnx"), options, providers=["CPUExecutionProvider"]
-                )
-        return self._session, self._tokenizer
+        self._model = OnnxModel(bge_small_dir, threads, self.max_tokens)
 
     def _encode(self, texts: list[str]) -> np.ndarray:
-        session, tokenizer = self._load()
+        session, tokenizer = self._model.load()
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         # Similar lengths share a batch, so padding wastes little compute.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from enum import StrEnum
 from functools import cached_property
+from typing import Literal
 from pathlib import Path
 
 from pydantic import BaseModel, Field, SecretStr
@@ -64,6 +65,38 @@ class WorkerSettings(BaseModel):
     queue: str = "cairn.ingest"
 
 
+class RetrievalSettings(BaseModel):
+    fusion: Literal["rrf", "dbsf"] = "rrf"  # how dense and sparse (BM25) results are fused
+    # Cross-encoder reranking of the fused candidates. Off by default: on SciFact it lowered nDCG@10 and costs
+    # ~150 ms per passage on this 2-core machine (README, Measured). The answer path always scores sentences with it.
+    rerank: bool = False
+    rerank_depth: int = Field(default=20, ge=1, le=200)  # fused candidates the cross-encoder scores
+    top_k: int = Field(default=10, ge=1, le=100)
+
+
+class AnswerSettings(BaseModel):
+    generator: Literal["extractive", "llm"] = "extractive"
+    # Below this confidence nothing is generated: the answer says the knowledge base does not cover the question
+    # and it goes to human review. Chosen on SciFact's answerable/unanswerable split (see README, Measured).
+    min_confidence: float = Field(default=0.5, ge=0.0, le=1.0)
+    passages: int = Field(default=4, ge=1, le=20)  # top passages the generator reads
+    max_sentences: int = Field(default=3, ge=1, le=10)  # extractive: sentences in an answer
+
+
+class LLMSettings(BaseModel):
+    """Any OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, Ollama, llama.cpp server)."""
+
+    base_url: str | None = None
+    model: str = "gpt-4o-mini"
+    api_key: SecretStr = SecretStr("not-needed")
+    timeout_s: float = Field(default=20.0, gt=0)
+    max_retries: int = Field(default=2, ge=0, le=10)
+    max_tokens: int = Field(default=512, ge=16)
+    # Prices per million tokens, for cost accounting (0 for a self-hosted model).
+    input_price_per_mtok: float = Field(default=0.0, ge=0)
+    output_price_per_mtok: float = Field(default=0.0, ge=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CAIRN_", env_nested_delimiter="__", extra="ignore")
 
@@ -78,6 +111,9 @@ class Settings(BaseSettings):
     chunking: ChunkingSettings = ChunkingSettings()
     ingest: IngestSettings = IngestSettings()
     worker: WorkerSettings = WorkerSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+    answer: AnswerSettings = AnswerSettings()
+    llm: LLMSettings = LLMSettings()
 
     @property
     def profile(self) -> Profile:

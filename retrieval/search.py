@@ -1,8 +1,12 @@
-"""The search service: a query in, ranked chunks out, always scoped to one tenant."""
+"""The search service: a query in, ranked chunks out, always scoped to one tenant.
+
+Dense and sparse (BM25) candidates are fused in the vector store (RRF or DBSF), then a cross-encoder reranks the
+first `rerank_depth` of them. Hierarchical strategies retrieve small chunks and return the parent span."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import asdict, dataclass, field
 
 from core.embedders import Embedder
 from core.settings import Settings
@@ -10,75 +14,129 @@ from core.sparse import Bm25Encoder
 from core.vectorstore import Fusion, SearchFilter, SearchMode, VectorStore
 from ingest.chunking import check_strategy
 from ingest.pipeline import check_name, store_name
+from retrieval.rerank import Reranker, sigmoid
 
 
 @dataclass
 class SearchHit:
     chunk_id: str
     document_id: str
-    text: str
-    score: float
+    text: str  # == the document's extracted text[start:end]
+    score: float  # the cross-encoder's relevance in [0, 1] when reranked, else the fusion score
     source: str
     title: str
     page: int | None
     start: int
     end: int
+    version: int = 1
+    retrieval_score: float = 0.0  # the fusion (or single-mode) score that ranked the candidate first
+    rerank_logit: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
+@dataclass
+class Retrieved:
+    hits: list[SearchHit]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    reranked: bool = False
+
+
+@dataclass(frozen=True)
+class Query:
+    text: str
+    tenant: str
+    collection: str
+    strategy: str | None = None
+    top_k: int | None = None
+    mode: SearchMode = SearchMode.HYBRID
+    rerank: bool | None = None  # None: the settings decide
+    document_ids: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    exclude_document_ids: tuple[str, ...] = ()
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 2)
+
+
 class SearchService:
-    def __init__(self, settings: Settings, store: VectorStore, embedder: Embedder, sparse: Bm25Encoder | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        store: VectorStore,
+        embedder: Embedder,
+        reranker: Reranker | None = None,
+        sparse: Bm25Encoder | None = None,
+    ):
         self.settings = settings
         self.store = store
         self.embedder = embedder
+        self.reranker = reranker
         self.sparse = sparse or Bm25Encoder()
 
-    def search(
-        self,
-        query: str,
-        *,
-        tenant: str,
-        collection: str,
-        strategy: str | None = None,
-        top_k: int = 10,
-        mode: SearchMode = SearchMode.HYBRID,
-        document_ids: tuple[str, ...] = (),
-        sources: tuple[str, ...] = (),
-    ) -> list[SearchHit]:
-        if not query.strip():
+    def search(self, query: str, *, tenant: str, collection: str, **options) -> list[SearchHit]:
+        return self.retrieve(Query(query, tenant, collection, **options)).hits
+
+    def retrieve(self, q: Query) -> Retrieved:
+        if not q.text.strip():
             raise ValueError("the query is empty")
-        check_name("collection", collection)
-        strategy = check_strategy(strategy or self.settings.chunking.strategy)
-        name = store_name(self.settings.qdrant.prefix, collection, strategy)
-        dense = self.embedder.embed_query(query).tolist() if mode is not SearchMode.SPARSE else None
-        sparse = self.sparse.encode_query(query) if mode is not SearchMode.DENSE else None
-        if mode is SearchMode.SPARSE and not sparse[0]:
-            return []
-        flt = SearchFilter(tenant=tenant, document_ids=document_ids, sources=sources)
-        found = self.store.search(
-            name, flt=flt, limit=top_k * 3, mode=mode, dense=dense, sparse=sparse if sparse and sparse[0] else None,
-            fusion=Fusion.RRF,
+        check_name("collection", q.collection)
+        strategy = check_strategy(q.strategy or self.settings.chunking.strategy)
+        top_k = q.top_k or self.settings.retrieval.top_k
+        rerank = (self.settings.retrieval.rerank if q.rerank is None else q.rerank) and self.reranker is not None
+        depth = max(top_k, self.settings.retrieval.rerank_depth) if rerank else top_k
+        timings: dict[str, float] = {}
+
+        started = time.perf_counter()
+        dense = self.embedder.embed_query(q.text).tolist() if q.mode is not SearchMode.SPARSE else None
+        sparse = self.sparse.encode_query(q.text) if q.mode is not SearchMode.DENSE else None
+        timings["embed"] = _ms(started)
+        if q.mode is SearchMode.SPARSE and not sparse[0]:
+            return Retrieved([], timings)
+
+        started = time.perf_counter()
+        flt = SearchFilter(
+            tenant=q.tenant, document_ids=q.document_ids, sources=q.sources, exclude_document_ids=q.exclude_document_ids
         )
-        hits: list[SearchHit] = []
-        seen: set[tuple[str, int, int]] = set()
-        for chunk in found:
-            p = chunk.payload
-            # Hierarchical strategies retrieve the small chunk and return the parent span it belongs to.
-            text, start, end = p["text"], p["start"], p["end"]
-            if p.get("parent_text") is not None:
-                text, start, end = p["parent_text"], p["parent_start"], p["parent_end"]
-            key = (p["document_id"], start, end)
-            if key in seen:
-                continue
-            seen.add(key)
-            hits.append(
-                SearchHit(
-                    chunk_id=chunk.id, document_id=p["document_id"], text=text, score=chunk.score, source=p["source"],
-                    title=p.get("title", ""), page=p.get("page"), start=start, end=end,
-                )
+        found = self.store.search(
+            store_name(self.settings.qdrant.prefix, q.collection, strategy), flt=flt, limit=depth * 3, mode=q.mode,
+            dense=dense, sparse=sparse if sparse and sparse[0] else None, fusion=Fusion(self.settings.retrieval.fusion),
+        )
+        hits = _distinct_spans(found, depth)
+        timings["retrieve"] = _ms(started)
+
+        if rerank and hits:
+            started = time.perf_counter()
+            logits = self.reranker.score(q.text, [h.text for h in hits])
+            for hit, logit, prob in zip(hits, logits, sigmoid(logits), strict=True):
+                hit.rerank_logit, hit.score = float(logit), float(prob)
+            hits.sort(key=lambda h: h.rerank_logit, reverse=True)
+            timings["rerank"] = _ms(started)
+        return Retrieved(hits[:top_k], timings, reranked=rerank)
+
+
+def _distinct_spans(found, limit: int) -> list[SearchHit]:
+    """One hit per distinct span (hierarchical children of one parent collapse into the parent)."""
+    hits: list[SearchHit] = []
+    seen: set[tuple[str, int, int]] = set()
+    for chunk in found:
+        p = chunk.payload
+        text, start, end = p["text"], p["start"], p["end"]
+        if p.get("parent_text") is not None:
+            text, start, end = p["parent_text"], p["parent_start"], p["parent_end"]
+        key = (p["document_id"], start, end)
+        if key in seen:
+            continue
+        seen.add(key)
+        hits.append(
+            SearchHit(
+                chunk_id=chunk.id, document_id=p["document_id"], text=text, score=chunk.score, source=p["source"],
+                title=p.get("title", ""), page=p.get("page"), start=start, end=end, version=p.get("version", 1),
+                retrieval_score=chunk.score,
             )
-            if len(hits) == top_k:
-                break
-        return hits
+        )
+        if len(hits) == limit:
+            break
+    return hits

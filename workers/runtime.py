@@ -52,10 +52,28 @@ class Runtime:
         return IngestService(self.settings, self.catalog, self.store, self.embedder, self.parser)
 
     @cached_property
+    def reranker(self):
+        from retrieval.rerank import OnnxCrossEncoder
+
+        return OnnxCrossEncoder(threads=self.settings.embedder.threads)
+
+    @cached_property
     def search(self):
         from retrieval.search import SearchService
 
-        return SearchService(self.settings, self.store, self.embedder)
+        return SearchService(self.settings, self.store, self.embedder, self.reranker)
+
+    @cached_property
+    def answers(self):
+        from retrieval.answer import AnswerService
+
+        return AnswerService(self.settings, self.search, self.reranker, self.catalog, self.review)
+
+    @cached_property
+    def review(self):
+        from retrieval.review import ReviewQueue
+
+        return ReviewQueue(self.db)
 
     def open_ingestion(self) -> IngestService:
         """Builds the ingestion services now, once: before worker threads share them, and so that a second process

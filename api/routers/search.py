@@ -22,6 +22,7 @@ class SearchRequest(BaseModel):
     top_k: int = Field(default=10, ge=1, le=100)
     collection: str | None = None
     strategy: str | None = None
+    rerank: bool | None = Field(default=None, description="cross-encoder reranking; default from the settings")
     filters: SearchFilters = Field(default_factory=SearchFilters)
 
 
@@ -34,7 +35,7 @@ def search(body: SearchRequest, runtime: RuntimeDep, settings: SettingsDep, tena
     try:
         hits = runtime.search.search(
             body.query, tenant=tenant, collection=body.collection or settings.collection, strategy=body.strategy,
-            top_k=body.top_k, document_ids=tuple(body.filters.document_ids), sources=tuple(body.filters.sources),
+            top_k=body.top_k, rerank=body.rerank, document_ids=tuple(body.filters.document_ids), sources=tuple(body.filters.sources),
         )
     except ValueError as exc:
         raise ApiError(422, "invalid_request", str(exc)) from None

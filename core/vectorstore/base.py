@@ -36,6 +36,7 @@ class SearchFilter:
     tenant: str
     document_ids: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
+    exclude_document_ids: tuple[str, ...] = ()
     extra: dict[str, str | int | bool] = field(default_factory=dict)
 
 

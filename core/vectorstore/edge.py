@@ -31,7 +31,10 @@ def _edge_filter(flt: SearchFilter) -> qe.Filter:
     if flt.sources:
         must.append(qe.FieldCondition(key="source", match=qe.MatchAny(list(flt.sources))))
     must.extend(_match(key, value) for key, value in flt.extra.items())
-    return qe.Filter(must=must, must_not=[_match(STATE, STAGED)])
+    must_not: list = [_match(STATE, STAGED)]
+    if flt.exclude_document_ids:
+        must_not.append(qe.FieldCondition(key="document_id", match=qe.MatchAny(list(flt.exclude_document_ids))))
+    return qe.Filter(must=must, must_not=must_not)
 
 
 def _document_filter(document_id: str) -> qe.Filter:

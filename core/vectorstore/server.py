@@ -30,7 +30,10 @@ def _server_filter(flt: SearchFilter) -> models.Filter:
     if flt.sources:
         must.append(models.FieldCondition(key="source", match=models.MatchAny(any=list(flt.sources))))
     must.extend(_match(key, value) for key, value in flt.extra.items())
-    return models.Filter(must=must, must_not=[_match(STATE, STAGED)])
+    must_not: list = [_match(STATE, STAGED)]
+    if flt.exclude_document_ids:
+        must_not.append(models.FieldCondition(key="document_id", match=models.MatchAny(any=list(flt.exclude_document_ids))))
+    return models.Filter(must=must, must_not=must_not)
 
 
 def _document_filter(document_id: str) -> models.Filter:

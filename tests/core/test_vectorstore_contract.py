@@ -99,6 +99,12 @@ class VectorStoreContract:
             "c", flt=SearchFilter(tenant="acme", document_ids=("a", "c")), limit=10, mode=SearchMode.DENSE, dense=[1, 0, 0, 0]
         )
         assert {h.payload["document_id"] for h in hits} == {"a", "c"}
+        for mode in SearchMode:
+            hits = store.search(
+                "c", flt=SearchFilter(tenant="acme", exclude_document_ids=("a", "b")), limit=10, mode=mode,
+                dense=[1, 0, 0, 0], sparse=([1], [1.0]),
+            )
+            assert {h.payload["document_id"] for h in hits} == {"c"}, mode
 
     def test_readers_never_see_two_versions_at_once(self, store):
         store.ensure_collection("c", DIM)

@@ -1,0 +1,135 @@
+"""The answer service: retrieve, rerank, generate a cited answer, judge confidence, fall back honestly.
+
+Below the confidence threshold nothing is generated (no LLM call): the answer says the knowledge base does not
+cover the question, names the closest sources, and the question enters the human-review queue."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+
+from core.settings import Settings
+from retrieval.generation import Draft, ExtractiveGenerator, GenerationRejected, Generator, GeneratorUnavailable, Usage
+from retrieval.rerank import Reranker, sigmoid
+from retrieval.review import ReviewQueue
+from retrieval.search import Query, SearchHit, SearchService
+
+NOT_COVERED = "The knowledge base does not answer this question."
+
+
+@dataclass
+class Fallback:
+    reason: str  # no_relevant_context | low_confidence | llm_unavailable | llm_rejected
+    message: str
+    closest_sources: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class Answer:
+    id: str
+    question: str
+    answer: str
+    citations: list
+    confidence: float
+    fallback: Fallback | None
+    review_id: str | None
+    generator: str
+    corpus_version: str | None
+    usage: Usage
+    timings_ms: dict[str, float]
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def confidence_of(top_passage_logit: float | None, support: float) -> float:
+    """The answer's support (the cross-encoder's probability that its best sentence answers the question), and
+    when the passages were reranked, its geometric mean with the best passage's relevance."""
+    if top_passage_logit is None:
+        return round(float(support), 4)
+    return round(float((sigmoid(top_passage_logit) * support) ** 0.5), 4)
+
+
+class AnswerService:
+    def __init__(
+        self,
+        settings: Settings,
+        search: SearchService,
+        reranker: Reranker,
+        catalog,
+        review: ReviewQueue,
+        llm: Generator | None = None,
+    ):
+        self.settings = settings
+        self.search = search
+        self.extractive = ExtractiveGenerator(reranker, settings.answer.max_sentences)
+        self.llm = llm
+        self.catalog = catalog
+        self.review = review
+
+    def answer(self, question: str, *, tenant: str, collection: str, top_k: int | None = None, **filters) -> Answer:
+        started = time.perf_counter()
+        question = question.strip()
+        if not question:
+            raise ValueError("the question is empty")
+        cfg = self.settings.answer
+        retrieved = self.search.retrieve(Query(question, tenant, collection, top_k=top_k or cfg.passages, **filters))
+        timings = dict(retrieved.timings_ms)
+        passages = retrieved.hits[: cfg.passages]
+        top_logit = passages[0].rerank_logit if passages else None
+
+        generated = time.perf_counter()
+        draft, fallback = self._generate(question, passages, top_logit)
+        timings["generate"] = round((time.perf_counter() - generated) * 1000, 2)
+        confidence = confidence_of(top_logit, draft.support) if draft else 0.0
+        if fallback is None and confidence < cfg.min_confidence:
+            fallback = Fallback("low_confidence", f"the evidence found is too weak (confidence {confidence:.2f})")
+        if draft is None or fallback is not None and fallback.reason in ("no_relevant_context", "low_confidence"):
+            fallback.closest_sources = [_source(h) for h in passages[:3]]
+            text = NOT_COVERED + _closest(passages)
+            draft = Draft(text, [], 0.0, self.extractive.name, draft.usage if draft else Usage())
+        timings["total"] = round((time.perf_counter() - started) * 1000, 2)
+
+        answer = Answer(
+            id=str(uuid.uuid4()), question=question, answer=draft.text, citations=draft.citations,
+            confidence=confidence, fallback=fallback, review_id=None, generator=draft.generator,
+            corpus_version=self.catalog.corpus_version(tenant, collection), usage=draft.usage, timings_ms=timings,
+        )
+        if fallback is not None:
+            answer.review_id = str(uuid.uuid4())
+        self.review.log_answer(answer.as_dict(), tenant=tenant, collection=collection)
+        if answer.review_id:
+            self.review.enqueue(answer.review_id, answer.id, tenant=tenant, question=question, reason=fallback.reason)
+        return answer
+
+    def _generate(self, question: str, passages: list[SearchHit], top_logit: float | None):
+        """(draft, fallback); the draft is None when there is nothing to generate from."""
+        if not passages:
+            return None, Fallback("no_relevant_context", "nothing in the knowledge base matches the question")
+        extractive = self.extractive.generate(question, passages)
+        if confidence_of(top_logit, extractive.support) < self.settings.answer.min_confidence or self.llm is None:
+            return extractive, None  # weak evidence: the caller falls back, and no LLM is ever called for it
+        try:
+            return self.llm.generate(question, passages), None
+        except GeneratorUnavailable as exc:
+            return extractive, Fallback("llm_unavailable", f"the language model could not be reached ({exc}); extractive answer given")
+        except GenerationRejected as exc:
+            return extractive, Fallback("llm_rejected", f"the language model's answer was not supported by the sources ({exc}); extractive answer given")
+
+
+def _source(hit: SearchHit) -> dict:
+    return {"document_id": hit.document_id, "source": hit.source, "title": hit.title, "page": hit.page, "score": round(hit.score, 4)}
+
+
+def _closest(passages: list[SearchHit]) -> str:
+    if not passages:
+        return ""
+    names = []
+    for hit in passages[:3]:
+        name = hit.title or hit.source
+        if hit.page:
+            name += f" (page {hit.page})"
+        if name not in names:
+            names.append(name)
+    return " The closest sources found: " + "; ".join(names) + "."

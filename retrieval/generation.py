@@ -1,0 +1,148 @@
+"""Answer generators: one protocol, two implementations (extractive, the offline default; an OpenAI-compatible LLM).
+
+A generator gets the question and the reranked passages and returns a Draft: the answer text with [n] markers and
+the citations those markers point at, each an exact span of a source document."""
+
+from __future__ import annotations
+
+import functools
+import re
+import threading
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from retrieval.rerank import Reranker, sigmoid
+from retrieval.search import SearchHit
+
+_MARKER = re.compile(r"\s*\[(\d{1,3})\]")
+_LINE_BREAK = re.compile(r"\n\s*")
+
+
+@dataclass
+class Citation:
+    index: int
+    chunk_id: str
+    document_id: str
+    source: str
+    title: str
+    page: int | None
+    start: int
+    end: int
+    quote: str  # == the document's extracted text[start:end]
+    score: float
+
+    @classmethod
+    def of(cls, index: int, hit: SearchHit, start: int, end: int, score: float) -> Citation:
+        """A citation of hit.text[start:end] (offsets relative to the passage), in document offsets."""
+        return cls(
+            index=index, chunk_id=hit.chunk_id, document_id=hit.document_id, source=hit.source, title=hit.title,
+            page=hit.page, start=hit.start + start, end=hit.start + end, quote=hit.text[start:end], score=round(score, 4),
+        )
+
+
+@dataclass
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+@dataclass
+class Draft:
+    text: str
+    citations: list[Citation]
+    support: float  # how well the cited text supports the answer, in [0, 1]
+    generator: str
+    usage: Usage = field(default_factory=Usage)
+
+
+class Generator(Protocol):
+    name: str
+
+    def generate(self, question: str, passages: list[SearchHit]) -> Draft: ...
+
+
+class GeneratorUnavailable(RuntimeError):
+    """The generator's backend (an LLM endpoint) is down, too slow or answered with an error."""
+
+
+class GenerationRejected(RuntimeError):
+    """The generator answered, but not in a form that can be trusted (no valid citations, unsupported claims)."""
+
+
+@functools.lru_cache(maxsize=1)
+def _sentencizer():
+    """The packaged spaCy English model's `senter` pipe alone: sentence boundaries that know "U.S." and "Dr."."""
+    import spacy
+
+    from core.models import spacy_en_dir
+
+    nlp = spacy.load(spacy_en_dir(), exclude=["tok2vec", "tagger", "parser", "ner", "lemmatizer", "attribute_ruler"])
+    nlp.enable_pipe("senter")
+    return nlp
+
+
+_sentencizer_lock = threading.Lock()
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Sentences of `text` as (start, end) offsets, trimmed of surrounding whitespace; line breaks also split."""
+    with _sentencizer_lock:
+        doc = _sentencizer()(text)
+        bounds = [(sent.start_char, sent.end_char) for sent in doc.sents]
+    spans: list[tuple[int, int]] = []
+    for start, end in bounds:
+        cursor = start
+        for brk in _LINE_BREAK.finditer(text, start, end):
+            spans.append((cursor, brk.start()))
+            cursor = brk.end()
+        spans.append((cursor, end))
+    trimmed = []
+    for start, end in spans:
+        piece = text[start:end]
+        left = len(piece) - len(piece.lstrip())
+        right = len(piece.rstrip())
+        if right > left:
+            trimmed.append((start + left, start + right))
+    return trimmed
+
+
+class ExtractiveGenerator:
+    """Picks the passage sentences the cross-encoder finds best answer the question; each is quoted exactly."""
+
+    name = "extractive"
+
+    def __init__(self, reranker: Reranker, max_sentences: int = 3, min_chars: int = 25, max_candidates: int = 48):
+        self.reranker = reranker
+        self.max_sentences = max_sentences
+        self.min_chars = min_chars
+        self.max_candidates = max_candidates
+
+    def generate(self, question: str, passages: list[SearchHit]) -> Draft:
+        candidates: list[tuple[int, int, int]] = []  # (passage rank, start, end)
+        seen: set[tuple[str, int, int]] = set()  # overlapping chunks repeat sentences
+        for rank, hit in enumerate(passages):
+            for start, end in sentence_spans(hit.text):
+                key = (hit.document_id, hit.start + start, hit.start + end)
+                if key in seen or (end - start < self.min_chars and len(hit.text.strip()) >= self.min_chars):
+                    continue
+                seen.add(key)
+                candidates.append((rank, start, end))
+        candidates = candidates[: self.max_candidates]
+        if not candidates:
+            return Draft("", [], 0.0, self.name)
+        logits = self.reranker.score(question, [passages[r].text[s:e] for r, s, e in candidates])
+        best = float(np.max(logits))
+        # The best sentence, and others nearly as good (within 2 logits of it and themselves positive).
+        ranked = sorted(range(len(candidates)), key=lambda i: logits[i], reverse=True)
+        chosen = [i for i in ranked if i == ranked[0] or (logits[i] > 0 and logits[i] >= best - 2.0)]
+        chosen = sorted(chosen[: self.max_sentences], key=lambda i: candidates[i])  # passage order, then position
+        parts, citations = [], []
+        for number, i in enumerate(chosen, start=1):
+            rank, start, end = candidates[i]
+            citation = Citation.of(number, passages[rank], start, end, float(sigmoid(logits[i])))
+            citations.append(citation)
+            parts.append(f"{' '.join(citation.quote.split())} [{number}]")
+        return Draft(" ".join(parts), citations, float(sigmoid(best)), self.name)
