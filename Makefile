@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 export OMP_NUM_THREADS := 1
 
-.PHONY: install services test test-fast run bench-ingest clean
+.PHONY: install services test test-fast run bench-ingest bench-latency eval-beir eval-abstention clean
 
 install: $(VENV)/.installed
 
@@ -31,6 +31,18 @@ run: install
 
 bench-ingest: install
 	$(PY) benchmarks/ingest_scifact.py
+
+SCIFACT ?= ../shared/data/beir/scifact
+
+# Quality figures quoted in the README (the SciFact index is built once under .cairn/eval and reused).
+eval-beir: install
+	$(VENV)/bin/cairn eval beir $(SCIFACT) --modes dense,sparse,hybrid --out eval-results/beir
+
+eval-abstention: install
+	$(VENV)/bin/cairn eval abstention $(SCIFACT) --out eval-results/abstention
+
+bench-latency: install
+	$(PY) benchmarks/answer_latency.py
 
 clean:
 	rm -rf $(VENV) .cairn

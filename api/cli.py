@@ -20,6 +20,8 @@ from core.vectorstore import StoreLocked  # noqa: E402
 app = typer.Typer(help="Cairn: a RAG knowledge backend.", no_args_is_help=True, add_completion=False)
 documents_app = typer.Typer(help="Manage documents.", no_args_is_help=True)
 app.add_typer(documents_app, name="documents")
+eval_app = typer.Typer(help="Evaluation suites (results.json per run).", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -181,6 +183,90 @@ def documents_delete(document_id: str) -> None:
     if not deleted:
         _fail(f"no document {document_id}", code=1)
     typer.echo(f"deleted {document_id}")
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question.")],
+    collection: Annotated[str | None, typer.Option(help="Collection to ask.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Answer a question from the knowledge base, with numbered citations and a confidence."""
+    settings = Settings()
+    runtime = _runtime()
+    try:
+        answer = runtime.answers.answer(question, tenant=settings.tenant, collection=collection or settings.collection)
+    except (StoreLocked, ValueError) as exc:
+        _fail(str(exc))
+    finally:
+        runtime.close()
+    if as_json:
+        typer.echo(json.dumps(answer.as_dict(), indent=2, ensure_ascii=False))
+        return
+    typer.echo(answer.answer)
+    for c in answer.citations:
+        where = c.source + (f", page {c.page}" if c.page else "")
+        typer.echo(f"  [{c.index}] {where} [{c.start}:{c.end}] \"{c.quote}\"")
+    typer.echo(f"confidence {answer.confidence:.2f}" + (f"; fallback: {answer.fallback.reason}" if answer.fallback else ""))
+    if answer.review_id:
+        typer.echo(f"sent to human review ({answer.review_id})")
+
+
+def _eval_runtime(dataset: Path):
+    """Evaluations keep their own index and caches (under the data dir), apart from the served collections."""
+    from workers.runtime import Runtime
+
+    return Runtime(Settings(data_dir=Settings().resolved_data_dir / "eval" / dataset.resolve().name))
+
+
+def _write_results(result: dict, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(result, indent=2))
+    typer.echo(json.dumps(result, indent=2))
+    typer.echo(f"written to {out / 'results.json'}", err=True)
+
+
+@eval_app.command("beir")
+def eval_beir(
+    folder: Annotated[Path, typer.Argument(help="A BEIR-layout folder (corpus.jsonl, queries.jsonl, qrels/).")],
+    split: Annotated[str, typer.Option(help="Which qrels split.")] = "test",
+    modes: Annotated[str, typer.Option(help="Comma-separated: dense, sparse, hybrid, hybrid+rerank.")] = "dense,sparse,hybrid",
+    limit: Annotated[int | None, typer.Option(help="Only the first N queries.")] = None,
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("eval-results/beir"),
+) -> None:
+    """nDCG@10, Recall@100 and MRR@10 over documents, per retrieval mode (the corpus is indexed first)."""
+    from eval import beir
+
+    chosen = tuple(m.strip() for m in modes.split(",") if m.strip())
+    if unknown := set(chosen) - set(beir.MODES):
+        _fail(f"unknown mode(s) {', '.join(sorted(unknown))}; choose from {', '.join(beir.MODES)}")
+    if not (folder / "corpus.jsonl").is_file():
+        _fail(f"{folder} is not a BEIR folder (no corpus.jsonl)")
+    runtime = _eval_runtime(folder)
+    try:
+        result = beir.run(runtime, folder, split=split, modes=chosen, limit=limit)
+    finally:
+        runtime.close()
+    _write_results(result, out)
+
+
+@eval_app.command("abstention")
+def eval_abstention(
+    folder: Annotated[Path, typer.Argument(help="The BEIR SciFact folder.")],
+    limit: Annotated[int, typer.Option(help="Claims used (each asked with and without its evidence).")] = 100,
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("eval-results/abstention"),
+) -> None:
+    """Abstention precision/recall and confidence AUROC on answerable vs unanswerable questions."""
+    from eval import abstention
+
+    if not (folder / "corpus.jsonl").is_file():
+        _fail(f"{folder} is not a BEIR folder (no corpus.jsonl)")
+    runtime = _eval_runtime(folder)
+    try:
+        result = abstention.run(runtime, folder, limit=limit)
+    finally:
+        runtime.close()
+    _write_results(result, out)
 
 
 @app.command()

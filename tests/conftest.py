@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 from pathlib import Path
@@ -50,15 +51,24 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "data", _env_file=None)
 
 
-@pytest.fixture
-def runtime(settings: Settings, bge, parser):
-    """A Runtime on a fresh data dir, with the session's model and parser injected."""
+@contextlib.contextmanager
+def open_runtime(settings: Settings, bge, parser):
+    """A Runtime on `settings`, with the session's model and parser injected; closed afterwards."""
     rt = Runtime(settings)
     rt.embedder = CachedEmbedder(bge, SqlEmbeddingCache(rt.db))
     rt.parser = parser
-    yield rt
-    rt.__dict__.pop("parser", None)  # the session owns it
-    rt.close()
+    try:
+        yield rt
+    finally:
+        rt.__dict__.pop("parser", None)  # the session owns it
+        rt.close()
+
+
+@pytest.fixture
+def runtime(settings: Settings, bge, parser):
+    """A Runtime on a fresh data dir."""
+    with open_runtime(settings, bge, parser) as rt:
+        yield rt
 
 
 def redis_available(url: str = REDIS_URL) -> bool:

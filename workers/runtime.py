@@ -67,7 +67,12 @@ class Runtime:
     def answers(self):
         from retrieval.answer import AnswerService
 
-        return AnswerService(self.settings, self.search, self.reranker, self.catalog, self.review)
+        llm = None
+        if self.settings.answer.generator == "llm":
+            from retrieval.llm import OpenAIGenerator
+
+            llm = OpenAIGenerator(self.settings.llm, self.reranker)
+        return AnswerService(self.settings, self.search, self.reranker, self.catalog, self.review, llm)
 
     @cached_property
     def review(self):

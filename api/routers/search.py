@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import RuntimeDep, SettingsDep, TenantDep
 from api.errors import ApiError
-from retrieval.search import SearchHit
+from retrieval.search import Query, SearchHit
 
 router = APIRouter(prefix="/v1", tags=["search"])
 
@@ -28,15 +28,18 @@ class SearchRequest(BaseModel):
 
 class SearchResponse(BaseModel):
     results: list[SearchHit]
+    timings_ms: dict[str, float] = Field(default_factory=dict)
 
 
 @router.post("/search", response_model=SearchResponse)
 def search(body: SearchRequest, runtime: RuntimeDep, settings: SettingsDep, tenant: TenantDep) -> SearchResponse:
     try:
-        hits = runtime.search.search(
-            body.query, tenant=tenant, collection=body.collection or settings.collection, strategy=body.strategy,
-            top_k=body.top_k, rerank=body.rerank, document_ids=tuple(body.filters.document_ids), sources=tuple(body.filters.sources),
+        retrieved = runtime.search.retrieve(
+            Query(
+                body.query, tenant, body.collection or settings.collection, strategy=body.strategy, top_k=body.top_k,
+                rerank=body.rerank, document_ids=tuple(body.filters.document_ids), sources=tuple(body.filters.sources),
+            )
         )
     except ValueError as exc:
         raise ApiError(422, "invalid_request", str(exc)) from None
-    return SearchResponse(results=hits)
+    return SearchResponse(results=retrieved.hits, timings_ms=retrieved.timings_ms)

@@ -1,0 +1,173 @@
+"""Answers: ask (JSON or server-sent events), the OpenAI-compatible chat endpoint, the answer log, the review queue."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Literal
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from api.deps import RuntimeDep, SettingsDep, TenantDep
+from api.errors import ApiError
+from retrieval.answer import Answer
+
+router = APIRouter(prefix="/v1", tags=["answers"])
+
+
+class AnswerFilters(BaseModel):
+    document_ids: list[str] = Field(default_factory=list)
+    sources: list[str] = Field(default_factory=list)
+
+
+class AnswerRequest(BaseModel):
+    question: str = Field(min_length=1, max_length=4000)
+    collection: str | None = None
+    filters: AnswerFilters = Field(default_factory=AnswerFilters)
+    top_k: int | None = Field(default=None, ge=1, le=50, description="passages read; default from the settings")
+    stream: bool = Field(default=False, description="server-sent events: `delta` pieces, then `answer`, then `done`")
+
+
+def _answer(runtime, tenant: str, collection: str, question: str, top_k: int | None, filters: AnswerFilters) -> Answer:
+    try:
+        return runtime.answers.answer(
+            question, tenant=tenant, collection=collection, top_k=top_k,
+            document_ids=tuple(filters.document_ids), sources=tuple(filters.sources),
+        )
+    except ValueError as exc:
+        raise ApiError(422, "invalid_request", str(exc)) from None
+
+
+def _sse(event: str, data: dict | str) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False) if not isinstance(data, str) else data}\n\n"
+
+
+def _pieces(text: str) -> Iterator[str]:
+    """The answer text in small pieces (a few words each), as a stream shows it."""
+    words = text.split(" ")
+    for i in range(0, len(words), 4):
+        yield " ".join(words[i : i + 4]) + (" " if i + 4 < len(words) else "")
+
+
+@router.post(
+    "/answer",
+    response_model=Answer,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "an Answer, or with stream: true, events"}},
+)
+def answer(body: AnswerRequest, runtime: RuntimeDep, settings: SettingsDep, tenant: TenantDep):
+    result = _answer(runtime, tenant, body.collection or settings.collection, body.question, body.top_k, body.filters)
+    if not body.stream:
+        return result
+    # The answer is checked against its sources before any of it is shown, so the stream starts after that check.
+
+    def events() -> Iterator[str]:
+        for piece in _pieces(result.answer):
+            yield _sse("delta", {"text": piece})
+        yield _sse("answer", result.as_dict())
+        yield _sse("done", "[DONE]")
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/answers/{answer_id}")
+def answer_record(answer_id: str, runtime: RuntimeDep, tenant: TenantDep) -> dict:
+    body = runtime.review.answer(tenant, answer_id)
+    if body is None:
+        raise ApiError(404, "not_found", f"no answer {answer_id}")
+    return body
+
+
+class ReviewItem(BaseModel):
+    id: str
+    answer_id: str
+    question: str
+    reason: str
+    status: str
+
+
+class ReviewDecision(BaseModel):
+    action: Literal["approve", "edit", "reject"]
+    answer: str | None = Field(default=None, max_length=20000, description="the corrected answer (edit)")
+    comment: str | None = Field(default=None, max_length=4000)
+
+
+@router.get("/review", response_model=list[ReviewItem])
+def review_queue(runtime: RuntimeDep, tenant: TenantDep, limit: int = 50, offset: int = 0):
+    if not (1 <= limit <= 500 and offset >= 0):
+        raise ApiError(422, "invalid_request", "limit must be 1..500 and offset >= 0")
+    return [ReviewItem.model_validate(row, from_attributes=True) for row in runtime.review.pending(tenant, limit, offset)]
+
+
+@router.post("/review/{review_id}", response_model=ReviewItem)
+def review_decide(review_id: str, body: ReviewDecision, runtime: RuntimeDep, tenant: TenantDep):
+    status = {"approve": "approved", "edit": "edited", "reject": "rejected"}[body.action]
+    try:
+        row = runtime.review.resolve(tenant, review_id, status, body.answer if body.action == "edit" else body.comment)
+    except ValueError as exc:
+        raise ApiError(422, "invalid_request", str(exc)) from None
+    if row is None:
+        raise ApiError(404, "not_found", f"no review item {review_id}")
+    return ReviewItem.model_validate(row, from_attributes=True)
+
+
+class ChatMessage(BaseModel):
+    role: Literal["system", "user", "assistant", "tool", "developer"]
+    content: str | list[dict] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return " ".join(part.get("text", "") for part in self.content if part.get("type") == "text")
+        return self.content or ""
+
+
+class ChatRequest(BaseModel):
+    model: str | None = None
+    messages: list[ChatMessage] = Field(min_length=1)
+    stream: bool = False
+    collection: str | None = Field(default=None, description="Cairn extension: which collection answers")
+
+    model_config = {"extra": "allow"}  # temperature, max_tokens... are accepted and have no effect
+
+
+@router.post("/chat/completions")
+def chat_completions(body: ChatRequest, runtime: RuntimeDep, settings: SettingsDep, tenant: TenantDep):
+    """OpenAI-compatible: the last user message is answered from the knowledge base; `citations` and `cairn` (the
+    confidence, fallback and answer id) are added to the response."""
+    questions = [m.text().strip() for m in body.messages if m.role == "user" and m.text().strip()]
+    if not questions:
+        raise ApiError(422, "invalid_request", "messages must contain a user message with text")
+    result = _answer(runtime, tenant, body.collection or settings.collection, questions[-1], None, AnswerFilters())
+    created = int(time.time())
+    model = result.generator
+    citations = [c.__dict__ for c in result.citations]
+    extension = {"answer_id": result.id, "confidence": result.confidence, "review_id": result.review_id,
+                 "fallback": result.fallback.__dict__ if result.fallback else None}
+    usage = {
+        "prompt_tokens": result.usage.input_tokens,
+        "completion_tokens": result.usage.output_tokens,
+        "total_tokens": result.usage.input_tokens + result.usage.output_tokens,
+    }
+    completion_id = f"chatcmpl-{result.id}"
+    if not body.stream:
+        return {
+            "id": completion_id, "object": "chat.completion", "created": created, "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": result.answer}, "finish_reason": "stop"}],
+            "usage": usage, "citations": citations, "cairn": extension,
+        }
+
+    def chunk(delta: dict, finish: str | None = None, **extra) -> str:
+        payload = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,
+                   "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+        return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
+
+    def events() -> Iterator[str]:
+        yield chunk({"role": "assistant", "content": ""})
+        for piece in _pieces(result.answer):
+            yield chunk({"content": piece})
+        yield chunk({}, "stop", usage=usage, citations=citations, cairn=extension)
+        yield "data: [DONE]\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,158 @@
+"""Latency of /v1/search and /v1/answer (extractive) on an index of at least 50,000 chunks, per stage, and
+requests per second at a few concurrencies, through the real HTTP server on loopback.
+
+The index holds the real SciFact corpus (ingested through the pipeline; embeddings are cached, so reruns are quick)
+plus filler chunks up to --chunks: real SciFact sentences shuffled into new passages, with their own BM25 vectors
+and random unit dense vectors (search cost depends on the index size, not on what the vectors mean).
+Questions are SciFact test claims. Writes benchmarks/results/answer_latency.json. Not a test: `make bench-latency`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import socket
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from core.offline import configure_offline  # noqa: E402
+
+configure_offline()
+
+import httpx  # noqa: E402
+import numpy as np  # noqa: E402
+import uvicorn  # noqa: E402
+
+from api.app import create_app  # noqa: E402
+from core.settings import Settings  # noqa: E402
+from core.types import ChunkRecord, chunk_id_for  # noqa: E402
+from eval.beir import COLLECTION, index_corpus, load  # noqa: E402
+from ingest.pipeline import store_name  # noqa: E402
+from workers.runtime import Runtime  # noqa: E402
+
+
+def add_filler(runtime: Runtime, target_chunks: int, seed: int = 7) -> int:
+    settings = runtime.settings
+    name = store_name(settings.qdrant.prefix, COLLECTION, settings.chunking.strategy)
+    have = runtime.store.count(name)
+    if have >= target_chunks:
+        return have
+    rng = random.Random(seed)
+    words = " ".join(
+        c.payload["text"] for row in runtime.catalog.list(settings.tenant, COLLECTION, limit=300) for c in runtime.store.chunks(name, row.id)
+    ).split()
+    sparse = runtime.ingest.sparse
+    vectors = np.random.default_rng(seed).normal(size=(target_chunks - have, runtime.embedder.dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    per_doc = 50
+    for first in range(0, len(vectors), per_doc):
+        document_id = f"filler-{have + first}"
+        records = []
+        for i, vector in enumerate(vectors[first : first + per_doc]):
+            text = " ".join(rng.choice(words) for _ in range(120))
+            indices, values = sparse.encode_document(text)
+            payload = {
+                "tenant": settings.tenant, "collection": COLLECTION, "strategy": settings.chunking.strategy,
+                "document_id": document_id, "version": 1, "source": f"filler://{document_id}", "title": "filler",
+                "chunk_index": i, "text": text, "start": 0, "end": len(text), "page": None,
+            }
+            records.append(ChunkRecord(chunk_id_for(document_id, 1, i), vector.tolist(), indices, values, payload))
+        runtime.store.replace_document(name, document_id, 1, records)
+    runtime.store.optimize(name)
+    return runtime.store.count(name)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def percentile(values: list[float], q: float) -> float:
+    return round(float(np.percentile(values, q)), 1) if values else 0.0
+
+
+def measure(base: str, route: str, bodies: list[dict], concurrency: int) -> dict:
+    latencies, stages, errors = [], {}, 0
+    lock = threading.Lock()
+
+    def one(body: dict) -> None:
+        nonlocal errors
+        started = time.perf_counter()
+        response = client.post(route, json=body)
+        elapsed = (time.perf_counter() - started) * 1000
+        with lock:
+            if response.status_code != 200:
+                errors += 1
+                return
+            latencies.append(elapsed)
+            for stage, ms in response.json().get("timings_ms", {}).items():
+                stages.setdefault(stage, []).append(ms)
+
+    with httpx.Client(base_url=base, timeout=120) as client, ThreadPoolExecutor(concurrency) as pool:
+        started = time.perf_counter()
+        list(pool.map(one, bodies))
+        wall = time.perf_counter() - started
+    return {
+        "concurrency": concurrency,
+        "requests": len(bodies),
+        "errors": errors,
+        "rps": round(len(latencies) / wall, 2),
+        "p50_ms": percentile(latencies, 50),
+        "p95_ms": percentile(latencies, 95),
+        "p99_ms": percentile(latencies, 99),
+        "stages_ms": {s: {"p50": percentile(v, 50), "p95": percentile(v, 95), "p99": percentile(v, 99)} for s, v in stages.items()},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "beir" / "scifact")
+    parser.add_argument("--data-dir", type=Path, default=ROOT / ".cairn" / "eval" / "scifact", help="index location (shared with `cairn eval`)")
+    parser.add_argument("--chunks", type=int, default=50_000)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--concurrency", default="1,2,4")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "answer_latency.json")
+    args = parser.parse_args()
+
+    settings = Settings(data_dir=args.data_dir, collection=COLLECTION)
+    runtime = Runtime(settings)
+    data = load(args.data, "test")
+    started = time.perf_counter()
+    index_corpus(runtime, data, settings.tenant, settings.chunking.strategy)
+    chunks = add_filler(runtime, args.chunks)
+    print(f"index ready: {chunks} chunks ({time.perf_counter() - started:.0f} s)", flush=True)
+
+    questions = [data.queries[q] for q in sorted(data.queries)]
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.1)
+    base = f"http://127.0.0.1:{port}"
+    result = {"benchmark": "answer_latency", "chunks": chunks, "search": [], "answer": [], "targets_ms": {"search_p99": 50, "answer_p99": 400}}
+    try:
+        measure(base, "/v1/search", [{"query": q} for q in questions[:10]], 1)  # warm up
+        for concurrency in (int(c) for c in args.concurrency.split(",")):
+            bodies = [questions[i % len(questions)] for i in range(args.requests)]
+            result["search"].append(measure(base, "/v1/search", [{"query": q, "top_k": 10} for q in bodies], concurrency))
+            result["answer"].append(measure(base, "/v1/answer", [{"question": q} for q in bodies[: max(20, args.requests // 4)]], concurrency))
+            print(json.dumps({"search": result["search"][-1], "answer": result["answer"][-1]}), flush=True)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""Does Cairn say "I don't know" when it should? Abstention on answerable and unanswerable questions.
+
+Answerable: SciFact test claims, with their evidence documents in the index. Unanswerable: the same claims with
+their evidence documents removed from what the search may see, and off-topic questions. An answer abstains when
+it falls back for lack of evidence (no_relevant_context, low_confidence)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from eval.beir import COLLECTION, index_corpus, load
+
+ABSTAINING = ("no_relevant_context", "low_confidence")
+OFF_TOPIC = Path(__file__).with_name("off_topic_questions.txt")
+
+
+def auroc(positives: list[float], negatives: list[float]) -> float:
+    """Probability that a random positive scores above a random negative (ties count half)."""
+    if not positives or not negatives:
+        return float("nan")
+    wins = sum((p > n) + 0.5 * (p == n) for p in positives for n in negatives)
+    return wins / (len(positives) * len(negatives))
+
+
+def _rates(answerable: list[float], unanswerable: list[float], threshold: float) -> dict:
+    abstain_unanswerable = sum(c < threshold for c in unanswerable) / len(unanswerable)
+    abstain_answerable = sum(c < threshold for c in answerable) / len(answerable)
+    abstained = sum(c < threshold for c in unanswerable) + sum(c < threshold for c in answerable)
+    precision = sum(c < threshold for c in unanswerable) / abstained if abstained else 1.0
+    return {
+        "threshold": threshold,
+        "abstention_recall": round(abstain_unanswerable, 4),  # unanswerable questions that abstained
+        "false_abstention": round(abstain_answerable, 4),  # answerable questions that abstained
+        "abstention_precision": round(precision, 4),
+    }
+
+
+def run(runtime, folder: Path, *, limit: int = 100) -> dict:
+    settings = runtime.settings
+    data = load(folder, "test")
+    ids = index_corpus(runtime, data, settings.tenant, settings.chunking.strategy)
+    cairn_id = {beir: cairn for cairn, beir in ids.items()}
+    claims = sorted(data.queries)[:limit]
+    off_topic = [q.strip() for q in OFF_TOPIC.read_text().splitlines() if q.strip() and not q.startswith("#")]
+    started = time.perf_counter()
+
+    def ask(question: str, exclude: tuple[str, ...] = ()):
+        answer = runtime.answers.answer(question, tenant=settings.tenant, collection=COLLECTION, exclude_document_ids=exclude)
+        reason = answer.fallback.reason if answer.fallback else None
+        return answer.confidence, reason in ABSTAINING
+
+    answerable = [ask(data.queries[q]) for q in claims]
+    removed = [ask(data.queries[q], tuple(cairn_id[d] for d in data.qrels[q] if d in cairn_id)) for q in claims]
+    unrelated = [ask(q) for q in off_topic]
+    unanswerable = removed + unrelated
+    conf_a = [c for c, _ in answerable]
+    conf_u = [c for c, _ in unanswerable]
+    threshold = settings.answer.min_confidence
+    return {
+        "suite": "abstention",
+        "dataset": folder.name,
+        "answerable": len(answerable),
+        "unanswerable_evidence_removed": len(removed),
+        "unanswerable_off_topic": len(unrelated),
+        "min_confidence": threshold,
+        # as served (the service's own fallback decisions)
+        "abstention_recall": round(sum(a for _, a in unanswerable) / len(unanswerable), 4),
+        "abstention_recall_evidence_removed": round(sum(a for _, a in removed) / len(removed), 4),
+        "abstention_recall_off_topic": round(sum(a for _, a in unrelated) / len(unrelated), 4),
+        "false_abstention": round(sum(a for _, a in answerable) / len(answerable), 4),
+        "abstention_precision": _rates(conf_a, conf_u, threshold)["abstention_precision"],
+        "confidence_auroc": round(auroc(conf_a, conf_u), 4),
+        "confidence_auroc_evidence_removed": round(auroc(conf_a, [c for c, _ in removed]), 4),
+        "confidence_auroc_off_topic": round(auroc(conf_a, [c for c, _ in unrelated]), 4),
+        "thresholds": [_rates(conf_a, conf_u, t / 20) for t in range(1, 20)],
+        "target": {"abstention_recall": ">= 0.90", "false_abstention": "<= 0.10"},
+        "seconds": round(time.perf_counter() - started, 1),
+        "versions": {
+            "embedder": runtime.embedder.model_id,
+            "reranker": runtime.reranker.model_id,
+            "strategy": settings.chunking.strategy,
+            "generator": settings.answer.generator,
+            "corpus": runtime.catalog.record_corpus_version(settings.tenant, COLLECTION),
+        },
+    }

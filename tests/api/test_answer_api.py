@@ -1,0 +1,92 @@
+"""The answer routes through the real app: JSON and server-sent events, the OpenAI-compatible chat endpoint, the
+answer log and the review queue."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from ingest.pipeline import IngestTarget
+from core.settings import Settings
+from tests.conftest import SHARED_DATA, open_runtime
+
+SPEECH = SHARED_DATA / "chunking" / "corpora" / "state_of_the_union.md"
+QUESTION = "Which country is Putin invading, causing chaos in Europe and beyond?"
+GOLD = (1039, 1145)
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory, bge, parser):
+    settings = Settings(data_dir=tmp_path_factory.mktemp("answer-api") / "data", _env_file=None)
+    with open_runtime(settings, bge, parser) as runtime:
+        target = IngestTarget(settings.tenant, settings.collection, settings.chunking.strategy)
+        assert runtime.ingest.ingest(SPEECH, display=SPEECH.name, source=str(SPEECH), target=target).status.value == "indexed"
+        with TestClient(create_app(runtime)) as test_client:
+            yield test_client
+
+
+def events(response) -> list[tuple[str, str]]:
+    parsed = []
+    for block in response.text.strip().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines())
+        parsed.append((fields.get("event", "message"), fields["data"]))
+    return parsed
+
+
+def test_answer_json_stream_and_audit_record(client):
+    body = client.post("/v1/answer", json={"question": QUESTION}).json()
+    assert body["fallback"] is None and "Ukraine" in body["answer"]
+    assert any(GOLD[0] <= c["start"] and c["end"] <= GOLD[1] for c in body["citations"])
+    assert set(body) >= {"id", "citations", "confidence", "review_id", "generator", "corpus_version", "usage", "timings_ms"}
+    assert client.get(f"/v1/answers/{body['id']}").json()["answer"] == body["answer"]
+    assert client.get("/v1/answers/nope").status_code == 404
+
+    streamed = client.post("/v1/answer", json={"question": QUESTION, "stream": True})
+    assert streamed.headers["content-type"].startswith("text/event-stream")
+    parsed = events(streamed)
+    assert [name for name, _ in parsed][-2:] == ["answer", "done"]
+    final = json.loads(parsed[-2][1])
+    assert "".join(json.loads(data)["text"] for name, data in parsed if name == "delta") == final["answer"]
+
+
+def test_fallback_enters_the_review_queue_and_is_resolved(client):
+    body = client.post("/v1/answer", json={"question": "What is the recipe for a classic margarita cocktail?"}).json()
+    assert body["fallback"]["reason"] == "low_confidence" and body["review_id"]
+    queue = client.get("/v1/review").json()
+    assert [item["id"] for item in queue] == [body["review_id"]]
+    assert client.post(f"/v1/review/{body['review_id']}", json={"action": "edit"}).status_code == 422  # edit needs text
+    done = client.post(f"/v1/review/{body['review_id']}", json={"action": "edit", "answer": "Out of scope."})
+    assert done.json()["status"] == "edited" and client.get("/v1/review").json() == []
+    assert client.post("/v1/review/nope", json={"action": "approve"}).status_code == 404
+
+
+def test_chat_completions_is_openai_shaped_with_citations(client):
+    request = {"model": "anything", "messages": [{"role": "system", "content": "be nice"}, {"role": "user", "content": QUESTION}]}
+    body = client.post("/v1/chat/completions", json=request).json()
+    assert body["object"] == "chat.completion" and body["choices"][0]["message"]["role"] == "assistant"
+    assert "Ukraine" in body["choices"][0]["message"]["content"] and body["citations"][0]["quote"]
+    assert body["cairn"]["confidence"] >= 0.5 and set(body["usage"]) == {"prompt_tokens", "completion_tokens", "total_tokens"}
+
+    streamed = client.post("/v1/chat/completions", json=request | {"stream": True})
+    lines = [line.removeprefix("data: ") for line in streamed.text.split("\n\n") if line.startswith("data: ")]
+    assert lines[-1] == "[DONE]"
+    chunks = [json.loads(line) for line in lines[:-1]]
+    content = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)
+    assert content == body["choices"][0]["message"]["content"] and chunks[-1]["choices"][0]["finish_reason"] == "stop"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{"question": ""}, {"question": "x", "top_k": 0}, {"nothing": 1}],
+)
+def test_bad_answer_requests_are_422(client, payload):
+    response = client.post("/v1/answer", json=payload)
+    assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_request"
+
+
+def test_chat_without_a_user_message_is_422(client):
+    response = client.post("/v1/chat/completions", json={"messages": [{"role": "system", "content": "hi"}]})
+    assert response.status_code == 422 and "user message" in response.json()["error"]["message"]

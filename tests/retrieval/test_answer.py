@@ -1,0 +1,145 @@
+"""Answering over a real index: exact citations, honest fallbacks, the review queue, and the LLM path against a
+local OpenAI-compatible server that also fails in the ways real ones do."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+
+import pytest
+
+from core.settings import LLMSettings, Settings
+from ingest.pipeline import IngestTarget
+from retrieval.answer import NOT_COVERED, AnswerService
+from retrieval.llm import OpenAIGenerator
+from tests.conftest import SHARED_DATA, open_runtime
+from tests.fake_openai import FakeOpenAI
+
+SPEECH = SHARED_DATA / "chunking" / "corpora" / "state_of_the_union.md"
+HEALTH_Q = "How many people are no longer denied health insurance due to preexisting conditions according to President Biden?"
+OFF_TOPIC = "How do I bake sourdough bread at home?"
+
+
+def gold_span(question: str) -> tuple[int, int]:
+    with (SHARED_DATA / "chunking" / "questions.csv").open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row["question"] == question:
+                (ref,) = json.loads(row["references"])
+                return ref["start_index"], ref["end_index"]
+    raise LookupError(question)
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory, bge, parser):
+    settings = Settings(data_dir=tmp_path_factory.mktemp("answer") / "data", _env_file=None)
+    with open_runtime(settings, bge, parser) as rt:
+        outcome = rt.ingest.ingest(SPEECH, display=SPEECH.name, source=str(SPEECH), target=IngestTarget("acme", "speeches", "sentence"))
+        assert outcome.status.value == "indexed"
+        rt.catalog.record_corpus_version("acme", "speeches")
+        yield rt, outcome.document_id
+
+
+def ask(rt, question, service=None, **options):
+    return (service or rt.answers).answer(question, tenant="acme", collection="speeches", **options)
+
+
+def test_answer_cites_the_gold_span_exactly(speech):
+    rt, document_id = speech
+    start, end = gold_span(HEALTH_Q)
+    answer = ask(rt, HEALTH_Q)
+    assert answer.fallback is None and answer.review_id is None and answer.confidence >= 0.5
+    assert answer.generator == "extractive" and "[1]" in answer.answer
+    text = rt.catalog.text(document_id, 1)
+    for citation in answer.citations:
+        assert citation.quote == text[citation.start : citation.end]  # exact, in document offsets
+        assert citation.document_id == document_id and citation.source == str(SPEECH)
+    assert any(start <= c.start and c.end <= end for c in answer.citations), [(c.start, c.end) for c in answer.citations]
+    assert answer.corpus_version and set(answer.timings_ms) >= {"embed", "retrieve", "generate", "total"}
+    assert rt.review.answer("acme", answer.id)["answer"] == answer.answer  # every answer is logged
+    assert rt.review.answer("globex", answer.id) is None
+
+
+def test_off_topic_question_falls_back_and_goes_to_review(speech):
+    rt, _ = speech
+    answer = ask(rt, OFF_TOPIC)
+    assert answer.fallback is not None and answer.fallback.reason == "low_confidence"
+    assert answer.answer.startswith(NOT_COVERED) and answer.citations == []
+    assert answer.fallback.closest_sources and answer.confidence < 0.5
+    pending = {item.id: item for item in rt.review.pending("acme")}
+    assert pending[answer.review_id].question == OFF_TOPIC and pending[answer.review_id].reason == "low_confidence"
+    assert rt.review.pending("globex") == []
+
+
+def test_nothing_indexed_is_no_relevant_context(speech):
+    rt, _ = speech
+    answer = rt.answers.answer(HEALTH_Q, tenant="globex", collection="speeches")
+    assert answer.fallback.reason == "no_relevant_context" and answer.answer == NOT_COVERED
+    assert answer.confidence == 0.0 and answer.review_id
+
+
+def test_empty_question_is_refused(speech):
+    rt, _ = speech
+    with pytest.raises(ValueError, match="empty"):
+        ask(rt, "   ")
+
+
+def llm_service(rt, base_url: str, **llm) -> AnswerService:
+    settings = LLMSettings(base_url=base_url, model="fake-model", timeout_s=1.0, max_retries=0, **llm)
+    generator = OpenAIGenerator(settings, rt.reranker)
+    return AnswerService(rt.settings, rt.search, rt.reranker, rt.catalog, rt.review, generator)
+
+
+def passage_with(request: dict, needle: str) -> int:
+    """The number the prompt gave the passage containing `needle`."""
+    prompt = request["messages"][-1]["content"]
+    for number, body in re.findall(r"\[(\d+)\] \(source: [^)]*\)\n(.*?)(?=\n\n\[\d+\] \(source|\n\nQuestion:)", prompt, re.S):
+        if needle in body:
+            return int(number)
+    raise AssertionError("no passage holds the needle")
+
+
+def test_llm_answer_is_checked_and_cited(speech):
+    rt, _ = speech
+
+    def reply(request):
+        n = passage_with(request, "preexisting condition")
+        return f"Over 100 million Americans can no longer be denied health insurance because of a preexisting condition [{n}]."
+
+    with FakeOpenAI(reply) as llm:
+        answer = ask(rt, HEALTH_Q, llm_service(rt, llm.base_url, input_price_per_mtok=1.0, output_price_per_mtok=2.0))
+    assert answer.fallback is None and answer.generator == "fake-model"
+    assert answer.answer.endswith("[1]") and len(answer.citations) == 1
+    assert "preexisting condition" in answer.citations[0].quote
+    assert (answer.usage.input_tokens, answer.usage.output_tokens) == (120, 20)
+    assert answer.usage.cost_usd == pytest.approx((120 * 1.0 + 20 * 2.0) / 1e6)
+    system = llm.requests[0]["messages"][0]["content"]
+    assert "only the numbered passages" in system and llm.requests[0]["temperature"] == 0
+
+
+@pytest.mark.parametrize(
+    ("reply", "reason"),
+    [
+        ("500", "llm_unavailable"),
+        ("slow", "llm_unavailable"),  # past the 1 s timeout
+        ("malformed", "llm_unavailable"),
+        ("no_choices", "llm_rejected"),
+        ("INSUFFICIENT", "llm_rejected"),
+        ("Over 100 million people are covered [9].", "llm_rejected"),  # cites a passage it was not given
+        ("The moon is made of green cheese [1].", "llm_rejected"),  # cited, but not supported
+    ],
+)
+def test_llm_failures_fall_back_to_the_extractive_answer(speech, reply, reason):
+    rt, _ = speech
+    with FakeOpenAI(lambda request: reply) as llm:
+        answer = ask(rt, HEALTH_Q, llm_service(rt, llm.base_url))
+    assert answer.fallback is not None and answer.fallback.reason == reason
+    assert answer.generator == "extractive" and answer.citations, answer.answer
+    assert "100 million" in answer.answer  # the extractive answer, still right
+
+
+def test_weak_evidence_never_calls_the_llm(speech):
+    rt, _ = speech
+    with FakeOpenAI() as llm:
+        answer = ask(rt, OFF_TOPIC, llm_service(rt, llm.base_url))
+    assert answer.fallback.reason == "low_confidence" and llm.requests == []
