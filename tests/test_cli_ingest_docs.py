@@ -27,15 +27,19 @@ def offline_prefix() -> list[str]:
     pytest.fail("cannot cut the network off here (`unshare -n` failed); the offline guarantee would go unchecked")
 
 
-def run_ingest(data_dir) -> list[dict]:
+def run_cli(data_dir, *arguments: str):
     env = {**os.environ, "CAIRN_DATA_DIR": str(data_dir)}
     for key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "DO_NOT_TRACK", "SCARF_NO_ANALYTICS"):
         env.pop(key, None)  # the code must switch these on itself
-    command = [*offline_prefix(), sys.executable, "-m", "api.cli", "ingest", str(DOCS), "--json"]
+    command = [*offline_prefix(), sys.executable, "-m", "api.cli", *arguments, "--json"]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-4000:]
     assert "Traceback" not in done.stderr, done.stderr[-4000:]
     return json.loads(done.stdout)
+
+
+def run_ingest(data_dir) -> list[dict]:
+    return run_cli(data_dir, "ingest", str(DOCS))
 
 
 @pytest.mark.slow
@@ -62,3 +66,8 @@ def test_every_messy_document_gets_an_outcome_offline_and_rerun_is_unchanged(tmp
     assert {name for name, e in again.items() if e["status"] == "unchanged"} == indexed
     assert sum(e["chunks"] for e in second) == 0
     assert {name: again[name]["status"] for name in EXPECTED_REJECTIONS} == dict.fromkeys(EXPECTED_REJECTIONS, "rejected")
+
+    # asking works offline too (reranker and sentence model load from packages), with an exact citation
+    answer = run_cli(tmp_path / "data", "ask", "When was Iwan Roberts born?")
+    assert set(answer) >= {"id", "answer", "citations", "confidence", "fallback", "review_id", "timings_ms"}
+    assert answer["citations"] and "1968" in answer["answer"], answer

@@ -6,6 +6,7 @@ import pytest
 
 from core.vectorstore import SearchMode
 from ingest.pipeline import IngestTarget
+from retrieval.search import Query
 from tests.conftest import SHARED_DATA
 
 SPEECH = SHARED_DATA / "chunking" / "corpora" / "state_of_the_union.md"
@@ -52,3 +53,32 @@ def test_bad_queries_are_clear_errors(runtime):
         runtime.search.search("  ", tenant="acme", collection="speeches")
     with pytest.raises(ValueError, match="unknown chunking strategy"):
         runtime.search.search("x", tenant="acme", collection="speeches", strategy="magic")
+
+
+def test_reranking_orders_candidates_by_the_cross_encoder(indexed):
+    runtime, _ = indexed
+    query = Query("How much did the administration cut credit card late fees?", "acme", "speeches", top_k=3, rerank=True)
+    retrieved = runtime.search.retrieve(query)
+    logits = [h.rerank_logit for h in retrieved.hits]
+    assert retrieved.reranked and logits == sorted(logits, reverse=True) and len(logits) == 3
+    assert all(0.0 <= h.score <= 1.0 for h in retrieved.hits) and set(retrieved.timings_ms) == {"embed", "retrieve", "rerank"}
+    top = retrieved.hits[0]
+    assert top.start <= GOLD[0] and GOLD[1] <= top.end
+    plain = runtime.search.retrieve(Query(query.text, "acme", "speeches", top_k=3, rerank=False))
+    assert not plain.reranked and all(h.rerank_logit is None for h in plain.hits) and "rerank" not in plain.timings_ms
+
+
+def test_excluded_documents_are_never_returned(indexed):
+    runtime, document_id = indexed
+    assert runtime.search.search("credit card late fees", tenant="acme", collection="speeches", exclude_document_ids=(document_id,)) == []
+
+
+def test_cross_encoder_contract():
+    """Every reranker: one score per passage, in order, higher for the passage that answers."""
+    from retrieval.rerank import OnnxCrossEncoder
+
+    reranker = OnnxCrossEncoder()
+    passages = ["The weather in Paris is mild in spring.", "Berlin has 3.7 million inhabitants.", ""]
+    scores = reranker.score("How many people live in Berlin?", passages)
+    assert scores.shape == (3,) and scores[1] > scores[0] and scores[1] > 0
+    assert reranker.score("anything", []).shape == (0,)
