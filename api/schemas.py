@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class UploadedDocument(BaseModel):
@@ -62,3 +62,10 @@ class DocumentPage(BaseModel):
     documents: list[DocumentSummary]
     limit: int
     offset: int
+
+
+class Filters(BaseModel):
+    """Metadata filters of search and answer requests (the tenant filter is always applied on top)."""
+
+    document_ids: list[str] = Field(default_factory=list)
+    sources: list[str] = Field(default_factory=list)

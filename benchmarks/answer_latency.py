@@ -140,7 +140,8 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     result = {"benchmark": "answer_latency", "chunks": chunks, "search": [], "answer": [], "targets_ms": {"search_p99": 50, "answer_p99": 400}}
     try:
-        measure(base, "/v1/search", [{"query": q} for q in questions[:10]], 1)  # warm up
+        measure(base, "/v1/search", [{"query": q} for q in questions[:10]], 1)  # warm up (loads the models)
+        measure(base, "/v1/answer", [{"question": q} for q in questions[:3]], 1)
         for concurrency in (int(c) for c in args.concurrency.split(",")):
             bodies = [questions[i % len(questions)] for i in range(args.requests)]
             result["search"].append(measure(base, "/v1/search", [{"query": q, "top_k": 10} for q in bodies], concurrency))

@@ -13,25 +13,21 @@ from pydantic import BaseModel, Field
 
 from api.deps import RuntimeDep, SettingsDep, TenantDep
 from api.errors import ApiError
+from api.schemas import Filters
 from retrieval.answer import Answer
 
 router = APIRouter(prefix="/v1", tags=["answers"])
 
 
-class AnswerFilters(BaseModel):
-    document_ids: list[str] = Field(default_factory=list)
-    sources: list[str] = Field(default_factory=list)
-
-
 class AnswerRequest(BaseModel):
     question: str = Field(min_length=1, max_length=4000)
     collection: str | None = None
-    filters: AnswerFilters = Field(default_factory=AnswerFilters)
+    filters: Filters = Field(default_factory=Filters)
     top_k: int | None = Field(default=None, ge=1, le=50, description="passages read; default from the settings")
     stream: bool = Field(default=False, description="server-sent events: `delta` pieces, then `answer`, then `done`")
 
 
-def _answer(runtime, tenant: str, collection: str, question: str, top_k: int | None, filters: AnswerFilters) -> Answer:
+def _answer(runtime, tenant: str, collection: str, question: str, top_k: int | None, filters: Filters) -> Answer:
     try:
         return runtime.answers.answer(
             question, tenant=tenant, collection=collection, top_k=top_k,
@@ -139,7 +135,7 @@ def chat_completions(body: ChatRequest, runtime: RuntimeDep, settings: SettingsD
     questions = [m.text().strip() for m in body.messages if m.role == "user" and m.text().strip()]
     if not questions:
         raise ApiError(422, "invalid_request", "messages must contain a user message with text")
-    result = _answer(runtime, tenant, body.collection or settings.collection, questions[-1], None, AnswerFilters())
+    result = _answer(runtime, tenant, body.collection or settings.collection, questions[-1], None, Filters())
     created = int(time.time())
     model = result.generator
     citations = [c.__dict__ for c in result.citations]

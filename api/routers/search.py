@@ -7,14 +7,10 @@ from pydantic import BaseModel, Field
 
 from api.deps import RuntimeDep, SettingsDep, TenantDep
 from api.errors import ApiError
+from api.schemas import Filters
 from retrieval.search import Query, SearchHit
 
 router = APIRouter(prefix="/v1", tags=["search"])
-
-
-class SearchFilters(BaseModel):
-    document_ids: list[str] = Field(default_factory=list)
-    sources: list[str] = Field(default_factory=list)
 
 
 class SearchRequest(BaseModel):
@@ -23,7 +19,7 @@ class SearchRequest(BaseModel):
     collection: str | None = None
     strategy: str | None = None
     rerank: bool | None = Field(default=None, description="cross-encoder reranking; default from the settings")
-    filters: SearchFilters = Field(default_factory=SearchFilters)
+    filters: Filters = Field(default_factory=Filters)
 
 
 class SearchResponse(BaseModel):
