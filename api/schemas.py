@@ -6,6 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from core.types import timestamp_of
+
 
 class UploadedDocument(BaseModel):
     document_id: str | None
@@ -69,3 +71,16 @@ class Filters(BaseModel):
 
     document_ids: list[str] = Field(default_factory=list)
     sources: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list, description="documents with any of these tags")
+    date_from: str | None = Field(default=None, description="ISO 8601; documents dated on or after")
+    date_to: str | None = Field(default=None, description="ISO 8601; documents dated on or before")
+
+    def as_query(self) -> dict:
+        """Keyword arguments of retrieval.search.Query; ValueError on a date that is not ISO 8601."""
+        return {
+            "document_ids": tuple(self.document_ids),
+            "sources": tuple(self.sources),
+            "tags": tuple(self.tags),
+            "date_from": timestamp_of(self.date_from) if self.date_from else None,
+            "date_to": timestamp_of(self.date_to) if self.date_to else None,
+        }

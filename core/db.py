@@ -128,6 +128,7 @@ class JobItemRow(Base):
     path: Mapped[str] = mapped_column(Text)
     stored_path: Mapped[str] = mapped_column(Text)
     source: Mapped[str] = mapped_column(Text)
+    labels: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # DocumentLabels.as_json()
     document_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     status: Mapped[str] = mapped_column(String(32), default="queued")
     progress: Mapped[float] = mapped_column(Float, default=0.0)

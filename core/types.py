@@ -145,3 +145,38 @@ class RejectedDocument(Exception):
 
 class TransientError(Exception):
     """A dependency failed in a way that may pass (connection refused, timeout): the task is retried."""
+
+
+@dataclass(frozen=True)
+class DocumentLabels:
+    """What a content team says about a file beyond its content: tags and a date, both usable as search filters."""
+
+    tags: tuple[str, ...] = ()
+    date: str | None = None  # ISO 8601 date or datetime; the ingestion time when absent
+
+    @staticmethod
+    def parse(meta: dict) -> DocumentLabels:
+        """From upload metadata; ValueError with a clear message on a bad value."""
+        tags = meta.get("tags", [])
+        if not isinstance(tags, list) or not all(isinstance(t, str) and 0 < len(t) <= 100 for t in tags) or len(tags) > 50:
+            raise ValueError("metadata.tags must be a list of at most 50 non-empty strings of at most 100 characters")
+        date = meta.get("date")
+        if date is not None:
+            timestamp_of(date)
+        return DocumentLabels(tuple(dict.fromkeys(tags)), date)
+
+    def as_json(self) -> dict:
+        return {"tags": list(self.tags), "date": self.date}
+
+
+def timestamp_of(value: str) -> float:
+    """Seconds since the epoch of an ISO 8601 date or datetime (UTC when no zone is given)."""
+    from datetime import UTC, datetime
+
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an ISO 8601 date (e.g. 2024-03-01 or 2024-03-01T12:00:00Z)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()

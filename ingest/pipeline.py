@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from core.settings import Settings
 from core.sparse import Bm25Encoder
 from core.types import (
     ChunkRecord,
+    DocumentLabels,
     DocumentStatus,
     IngestOutcome,
     RejectedDocument,
@@ -22,6 +24,7 @@ from core.types import (
     Stage,
     chunk_id_for,
     document_id_for,
+    timestamp_of,
 )
 from core.vectorstore import VectorStore
 from ingest import archive
@@ -98,15 +101,27 @@ class IngestService:
         return name
 
     def ingest(
-        self, path: Path, *, display: str, source: str, target: IngestTarget, on_stage: StageCallback = _noop, depth: int = 0
+        self,
+        path: Path,
+        *,
+        display: str,
+        source: str,
+        target: IngestTarget,
+        labels: DocumentLabels = DocumentLabels(),
+        on_stage: StageCallback = _noop,
+        depth: int = 0,
     ) -> IngestOutcome:
         """Ingests one file (or one archive, member by member). Bad input becomes a `rejected` outcome."""
         document_id = None if archive.is_archive(display) else document_id_for(target.tenant, target.collection, source)
         try:
             self._check_file(path)
             if document_id is None:
-                return self._ingest_archive(path, display=display, source=source, target=target, on_stage=on_stage, depth=depth)
-            return self._ingest_document(path, document_id, display=display, source=source, target=target, on_stage=on_stage)
+                return self._ingest_archive(
+                    path, display=display, source=source, target=target, labels=labels, on_stage=on_stage, depth=depth
+                )
+            return self._ingest_document(
+                path, document_id, display=display, source=source, target=target, labels=labels, on_stage=on_stage
+            )
         except RejectedDocument as rejected:
             return IngestOutcome(display, document_id, DocumentStatus.REJECTED, reason=str(rejected))
 
@@ -122,7 +137,15 @@ class IngestService:
             )
 
     def _ingest_document(
-        self, path: Path, document_id: str, *, display: str, source: str, target: IngestTarget, on_stage: StageCallback
+        self,
+        path: Path,
+        document_id: str,
+        *,
+        display: str,
+        source: str,
+        target: IngestTarget,
+        labels: DocumentLabels,
+        on_stage: StageCallback,
     ) -> IngestOutcome:
         name = self.prepare_collection(target)
         content_hash = sha256_file(path)
@@ -143,6 +166,7 @@ class IngestService:
 
         on_stage(Stage.INDEXING, 0.85)
         records = []
+        date_ts = timestamp_of(labels.date) if labels.date else time.time()
         for index, (chunk, vector) in enumerate(zip(chunks, dense, strict=True)):
             indices, values = self.sparse.encode_document(chunk.text)
             payload = {
@@ -162,6 +186,8 @@ class IngestService:
                 "page": chunk.page,
                 "element_types": chunk.element_types,
                 "section": chunk.section,
+                "tags": list(labels.tags),
+                "date_ts": date_ts,
             }
             if chunk.parent_text is not None:
                 payload.update(parent_text=chunk.parent_text, parent_start=chunk.parent_start, parent_end=chunk.parent_end)
@@ -178,7 +204,15 @@ class IngestService:
         return IngestOutcome(display, document_id, status, chunks=len(records))
 
     def _ingest_archive(
-        self, path: Path, *, display: str, source: str, target: IngestTarget, on_stage: StageCallback, depth: int
+        self,
+        path: Path,
+        *,
+        display: str,
+        source: str,
+        target: IngestTarget,
+        labels: DocumentLabels,
+        on_stage: StageCallback,
+        depth: int,
     ) -> IngestOutcome:
         if depth > self.settings.ingest.archive_max_depth:
             raise RejectedDocument(RejectReason.ARCHIVE_LIMIT, f"archives nested deeper than {self.settings.ingest.archive_max_depth}")
@@ -193,7 +227,10 @@ class IngestService:
                     outcomes.append(IngestOutcome(member_display, member_id, DocumentStatus.REJECTED, reason=str(member.refusal)))
                     continue
                 outcomes.append(
-                    self.ingest(member.path, display=member_display, source=member_source, target=target, depth=depth + 1)
+                    self.ingest(
+                        member.path, display=member_display, source=member_source, target=target, labels=labels,
+                        depth=depth + 1,
+                    )
                 )
         finally:
             shutil.rmtree(workdir, ignore_errors=True)

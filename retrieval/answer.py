@@ -10,7 +10,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 
 from core.settings import Settings
-from retrieval.generation import Draft, ExtractiveGenerator, GenerationRejected, Generator, GeneratorUnavailable, Usage
+from retrieval.generation import Citation, Draft, ExtractiveGenerator, GenerationRejected, Generator, GeneratorUnavailable, Usage
 from retrieval.rerank import Reranker, sigmoid
 from retrieval.review import ReviewQueue
 from retrieval.search import Query, SearchHit, SearchService
@@ -30,7 +30,7 @@ class Answer:
     id: str
     question: str
     answer: str
-    citations: list
+    citations: list[Citation]
     confidence: float
     fallback: Fallback | None
     review_id: str | None

@@ -55,6 +55,9 @@ class Query:
     document_ids: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     exclude_document_ids: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    date_from: float | None = None
+    date_to: float | None = None
 
 
 def _ms(since: float) -> float:
@@ -98,7 +101,8 @@ class SearchService:
 
         started = time.perf_counter()
         flt = SearchFilter(
-            tenant=q.tenant, document_ids=q.document_ids, sources=q.sources, exclude_document_ids=q.exclude_document_ids
+            tenant=q.tenant, document_ids=q.document_ids, sources=q.sources, exclude_document_ids=q.exclude_document_ids,
+            tags=q.tags, date_from=q.date_from, date_to=q.date_to,
         )
         found = self.store.search(
             store_name(self.settings.qdrant.prefix, q.collection, strategy), flt=flt, limit=depth * 3, mode=q.mode,

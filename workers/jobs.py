@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select, update
 
 from core.db import Database, JobItemRow, JobRow
-from core.types import TERMINAL_STATUSES, DocumentStatus, IngestOutcome, Stage
+from core.types import TERMINAL_STATUSES, DocumentLabels, DocumentStatus, IngestOutcome, Stage
 
 _STAGE_ORDER = [Stage.QUEUED, Stage.PARSING, Stage.CHUNKING, Stage.EMBEDDING, Stage.INDEXING]
 
@@ -18,6 +18,7 @@ class FileToIngest:
     display: str  # what the user called it (path or upload name)
     stored_path: str  # where the worker reads it
     source: str  # the identity of the document (same source again = same document)
+    labels: DocumentLabels = DocumentLabels()
 
 
 @dataclass
@@ -58,7 +59,8 @@ class JobStore:
                 s.add(
                     JobItemRow(
                         id=item_id, job_id=job_id, position=position, path=f.display, stored_path=f.stored_path,
-                        source=f.source, status=Stage.QUEUED.value,
+                        source=f.source, labels=f.labels.as_json() if f.labels != DocumentLabels() else None,
+                        status=Stage.QUEUED.value,
                     )
                 )
         return job_id, item_ids

@@ -6,7 +6,7 @@ import logging
 import time
 from pathlib import Path
 
-from core.types import Stage, TransientError
+from core.types import DocumentLabels, Stage, TransientError
 from ingest.pipeline import IngestTarget, store_name
 
 log = logging.getLogger("cairn.worker")
@@ -40,6 +40,7 @@ def run_item(runtime, item_id: str, final_attempt: bool) -> str:
             display=item.path,
             source=item.source,
             target=target,
+            labels=DocumentLabels(tuple((item.labels or {}).get("tags", ())), (item.labels or {}).get("date")),
             on_stage=StageReporter(runtime.jobs, item_id),
         )
     except TransientError as exc:

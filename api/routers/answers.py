@@ -29,10 +29,7 @@ class AnswerRequest(BaseModel):
 
 def _answer(runtime, tenant: str, collection: str, question: str, top_k: int | None, filters: Filters) -> Answer:
     try:
-        return runtime.answers.answer(
-            question, tenant=tenant, collection=collection, top_k=top_k,
-            document_ids=tuple(filters.document_ids), sources=tuple(filters.sources),
-        )
+        return runtime.answers.answer(question, tenant=tenant, collection=collection, top_k=top_k, **filters.as_query())
     except ValueError as exc:
         raise ApiError(422, "invalid_request", str(exc)) from None
 

@@ -14,7 +14,7 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
 from api.deps import RuntimeDep, SettingsDep, TenantDep
 from api.errors import ApiError
 from api.schemas import DocumentDetail, DocumentIndex, DocumentPage, DocumentSummary, UploadAccepted, UploadedDocument
-from core.types import document_id_for
+from core.types import DocumentLabels, document_id_for
 from ingest.archive import is_archive
 from ingest.parsing.formats import is_supported
 from workers.jobs import FileToIngest
@@ -45,7 +45,10 @@ async def upload(
     settings: SettingsDep,
     tenant: TenantDep,
     file: Annotated[list[UploadFile], File(description="One or more files")],
-    metadata: Annotated[str | None, Form(description="JSON object; `source` overrides the document identity")] = None,
+    metadata: Annotated[
+        str | None,
+        Form(description="JSON object: `source` (the document identity), `tags` (list of strings), `date` (ISO 8601)"),
+    ] = None,
     collection: Annotated[str | None, Form()] = None,
     strategy: Annotated[str | None, Form()] = None,
 ) -> UploadAccepted:
@@ -56,6 +59,7 @@ async def upload(
         meta = json.loads(metadata) if metadata else {}
         if not isinstance(meta, dict):
             raise ValueError("metadata must be a JSON object")
+        labels = DocumentLabels.parse(meta)
     except (ValueError, json.JSONDecodeError) as exc:
         raise ApiError(422, "invalid_request", str(exc)) from None
     folder = settings.resolved_data_dir / "uploads" / uuid.uuid4().hex
@@ -69,7 +73,7 @@ async def upload(
             target = folder / f"{position:04d}_{name}"
             await _save_bounded(upload_file, target, name, settings.ingest.max_file_bytes)
             source = str(meta.get("source") or f"upload://{name}") if len(file) == 1 else f"upload://{name}"
-            files.append(FileToIngest(display=name, stored_path=str(target), source=source))
+            files.append(FileToIngest(display=name, stored_path=str(target), source=source, labels=labels))
     except ApiError:
         shutil.rmtree(folder, ignore_errors=True)
         raise

@@ -33,7 +33,7 @@ def search(body: SearchRequest, runtime: RuntimeDep, settings: SettingsDep, tena
         retrieved = runtime.search.retrieve(
             Query(
                 body.query, tenant, body.collection or settings.collection, strategy=body.strategy, top_k=body.top_k,
-                rerank=body.rerank, document_ids=tuple(body.filters.document_ids), sources=tuple(body.filters.sources),
+                rerank=body.rerank, **body.filters.as_query(),
             )
         )
     except ValueError as exc:

@@ -37,6 +37,9 @@ class SearchFilter:
     document_ids: tuple[str, ...] = ()
     sources: tuple[str, ...] = ()
     exclude_document_ids: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()  # any of them
+    date_from: float | None = None  # the document's date (epoch seconds), inclusive bounds
+    date_to: float | None = None
     extra: dict[str, str | int | bool] = field(default_factory=dict)
 
 

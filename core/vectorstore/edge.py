@@ -30,6 +30,10 @@ def _edge_filter(flt: SearchFilter) -> qe.Filter:
         must.append(qe.FieldCondition(key="document_id", match=qe.MatchAny(list(flt.document_ids))))
     if flt.sources:
         must.append(qe.FieldCondition(key="source", match=qe.MatchAny(list(flt.sources))))
+    if flt.tags:
+        must.append(qe.FieldCondition(key="tags", match=qe.MatchAny(list(flt.tags))))
+    if flt.date_from is not None or flt.date_to is not None:
+        must.append(qe.FieldCondition(key="date_ts", range=qe.RangeFloat(gte=flt.date_from, lte=flt.date_to)))
     must.extend(_match(key, value) for key, value in flt.extra.items())
     must_not: list = [_match(STATE, STAGED)]
     if flt.exclude_document_ids:

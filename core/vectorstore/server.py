@@ -29,6 +29,10 @@ def _server_filter(flt: SearchFilter) -> models.Filter:
         must.append(models.FieldCondition(key="document_id", match=models.MatchAny(any=list(flt.document_ids))))
     if flt.sources:
         must.append(models.FieldCondition(key="source", match=models.MatchAny(any=list(flt.sources))))
+    if flt.tags:
+        must.append(models.FieldCondition(key="tags", match=models.MatchAny(any=list(flt.tags))))
+    if flt.date_from is not None or flt.date_to is not None:
+        must.append(models.FieldCondition(key="date_ts", range=models.Range(gte=flt.date_from, lte=flt.date_to)))
     must.extend(_match(key, value) for key, value in flt.extra.items())
     must_not: list = [_match(STATE, STAGED)]
     if flt.exclude_document_ids:

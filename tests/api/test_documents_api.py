@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -85,6 +86,9 @@ def test_bad_parameters_are_422_with_a_message(client):
     assert no_file.status_code == 422 and no_file.json()["error"]["code"] == "invalid_request"
     bad_metadata = upload(client, ("a.txt", b"hello", "text/plain"), metadata="[1,2]")
     assert bad_metadata.status_code == 422
+    for metadata, complaint in (('{"tags": "hr"}', "tags"), ('{"date": "last tuesday"}', "ISO 8601")):
+        refused = upload(client, ("a.txt", b"hello", "text/plain"), metadata=metadata)
+        assert refused.status_code == 422 and complaint in refused.json()["error"]["message"]
 
 
 def test_unknown_job_is_404(client):
@@ -107,3 +111,22 @@ def test_search_route(client):
     assert result["source"] == "upload://memo.pdf" and result["page"] == 1
     assert client.post("/v1/search", json={"query": ""}).status_code == 422
     assert client.post("/v1/search", content=b"{not json", headers={"content-type": "application/json"}).status_code == 422
+
+
+def test_tags_and_dates_from_upload_metadata_filter_search(client):
+    for name, tags, date in (("leave.txt", ["hr"], "2024-01-15"), ("travel.txt", ["finance", "hr"], "2025-06-01")):
+        body = f"The {name[:-4]} policy: employees must file the {name[:-4]} form two weeks ahead.".encode()
+        meta = json.dumps({"tags": tags, "date": date})
+        wait_job(client, upload(client, (name, body, "text/plain"), metadata=meta).json()["status_url"])
+
+    def sources(**filters) -> set[str]:
+        response = client.post("/v1/search", json={"query": "policy form", "filters": filters})
+        assert response.status_code == 200, response.text
+        return {r["source"] for r in response.json()["results"]}
+
+    assert sources(tags=["finance"]) == {"upload://travel.txt"}
+    assert sources(tags=["hr"]) == {"upload://leave.txt", "upload://travel.txt"}
+    assert sources(tags=["hr"], date_from="2025-01-01") == {"upload://travel.txt"}
+    assert sources(date_to="2024-12-31T23:59:59Z") == {"upload://leave.txt"}
+    bad = client.post("/v1/search", json={"query": "policy", "filters": {"date_from": "soon"}})
+    assert bad.status_code == 422 and "ISO 8601" in bad.json()["error"]["message"]

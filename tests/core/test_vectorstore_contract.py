@@ -106,6 +106,26 @@ class VectorStoreContract:
             )
             assert {h.payload["document_id"] for h in hits} == {"c"}, mode
 
+    def test_tag_and_date_filters(self, store):
+        store.ensure_collection("c", DIM)
+        labelled = {"a": (["hr", "policy"], 100.0), "b": (["finance"], 200.0), "c": ([], 300.0)}
+        for doc, (tags, date_ts) in labelled.items():
+            rec = record(doc, 1, 0, [1, 0, 0, 0], [1])
+            rec.payload.update(tags=tags, date_ts=date_ts)
+            store.replace_document("c", doc, 1, [rec])
+
+        def found(**flt) -> set[str]:
+            hits = store.search(
+                "c", flt=SearchFilter(tenant="acme", **flt), limit=10, mode=SearchMode.HYBRID, dense=[1, 0, 0, 0],
+                sparse=([1], [1.0]),
+            )
+            return {h.payload["document_id"] for h in hits}
+
+        assert found(tags=("policy", "finance")) == {"a", "b"}
+        assert found(tags=("nothing",)) == set()
+        assert found(date_from=150.0) == {"b", "c"} and found(date_to=200.0) == {"a", "b"}
+        assert found(date_from=150.0, date_to=250.0, tags=("finance",)) == {"b"}
+
     def test_readers_never_see_two_versions_at_once(self, store):
         store.ensure_collection("c", DIM)
         store.replace_document("c", "d", 1, [record("d", 1, i, [1, 0, 0, i / 10], [1]) for i in range(20)])
