@@ -61,7 +61,8 @@ class ServerVectorStore:
     def connect(cls, url: str | None, location: str | None, api_key: str | None, timeout_s: float) -> ServerVectorStore:
         if location:
             return cls(QdrantClient(location=location))
-        return cls(QdrantClient(url=url, api_key=api_key, timeout=int(max(1, timeout_s))))
+        # No version handshake at start-up: it would stall start-up (and warn) whenever Qdrant is down.
+        return cls(QdrantClient(url=url, api_key=api_key, timeout=int(max(1, timeout_s)), check_compatibility=False))
 
     def _call(self, fn, *args, **kwargs):
         try:

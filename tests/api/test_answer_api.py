@@ -4,6 +4,8 @@ answer log and the review queue."""
 from __future__ import annotations
 
 import json
+import socket
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -90,3 +92,18 @@ def test_bad_answer_requests_are_422(client, payload):
 def test_chat_without_a_user_message_is_422(client):
     response = client.post("/v1/chat/completions", json={"messages": [{"role": "system", "content": "hi"}]})
     assert response.status_code == 422 and "user message" in response.json()["error"]["message"]
+
+
+def test_vector_store_down_is_a_quick_503(tmp_path, bge, parser):
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there now
+    settings = Settings(data_dir=tmp_path / "data", qdrant={"url": f"http://127.0.0.1:{port}", "timeout_s": 2}, _env_file=None)
+    with open_runtime(settings, bge, parser) as runtime, TestClient(create_app(runtime)) as down:
+        started = time.monotonic()
+        for route, body in (("/v1/answer", {"question": QUESTION}), ("/v1/search", {"query": QUESTION})):
+            response = down.post(route, json=body)
+            assert response.status_code == 503 and response.json()["error"]["code"] == "unavailable", response.text
+            assert "Qdrant" in response.json()["error"]["message"]
+        assert time.monotonic() - started < 10
