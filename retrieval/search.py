@@ -89,7 +89,7 @@ class SearchService:
         strategy = check_strategy(q.strategy or self.settings.chunking.strategy)
         top_k = q.top_k or self.settings.retrieval.top_k
         rerank = (self.settings.retrieval.rerank if q.rerank is None else q.rerank) and self.reranker is not None
-        depth = max(top_k, self.settings.retrieval.rerank_depth) if rerank else top_k
+        depth = self.settings.retrieval.rerank_depth
         timings: dict[str, float] = {}
 
         started = time.perf_counter()
@@ -104,19 +104,23 @@ class SearchService:
             tenant=q.tenant, document_ids=q.document_ids, sources=q.sources, exclude_document_ids=q.exclude_document_ids,
             tags=q.tags, date_from=q.date_from, date_to=q.date_to,
         )
+        wanted = max(top_k, depth) if rerank else top_k
         found = self.store.search(
-            store_name(self.settings.qdrant.prefix, q.collection, strategy), flt=flt, limit=depth * 3, mode=q.mode,
+            store_name(self.settings.qdrant.prefix, q.collection, strategy), flt=flt, limit=wanted * 3, mode=q.mode,
             dense=dense, sparse=sparse if sparse and sparse[0] else None, fusion=Fusion(self.settings.retrieval.fusion),
         )
-        hits = _distinct_spans(found, depth)
+        hits = _distinct_spans(found, wanted)
         timings["retrieve"] = _ms(started)
 
         if rerank and hits:
+            # The cross-encoder reorders the first `depth` candidates; any further ones keep their fused order after.
             started = time.perf_counter()
-            logits = self.reranker.score(q.text, [h.text for h in hits])
-            for hit, logit, prob in zip(hits, logits, sigmoid(logits), strict=True):
+            head, tail = hits[:depth], hits[depth:]
+            logits = self.reranker.score(q.text, [h.text for h in head])
+            for hit, logit, prob in zip(head, logits, sigmoid(logits), strict=True):
                 hit.rerank_logit, hit.score = float(logit), float(prob)
-            hits.sort(key=lambda h: h.rerank_logit, reverse=True)
+            head.sort(key=lambda h: h.rerank_logit, reverse=True)
+            hits = head + tail
             timings["rerank"] = _ms(started)
         return Retrieved(hits[:top_k], timings, reranked=rerank)
 
