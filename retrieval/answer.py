@@ -74,9 +74,10 @@ class AnswerService:
         if not question:
             raise ValueError("the question is empty")
         cfg = self.settings.answer
-        retrieved = self.search.retrieve(Query(question, tenant, collection, top_k=top_k or cfg.passages, **filters))
+        reads = top_k or cfg.passages
+        retrieved = self.search.retrieve(Query(question, tenant, collection, top_k=reads, **filters))
         timings = dict(retrieved.timings_ms)
-        passages = retrieved.hits[: cfg.passages]
+        passages = retrieved.hits[:reads]
         top_logit = passages[0].rerank_logit if passages else None
 
         generated = time.perf_counter()
@@ -85,7 +86,7 @@ class AnswerService:
         confidence = confidence_of(top_logit, draft.support) if draft else 0.0
         if fallback is None and confidence < cfg.min_confidence:
             fallback = Fallback("low_confidence", f"the evidence found is too weak (confidence {confidence:.2f})")
-        if draft is None or fallback is not None and fallback.reason in ("no_relevant_context", "low_confidence"):
+        if draft is None or (fallback is not None and fallback.reason in ("no_relevant_context", "low_confidence")):
             fallback.closest_sources = [_source(h) for h in passages[:3]]
             text = NOT_COVERED + _closest(passages)
             draft = Draft(text, [], 0.0, self.extractive.name, draft.usage if draft else Usage())
