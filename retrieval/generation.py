@@ -109,6 +109,24 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     return trimmed
 
 
+_TABLE_CELL = " | "
+
+
+def _with_context(text: str, start: int, end: int) -> str:
+    """What the cross-encoder reads for text[start:end]: a table row comes with its table's header row, so that
+    "Maple Leafs | TOR | 13" can be read as 13 Stanley Cups."""
+    sentence = text[start:end]
+    if _TABLE_CELL not in sentence:
+        return sentence
+    lines_before = text[:start].split("\n")
+    header = None
+    for line in reversed(lines_before[:-1]):  # walk up the contiguous block of table rows
+        if _TABLE_CELL not in line:
+            break
+        header = line
+    return f"{header.strip()}\n{sentence}" if header else sentence
+
+
 class ExtractiveGenerator:
     """Picks the passage sentences the cross-encoder finds best answer the question; each is quoted exactly."""
 
@@ -131,14 +149,15 @@ class ExtractiveGenerator:
         for rank, hit in enumerate(passages):
             for start, end in sentence_spans(hit.text):
                 key = (hit.document_id, hit.start + start, hit.start + end)
-                if key in seen or (end - start < self.min_chars and len(hit.text.strip()) >= self.min_chars):
+                row = _TABLE_CELL in hit.text[start:end]  # a table row is short but complete
+                if key in seen or (end - start < self.min_chars and not row and len(hit.text.strip()) >= self.min_chars):
                     continue
                 seen.add(key)
                 candidates.append((rank, start, end))
         candidates = self._shortlist(question, passages, candidates)
         if not candidates:
             return Draft("", [], 0.0, self.name)
-        logits = self.reranker.score(question, [passages[r].text[s:e] for r, s, e in candidates])
+        logits = self.reranker.score(question, [_with_context(passages[r].text, s, e) for r, s, e in candidates])
         best = float(np.max(logits))
         # The best sentence, and others nearly as good (within 2 logits of it and themselves positive).
         ranked = sorted(range(len(candidates)), key=lambda i: logits[i], reverse=True)

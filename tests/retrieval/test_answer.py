@@ -143,3 +143,16 @@ def test_weak_evidence_never_calls_the_llm(speech):
     with FakeOpenAI() as llm:
         answer = ask(rt, OFF_TOPIC, llm_service(rt, llm.base_url))
     assert answer.fallback.reason == "low_confidence" and llm.requests == []
+
+
+def test_a_table_row_is_read_with_its_header_and_quoted_alone(speech):
+    from retrieval.generation import ExtractiveGenerator
+    from retrieval.search import SearchHit
+
+    rt, _ = speech
+    table = "Stanley Cups\n\nTeam | Location | Stanley Cups\nBlues | STL | 1\nFlyers | PHI | 2\nMaple Leafs | TOR | 13"
+    hit = SearchHit("c1", "d1", table, 0.5, "cups.xlsx", "Stanley Cups", 1, 100, 100 + len(table))
+    draft = ExtractiveGenerator(rt.reranker).generate("How many Stanley Cups have the Maple Leafs won?", [hit])
+    first = draft.citations[0]
+    assert first.quote == "Maple Leafs | TOR | 13" and draft.support >= 0.5
+    assert (first.start, first.end) == (100 + table.index("Maple"), 100 + len(table))
