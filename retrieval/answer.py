@@ -100,8 +100,6 @@ class AnswerService:
         if fallback is not None:
             answer.review_id = str(uuid.uuid4())
         self.review.log_answer(answer.as_dict(), tenant=tenant, collection=collection)
-        if answer.review_id:
-            self.review.enqueue(answer.review_id, answer.id, tenant=tenant, question=question, reason=fallback.reason)
         return answer
 
     def _generate(self, question: str, passages: list[SearchHit], top_logit: float | None):

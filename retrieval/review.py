@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from core.db import AnswerRow, Database, ReviewRow, utcnow
 
@@ -14,6 +14,7 @@ class ReviewQueue:
         self.db = db
 
     def log_answer(self, answer: dict, *, tenant: str, collection: str) -> None:
+        """Stores the answer as given; one with a `review_id` enters the review queue in the same transaction."""
         fallback = answer.get("fallback") or {}
         with self.db.session() as s:
             s.add(
@@ -23,10 +24,14 @@ class ReviewQueue:
                     generator=answer["generator"], corpus_version=answer.get("corpus_version"), body=answer,
                 )
             )
-
-    def enqueue(self, review_id: str, answer_id: str, *, tenant: str, question: str, reason: str) -> None:
-        with self.db.session() as s:
-            s.add(ReviewRow(id=review_id, answer_id=answer_id, tenant=tenant, question=question, reason=reason))
+            if answer.get("review_id"):
+                s.flush()  # the answer row first: the review row refers to it
+                s.add(
+                    ReviewRow(
+                        id=answer["review_id"], answer_id=answer["id"], tenant=tenant, question=answer["question"],
+                        reason=fallback.get("reason") or "low_confidence",
+                    )
+                )
 
     def answer(self, tenant: str, answer_id: str) -> dict | None:
         with self.db.session() as s:
@@ -44,12 +49,6 @@ class ReviewQueue:
                     .offset(offset)
                 )
             )
-
-    def depth(self, tenant: str) -> int:
-        with self.db.session() as s:
-            return s.scalar(
-                select(func.count()).select_from(ReviewRow).where(ReviewRow.tenant == tenant, ReviewRow.status == "pending")
-            ) or 0
 
     def resolve(self, tenant: str, review_id: str, status: str, resolution: str | None = None) -> ReviewRow | None:
         if status not in REVIEW_STATUSES[1:]:
