@@ -16,7 +16,6 @@ import numpy as np
 from retrieval.rerank import Reranker, sigmoid
 from retrieval.search import SearchHit
 
-_MARKER = re.compile(r"\s*\[(\d{1,3})\]")
 _LINE_BREAK = re.compile(r"\n\s*")
 
 
@@ -74,14 +73,9 @@ class GenerationRejected(RuntimeError):
 
 @functools.lru_cache(maxsize=1)
 def _sentencizer():
-    """The packaged spaCy English model's `senter` pipe alone: sentence boundaries that know "U.S." and "Dr."."""
-    import spacy
+    from core.models import load_spacy_sentences
 
-    from core.models import spacy_en_dir
-
-    nlp = spacy.load(spacy_en_dir(), exclude=["tok2vec", "tagger", "parser", "ner", "lemmatizer", "attribute_ruler"])
-    nlp.enable_pipe("senter")
-    return nlp
+    return load_spacy_sentences()
 
 
 _sentencizer_lock = threading.Lock()

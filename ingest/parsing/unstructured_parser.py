@@ -36,19 +36,12 @@ def _prepare_unstructured() -> None:
     import unstructured.nlp.tokenize as tokenize
     import unstructured.partition.text_type as text_type
 
-    from core.models import spacy_en_dir
+    from core.models import load_spacy_sentences, spacy_en_dir
 
     model_dir = spacy_en_dir()
     # unstructured classifies each text block with spaCy: sentence counts for every block, part-of-speech tags
     # only for short single-sentence ones (the "contains a verb" test). Sentences come from the small `senter`
     # pipe alone (5x cheaper than tok2vec + tagger + parser on a page); the tagger runs only where tags are asked.
-    without = [*tokenize._SPACY_EXCLUDE, "parser", "tok2vec", "tagger"]
-
-    def sentences_model():
-        nlp = spacy.load(model_dir, exclude=without)
-        nlp.enable_pipe("senter")
-        return nlp
-
     @functools.lru_cache(maxsize=1)
     def tagging_model():
         return spacy.load(model_dir, exclude=[*tokenize._SPACY_EXCLUDE, "parser", "senter"])
@@ -57,7 +50,7 @@ def _prepare_unstructured() -> None:
     def pos_tag(text: str) -> list[tuple[str, str]]:
         return [(token.text, token.tag_) for token in tagging_model()(str(text))]
 
-    tokenize._load_spacy_model = sentences_model
+    tokenize._load_spacy_model = load_spacy_sentences
     tokenize.pos_tag = text_type.pos_tag = pos_tag
     tokenize._get_nlp.cache_clear()
     for noisy in ("unstructured", "pdfminer", "pypdf", "pikepdf"):
