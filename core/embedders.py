@@ -35,8 +35,11 @@ class OnnxBgeSmallEmbedder:
     dim = 384
     max_tokens = 512
     query_prefix = "Represent this sentence for searching relevant passages: "
+    # One text per run: on this 2-core CPU the int8 model is ~20% faster per text unbatched than in batches of 16
+    # sorted by length (padding and cache misses cost more than the per-call overhead saves).
+    default_batch_size = 1
 
-    def __init__(self, batch_size: int = 16, threads: int = 1):
+    def __init__(self, batch_size: int = default_batch_size, threads: int = 1):
         from core.models import bge_small_dir
 
         self._batch_size = batch_size
@@ -71,8 +74,9 @@ class MiniLMEmbedder:
     model_id = "all-MiniLM-L6-v2"
     dim = 384
     max_tokens = 256
+    default_batch_size = 16
 
-    def __init__(self, batch_size: int = 16, threads: int = 1):
+    def __init__(self, batch_size: int = default_batch_size, threads: int = 1):
         self._batch_size = batch_size
         self._threads = threads
         self._model = None
@@ -101,9 +105,8 @@ class MiniLMEmbedder:
 
 
 def build_embedder(settings: EmbedderSettings) -> Embedder:
-    if settings.name is EmbedderName.MINILM:
-        return MiniLMEmbedder(settings.batch_size, settings.threads)
-    return OnnxBgeSmallEmbedder(settings.batch_size, settings.threads)
+    model = MiniLMEmbedder if settings.name is EmbedderName.MINILM else OnnxBgeSmallEmbedder
+    return model(settings.batch_size or model.default_batch_size, settings.threads)
 
 
 def content_key(model_id: str, text: str) -> str:

@@ -22,7 +22,8 @@ class OnnxCrossEncoder:
 
     model_id = "ms-marco-MiniLM-L-12-v2-int8-onnx"
 
-    def __init__(self, threads: int = 1, batch_size: int = 16, max_tokens: int = 320):
+    # Unbatched, like the bge embedder: ~25% faster per pair on this CPU than batches of 16 (see core.embedders).
+    def __init__(self, threads: int = 1, batch_size: int = 1, max_tokens: int = 320):
         from core.models import reranker_dir
 
         self._batch_size = batch_size
