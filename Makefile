@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 export OMP_NUM_THREADS := 1
 
-.PHONY: install services test test-fast run bench-ingest bench-latency eval-beir eval-abstention clean
+.PHONY: install services test test-fast run bench-ingest bench-latency eval-chunking eval-beir eval-abstention clean
 
 install: $(VENV)/.installed
 
@@ -33,8 +33,12 @@ bench-ingest: install
 	$(PY) benchmarks/ingest_scifact.py
 
 SCIFACT ?= ../shared/data/beir/scifact
+CHUNKING ?= ../shared/data/chunking
 
 # Quality figures quoted in the README (the SciFact index is built once under .cairn/eval and reused).
+eval-chunking: install
+	$(VENV)/bin/cairn eval chunking $(CHUNKING) --out eval-results/chunking
+
 eval-beir: install
 	$(VENV)/bin/cairn eval beir $(SCIFACT) --modes dense,sparse,hybrid --out eval-results/beir
 

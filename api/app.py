@@ -9,7 +9,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from api.errors import install_error_handlers
-from api.routers import answers, documents, health, jobs, search
+from api.routers import answers, documents, evals, health, jobs, search
 from workers.runtime import Runtime
 
 log = logging.getLogger("cairn.api")
@@ -46,6 +46,6 @@ def create_app(runtime: Runtime, ingest_on_start: list[Path] | None = None) -> F
     app = FastAPI(title="Cairn", version="0.1.0", lifespan=lifespan, description="A RAG knowledge backend.")
     app.state.runtime = runtime
     install_error_handlers(app)
-    for router in (health.router, documents.router, jobs.router, search.router, answers.router):
+    for router in (health.router, documents.router, jobs.router, search.router, answers.router, evals.router):
         app.include_router(router)
     return app

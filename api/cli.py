@@ -214,16 +214,20 @@ def ask(
 
 def _eval_runtime(dataset: Path):
     """Evaluations keep their own index and caches (under the data dir), apart from the served collections."""
+    from eval.runs import eval_settings
     from workers.runtime import Runtime
 
-    return Runtime(Settings(data_dir=Settings().resolved_data_dir / "eval" / dataset.resolve().name))
+    return Runtime(eval_settings(Settings(), dataset))
 
 
 def _write_results(result: dict, out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(result, indent=2))
+    """Each run gets its own folder under `out` (results.json, report.md, charts); `out/latest` names the newest."""
+    from eval import report
+
+    folder = report.save_run(result, out / report.new_run_id(result["suite"]))
+    (out / "latest").write_text(folder.name + "\n")
     typer.echo(json.dumps(result, indent=2))
-    typer.echo(f"written to {out / 'results.json'}", err=True)
+    typer.echo(f"written to {folder} (results.json, report.md, charts)", err=True)
 
 
 @eval_app.command("beir")
@@ -248,6 +252,92 @@ def eval_beir(
     finally:
         runtime.close()
     _write_results(result, out)
+
+
+@eval_app.command("chunking")
+def eval_chunking(
+    folder: Annotated[Path, typer.Argument(help="A chunking benchmark folder (corpora/*.md, questions.csv).")],
+    variants: Annotated[
+        str | None, typer.Option(help="Comma-separated STRATEGY-SIZE-OVERLAP (or STRATEGY); default: every strategy and size variants.")
+    ] = None,
+    corpora: Annotated[str | None, typer.Option(help="Comma-separated corpus ids (file stems); default: all.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
+    k: Annotated[int, typer.Option(help="Returned chunks scored at a fixed count.")] = 5,
+    budget: Annotated[int, typer.Option(help="Token budget scored (chunks in rank order, the last one cut).")] = 1000,
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("eval-results/chunking"),
+) -> None:
+    """Token-level recall/precision/IoU and ragas context metrics per chunking strategy (one collection each)."""
+    from eval import chunking
+    from ingest.chunking import check_strategy
+
+    if not (folder / "questions.csv").is_file() or not (folder / "corpora").is_dir():
+        _fail(f"{folder} is not a chunking benchmark folder (corpora/ and questions.csv)")
+    try:
+        chosen = chunking.VARIANTS if not variants else tuple(chunking.Variant.parse(v) for v in variants.split(",") if v.strip())
+        for v in chosen:
+            check_strategy(v.strategy)
+        names = tuple(c.strip() for c in corpora.split(",") if c.strip()) if corpora else ()
+        runtime = _eval_runtime(folder)
+        try:
+            result = chunking.run(runtime, folder, variants=chosen, corpora=names, limit=limit, k=k, budget=budget)
+        finally:
+            runtime.close()
+    except ValueError as exc:
+        _fail(str(exc))
+    _write_results(result, out)
+
+
+@eval_app.command("ragas")
+def eval_ragas(
+    dataset: Annotated[Path, typer.Argument(help="JSONL questions (see eval/answers.py), or a chunking benchmark folder.")],
+    corpus: Annotated[
+        Path | None, typer.Option(help="Index this folder first and ask it; default: the dataset's own corpora, else the served collection.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("eval-results/ragas"),
+) -> None:
+    """Answers every question through the answering service; scores answers and citations against references."""
+    from eval import answers
+    from workers.runtime import Runtime
+
+    if not dataset.exists():
+        _fail(f"{dataset} does not exist")
+    if corpus is not None and not corpus.is_dir():
+        _fail(f"{corpus} is not a folder")
+    try:
+        _, bundled = answers.load(dataset)
+        # A corpus to index gets an eval index of its own; otherwise the served collection is asked.
+        runtime = _eval_runtime(dataset) if (corpus or bundled) else Runtime(Settings())
+        try:
+            result = answers.run(runtime, dataset, corpus=corpus, limit=limit)
+        finally:
+            runtime.close()
+    except (ValueError, StoreLocked) as exc:
+        _fail(str(exc))
+    _write_results(result, out)
+
+
+@eval_app.command("compare")
+def eval_compare(
+    run_a: Annotated[Path, typer.Argument(help="A run folder (or its results.json): the baseline.")],
+    run_b: Annotated[Path, typer.Argument(help="Another run of the same suite.")],
+    all_rows: Annotated[bool, typer.Option("--all", help="Also list metrics that did not change.")] = False,
+) -> None:
+    """Prints every metric of two runs side by side with the delta (B - A), and the versions that differ."""
+    from eval import report
+
+    try:
+        rows = report.compare(report.load_run(run_a), report.load_run(run_b))
+        versions = report.changed_versions(report.load_run(run_a), report.load_run(run_b))
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    width = max((len(r[0]) for r in rows), default=10)
+    typer.echo(f"{'metric':<{width}}  {'A':>10}  {'B':>10}  {'B - A':>10}")
+    for key, a, b, delta in rows:
+        if all_rows or abs(delta) > 1e-12:
+            typer.echo(f"{key:<{width}}  {a:>10.4f}  {b:>10.4f}  {delta:>+10.4f}")
+    for key, a, b in versions:
+        typer.echo(f"version {key}: {a} -> {b}")
 
 
 @eval_app.command("abstention")

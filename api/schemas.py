@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -84,3 +85,36 @@ class Filters(BaseModel):
             "date_from": timestamp_of(self.date_from) if self.date_from else None,
             "date_to": timestamp_of(self.date_to) if self.date_to else None,
         }
+
+
+class EvalOptions(BaseModel):
+    variants: list[str] | None = Field(None, description="chunking: STRATEGY-SIZE-OVERLAP names; default all variants")
+    corpora: list[str] | None = Field(None, description="chunking: corpus ids (file stems); default all")
+    modes: list[str] | None = Field(None, description="beir: dense, sparse, hybrid, hybrid+rerank")
+    limit: int | None = Field(None, ge=1, description="only the first N questions")
+    k: int | None = Field(None, ge=1, le=100, description="chunking: returned chunks scored at a fixed count")
+    budget: int | None = Field(None, ge=16, le=100_000, description="chunking: token budget scored")
+
+
+class EvalRequest(BaseModel):
+    suite: Literal["chunking", "beir"]
+    dataset: str = Field(min_length=1, max_length=300, description="a folder below the deployment's eval datasets dir")
+    options: EvalOptions = EvalOptions()
+
+
+class EvalRun(BaseModel):
+    id: str
+    suite: str
+    dataset: str
+    options: dict
+    status: str = Field(description="queued, running, succeeded or failed")
+    result: dict | None = Field(None, description="results.json, once succeeded")
+    error: str | None = None
+    created_at: str
+    finished_at: str | None = None
+    files: list[str] = Field(default_factory=list, description="report.md, results.json and charts of the run")
+    status_url: str
+
+
+class EvalRunList(BaseModel):
+    runs: list[EvalRun]

@@ -169,6 +169,22 @@ class ReviewRow(Base):
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
+class EvalRunRow(Base):
+    """An evaluation run started through the API (a Celery job): its request, status and results."""
+
+    __tablename__ = "eval_runs"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(128), index=True)
+    suite: Mapped[str] = mapped_column(String(32))
+    dataset: Mapped[str] = mapped_column(Text)
+    options: Mapped[dict] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued, running, succeeded, failed
+    result: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
 class EmbeddingCacheRow(Base):
     __tablename__ = "embedding_cache"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -36,7 +36,7 @@ class QdrantSettings(BaseModel):
 
 class EmbedderSettings(BaseModel):
     name: EmbedderName = EmbedderName.BGE_SMALL_ONNX
-    batch_size: int = Field(default=16, ge=1, le=512)
+    batch_size: int | None = Field(default=None, ge=1, le=512)  # None: the model's own default
     threads: int = Field(default=1, ge=1)
 
 
@@ -83,6 +83,11 @@ class AnswerSettings(BaseModel):
     max_sentences: int = Field(default=3, ge=1, le=10)  # extractive: sentences in an answer
 
 
+class EvalSettings(BaseModel):
+    # Where `POST /v1/evals` finds datasets (a run names a folder below it); unset, the API runs no evals.
+    datasets_dir: Path | None = None
+
+
 class LLMSettings(BaseModel):
     """Any OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, Ollama, llama.cpp server)."""
 
@@ -114,6 +119,7 @@ class Settings(BaseSettings):
     retrieval: RetrievalSettings = RetrievalSettings()
     answer: AnswerSettings = AnswerSettings()
     llm: LLMSettings = LLMSettings()
+    eval: EvalSettings = EvalSettings()
 
     @property
     def profile(self) -> Profile:
@@ -134,6 +140,13 @@ class Settings(BaseSettings):
         path = self.data_dir.expanduser().resolve()
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def model_copy(self, *, update=None, deep: bool = False):
+        # pydantic copies the instance dict, cached values included: a copy with another data_dir must not keep
+        # the original's resolved one.
+        copy = super().model_copy(update=update, deep=deep)
+        copy.__dict__.pop("resolved_data_dir", None)
+        return copy
 
     @property
     def sqlalchemy_url(self) -> str:

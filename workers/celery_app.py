@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from workers.runtime import Runtime
 
 INGEST_TASK = "cairn.ingest_item"
+EVAL_TASK = "cairn.eval_run"
 
 
 def make_celery(settings: Settings, runtime: Runtime | None = None) -> Celery:
@@ -58,6 +59,14 @@ def make_celery(settings: Settings, runtime: Runtime | None = None) -> Celery:
 
         final = task.request.retries >= (task.max_retries or 0)
         return run_item(holder.get(), item_id, final_attempt=final)
+
+    # An eval runs for minutes: acknowledged on receipt (a redelivery after the visibility timeout would start a
+    # second copy), never retried; a failure is recorded on the run.
+    @app.task(name=EVAL_TASK, shared=False, acks_late=False)
+    def eval_run(run_id: str) -> str:
+        from eval.runs import execute
+
+        return execute(holder.get(), run_id)
 
     return app
 

@@ -3,6 +3,7 @@ queues work never opens the vector store or loads a model)."""
 
 from __future__ import annotations
 
+import threading
 from functools import cached_property
 
 from core.db import Database
@@ -73,6 +74,16 @@ class Runtime:
 
             llm = OpenAIGenerator(self.settings.llm, self.reranker)
         return AnswerService(self.settings, self.search, self.reranker, self.catalog, self.review, llm)
+
+    @cached_property
+    def evals(self):
+        from eval.runs import EvalRunStore
+
+        return EvalRunStore(self.db, self.settings.resolved_data_dir / "evals")
+
+    @cached_property
+    def eval_lock(self) -> threading.Lock:
+        return threading.Lock()
 
     @cached_property
     def review(self):

@@ -1,0 +1,193 @@
+"""End-to-end answer evaluation (`cairn eval ragas`): questions go through the real answering service, and its
+answers and citations are scored against references, with ragas's non-LLM metrics beside Cairn's own.
+
+A dataset is JSONL, one question per line:
+    {"question": "...", "reference": "the expected answer", "reference_contexts": ["gold passage", ...],
+     "reference_spans": [{"source": "...", "start": 0, "end": 10}], "answerable": true}
+Only `question` is required. A chunking benchmark folder (corpora/ + questions.csv) is read as such a dataset,
+its corpora as the knowledge base. Approved and corrected review-queue answers export to the same format.
+
+Per question (averaged over the questions that have what a metric needs):
+- answer_token_f1 / ragas_string_similarity / answer_semantic_similarity: the answer against `reference`
+  (SQuAD-style token F1; ragas NonLLMStringSimilarity; cosine of the deployment's embeddings);
+- ragas_context_recall / ragas_context_precision: the cited quotes against `reference_contexts` (ragas
+  NonLLMContextRecall / NonLLMContextPrecisionWithReference; quotes and references are both sentence-sized);
+- citation_in_reference: cited spans that overlap a `reference_spans` span of the same source;
+- citation_support: citations whose quote the cross-encoder judges to support the sentence citing it (p >= 0.5);
+- answered / abstained: fallbacks for lack of evidence, split by `answerable`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import statistics
+import time
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from eval.abstention import ABSTAINING
+from retrieval.rerank import sigmoid
+
+COLLECTION = "answers-eval"
+_MARKED = re.compile(r"(.+?)\s*((?:\[\d+\])+)")
+_WORD = re.compile(r"\w+")
+
+
+@dataclass
+class Row:
+    question: str
+    reference: str | None = None
+    reference_contexts: list[str] = field(default_factory=list)
+    reference_spans: list[dict] = field(default_factory=list)
+    answerable: bool = True
+
+
+def load(path: Path) -> tuple[list[Row], Path | None]:
+    """Rows, and the corpus folder the dataset brings (a chunking benchmark folder brings its corpora)."""
+    if path.is_dir():
+        if not (path / "questions.csv").is_file():
+            raise ValueError(f"{path} is neither a JSONL file nor a chunking benchmark folder (questions.csv)")
+        rows = []
+        with (path / "questions.csv").open(encoding="utf-8", newline="") as handle:
+            for r in csv.DictReader(handle):
+                refs = json.loads(r["references"])
+                rows.append(
+                    Row(r["question"], " ".join(x["content"] for x in refs), [x["content"] for x in refs],
+                        [{"source": f"{r['corpus_id']}.md", "start": x["start_index"], "end": x["end_index"]} for x in refs])
+                )
+        return rows, path / "corpora"
+    rows = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            rows.append(
+                Row(item["question"], item.get("reference"), list(item.get("reference_contexts") or []),
+                    list(item.get("reference_spans") or []), bool(item.get("answerable", True)))
+            )
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise ValueError(f"{path}:{number}: not a dataset row ({type(exc).__name__}: {exc})") from None
+    return rows, None
+
+
+def token_f1(answer: str, reference: str) -> float:
+    a, r = _WORD.findall(answer.lower()), _WORD.findall(reference.lower())
+    common = sum((Counter(a) & Counter(r)).values())
+    if not common:
+        return 0.0
+    precision, recall = common / len(a), common / len(r)
+    return 2 * precision * recall / (precision + recall)
+
+
+def cited_sentences(answer: str) -> list[tuple[str, list[int]]]:
+    """(sentence, citation numbers) for every sentence of an answer that carries [n] markers."""
+    return [(m.group(1).strip(), [int(n) for n in re.findall(r"\d+", m.group(2))]) for m in _MARKED.finditer(answer)]
+
+
+def _in_reference(citation, spans: list[dict]) -> bool:
+    return any(
+        Path(citation.source).name == Path(s.get("source", "")).name and citation.start < s["end"] and s["start"] < citation.end
+        for s in spans
+    )
+
+
+def _ragas():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from ragas import SingleTurnSample
+        from ragas.metrics import NonLLMContextPrecisionWithReference, NonLLMContextRecall, NonLLMStringSimilarity
+    return SingleTurnSample, NonLLMStringSimilarity(), NonLLMContextRecall(), NonLLMContextPrecisionWithReference()
+
+
+def index_corpus(runtime, folder: Path, collection: str = COLLECTION) -> int:
+    from ingest.pipeline import IngestTarget
+
+    service = runtime.open_ingestion()
+    target = IngestTarget(runtime.settings.tenant, collection, runtime.settings.chunking.strategy)
+    indexed = 0
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        outcome = service.ingest(path, display=path.name, source=path.name, target=target)
+        indexed += outcome.status.value in ("indexed", "replaced", "unchanged")
+    return indexed
+
+
+def run(runtime, dataset: Path, *, corpus: Path | None = None, collection: str | None = None, limit: int | None = None) -> dict:
+    rows, bundled = load(dataset)
+    rows = rows[:limit] if limit else rows
+    if not rows:
+        raise ValueError(f"{dataset} holds no questions")
+    corpus = corpus or bundled
+    settings = runtime.settings
+    collection = collection or (COLLECTION if corpus else settings.collection)
+    started = time.perf_counter()
+    documents = index_corpus(runtime, corpus, collection) if corpus else None
+
+    SingleTurnSample, string_similarity, context_recall, context_precision = _ragas()
+    scores: dict[str, list[float]] = {}
+    latencies, reasons = [], Counter()
+
+    def add(name: str, value: float) -> None:
+        scores.setdefault(name, []).append(float(value))
+
+    for row in rows:
+        t = time.perf_counter()
+        answer = runtime.answers.answer(row.question, tenant=settings.tenant, collection=collection)
+        latencies.append((time.perf_counter() - t) * 1000)
+        abstained = answer.fallback is not None and answer.fallback.reason in ABSTAINING
+        reasons[answer.fallback.reason if answer.fallback else "none"] += 1
+        add("answered" if row.answerable else "abstained", (not abstained) if row.answerable else abstained)
+        if not row.answerable or abstained:
+            continue
+        quotes = [c.quote for c in answer.citations]
+        text = " ".join(s for s, _ in cited_sentences(answer.answer)) or answer.answer
+        if row.reference:
+            add("answer_token_f1", token_f1(text, row.reference))
+            sample = SingleTurnSample(response=text, reference=row.reference)
+            add("ragas_string_similarity", string_similarity.single_turn_score(sample))
+            vectors = runtime.embedder.embed_documents([text, row.reference])
+            add("answer_semantic_similarity", float(np.dot(vectors[0], vectors[1])))
+        if row.reference_contexts and quotes:
+            sample = SingleTurnSample(
+                user_input=row.question, response=text, reference=row.reference or "", retrieved_contexts=quotes,
+                reference_contexts=row.reference_contexts,
+            )
+            add("ragas_context_recall", context_recall.single_turn_score(sample))
+            add("ragas_context_precision", context_precision.single_turn_score(sample))
+        if row.reference_spans and answer.citations:
+            add("citation_in_reference", statistics.fmean(_in_reference(c, row.reference_spans) for c in answer.citations))
+        by_number = {c.index: c for c in answer.citations}
+        pairs = [(s, by_number[n].quote) for s, numbers in cited_sentences(answer.answer) for n in numbers if n in by_number]
+        if pairs:
+            support = [float(sigmoid(runtime.reranker.score(s, [q]))[0]) for s, q in pairs]
+            add("citation_support", statistics.fmean(p >= 0.5 for p in support))
+
+    latencies.sort()
+    return {
+        "suite": "ragas",
+        "dataset": dataset.name,
+        "questions": len(rows),
+        "answerable": sum(r.answerable for r in rows),
+        **{name: round(statistics.fmean(values), 4) for name, values in sorted(scores.items())},
+        "scored": {name: len(values) for name, values in sorted(scores.items())},
+        "fallbacks": dict(reasons),
+        "answer_p50_ms": round(latencies[len(latencies) // 2], 1),
+        "answer_p95_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.95))], 1),
+        "seconds": round(time.perf_counter() - started, 1),
+        "versions": {
+            "embedder": runtime.embedder.model_id,
+            "reranker": runtime.reranker.model_id,
+            "generator": settings.answer.generator,
+            "strategy": settings.chunking.strategy,
+            "min_confidence": settings.answer.min_confidence,
+            "collection": collection,
+            "documents": documents,
+            "corpus": runtime.catalog.record_corpus_version(settings.tenant, collection),
+        },
+    }

@@ -1,0 +1,207 @@
+"""Running an eval suite outside the CLI: runs requested through the API are rows in the SQL store, executed by a
+Celery worker, and leave the same run folder (results.json, report.md, charts) as `cairn eval`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+
+from core.db import Database, EvalRunRow, utcnow
+from core.settings import Settings
+
+SUITES = ("chunking", "beir")
+
+
+class EvalRequestError(ValueError):
+    """The request names no dataset this deployment offers, or options the suite does not take."""
+
+
+@dataclass(frozen=True)
+class EvalRunView:
+    id: str
+    suite: str
+    dataset: str
+    options: dict
+    status: str
+    result: dict | None
+    error: str | None
+    created_at: str
+    finished_at: str | None
+
+
+def _view(row: EvalRunRow) -> EvalRunView:
+    return EvalRunView(
+        row.id, row.suite, row.dataset, row.options, row.status, row.result, row.error, row.created_at.isoformat(),
+        row.finished_at.isoformat() if row.finished_at else None,
+    )
+
+
+class EvalRunStore:
+    def __init__(self, db: Database, runs_dir: Path):
+        self.db = db
+        self.runs_dir = runs_dir  # one folder per run
+
+    def create(self, tenant: str, suite: str, dataset: str, options: dict) -> str:
+        from eval.report import new_run_id
+
+        run_id = new_run_id(suite)
+        with self.db.session() as s:
+            s.add(EvalRunRow(id=run_id, tenant=tenant, suite=suite, dataset=dataset, options=options))
+        return run_id
+
+    def get(self, run_id: str, tenant: str | None = None) -> EvalRunView | None:
+        with self.db.session() as s:
+            row = s.get(EvalRunRow, run_id)
+            if row is None or (tenant is not None and row.tenant != tenant):
+                return None
+            return _view(row)
+
+    def list(self, tenant: str, limit: int = 50) -> list[EvalRunView]:
+        with self.db.session() as s:
+            rows = s.scalars(
+                select(EvalRunRow).where(EvalRunRow.tenant == tenant).order_by(EvalRunRow.created_at.desc()).limit(limit)
+            )
+            return [_view(r) for r in rows]
+
+    def _set(self, run_id: str, **values) -> None:
+        with self.db.session() as s:
+            row = s.get(EvalRunRow, run_id)
+            for key, value in values.items():
+                setattr(row, key, value)
+
+    def start(self, run_id: str) -> bool:
+        """Marks a queued run running; False when it is not queued (already taken or finished)."""
+        with self.db.session() as s:
+            row = s.get(EvalRunRow, run_id)
+            if row is None or row.status != "queued":
+                return False
+            row.status = "running"
+            return True
+
+    def succeed(self, run_id: str, result: dict) -> None:
+        self._set(run_id, status="succeeded", result=result, finished_at=utcnow())
+
+    def fail(self, run_id: str, error: str) -> None:
+        self._set(run_id, status="failed", error=error, finished_at=utcnow())
+
+    def folder(self, run_id: str) -> Path:
+        return self.runs_dir / run_id
+
+    def files(self, run_id: str) -> list[str]:
+        folder = self.folder(run_id)
+        return sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+
+
+def resolve_dataset(settings: Settings, dataset: str, suite: str) -> Path:
+    """A dataset named by a request: a folder below `eval.datasets_dir`, never outside it."""
+    if suite not in SUITES:
+        raise EvalRequestError(f"unknown suite {suite!r}; choose one of {', '.join(SUITES)}")
+    root = settings.eval.datasets_dir
+    if root is None:
+        raise EvalRequestError("this deployment offers no eval datasets (set CAIRN_EVAL__DATASETS_DIR)")
+    root = root.resolve()
+    folder = (root / dataset).resolve()
+    if not folder.is_relative_to(root) or not folder.is_dir():
+        raise EvalRequestError(f"no dataset {dataset!r} under the eval datasets folder")
+    marker = "questions.csv" if suite == "chunking" else "corpus.jsonl"
+    if not (folder / marker).is_file():
+        raise EvalRequestError(f"dataset {dataset!r} is not a {suite} dataset (no {marker})")
+    return folder
+
+
+def eval_settings(settings: Settings, dataset: Path) -> Settings:
+    """Evaluations keep their own index and caches (under the data dir), apart from the served collections."""
+    return settings.model_copy(update={"data_dir": settings.resolved_data_dir / "eval" / dataset.resolve().name})
+
+
+def run_suite(runtime, suite: str, folder: Path, options: dict) -> dict:
+    """Runs one suite on an eval runtime of its own, sharing the caller's loaded models and parser."""
+    from core.embedders import CachedEmbedder
+    from core.embedding_cache import SqlEmbeddingCache
+    from workers.runtime import Runtime
+
+    settings = eval_settings(runtime.settings, folder)
+    with runtime.eval_lock:  # one eval at a time per process: an embedded eval index opens once per process
+        rt = Runtime(settings)
+        rt.embedder = CachedEmbedder(getattr(runtime.embedder, "inner", runtime.embedder), SqlEmbeddingCache(rt.db))
+        rt.parser = runtime.parser
+        if "reranker" in runtime.__dict__:
+            rt.reranker = runtime.reranker
+        try:
+            if suite == "chunking":
+                from eval import chunking
+
+                variants = tuple(chunking.Variant.parse(v) for v in options.get("variants") or ()) or chunking.VARIANTS
+                return chunking.run(
+                    rt, folder, variants=variants, corpora=tuple(options.get("corpora") or ()),
+                    limit=options.get("limit"), k=options.get("k") or chunking.K,
+                    budget=options.get("budget") or chunking.BUDGET_TOKENS,
+                )
+            from eval import beir
+
+            return beir.run(rt, folder, modes=tuple(options.get("modes") or ("dense", "sparse", "hybrid")),
+                            limit=options.get("limit"))
+        finally:
+            rt.__dict__.pop("parser", None)  # the caller owns it
+            rt.close()
+
+
+def execute(runtime, run_id: str) -> str:
+    """The Celery task's body: run, store the result and the run folder; any failure is recorded, never raised."""
+    from eval.report import save_run
+
+    runs = runtime.evals
+    if not runs.start(run_id):
+        return "skipped"
+    view = runs.get(run_id)
+    try:
+        folder = resolve_dataset(runtime.settings, view.dataset, view.suite)
+        result = run_suite(runtime, view.suite, folder, view.options)
+        result["run_id"] = run_id
+        save_run(result, runs.folder(run_id))
+    except Exception as exc:  # a bad dataset or a defect: the run fails with its reason, the worker carries on
+        runs.fail(run_id, f"{type(exc).__name__}: {exc}")
+        return "failed"
+    runs.succeed(run_id, result)
+    return "succeeded"
+
+
+def check_options(suite: str, options: dict) -> None:
+    if suite == "chunking":
+        from eval.chunking import Variant
+        from ingest.chunking import check_strategy
+
+        for name in options.get("variants") or ():
+            check_strategy(Variant.parse(name).strategy)
+        if options.get("modes"):
+            raise EvalRequestError("`modes` belongs to the beir suite")
+    else:
+        from eval.beir import MODES
+
+        if unknown := set(options.get("modes") or ()) - set(MODES):
+            raise EvalRequestError(f"unknown mode(s) {', '.join(sorted(unknown))}; choose from {', '.join(MODES)}")
+        if options.get("variants") or options.get("corpora"):
+            raise EvalRequestError("`variants` and `corpora` belong to the chunking suite")
+
+
+def submit(runtime, tenant: str, suite: str, dataset: str, options: dict) -> str:
+    """Validates the request now (a bad one is refused, not queued to fail later) and queues the run."""
+    from kombu.exceptions import OperationalError as BrokerOperationalError
+
+    from workers.celery_app import EVAL_TASK
+    from workers.submit import BrokerUnavailable
+
+    resolve_dataset(runtime.settings, dataset, suite)
+    try:
+        check_options(suite, options)
+    except ValueError as exc:
+        raise EvalRequestError(str(exc)) from None
+    run_id = runtime.evals.create(tenant, suite, dataset, options)
+    try:
+        runtime.celery.tasks[EVAL_TASK].apply_async(args=[run_id])
+    except (BrokerOperationalError, ConnectionError, OSError) as exc:
+        runtime.evals.fail(run_id, "the queue is unavailable; the run was not started, submit again")
+        raise BrokerUnavailable(f"the task queue is unreachable: {exc}") from exc
+    return run_id

@@ -1,0 +1,66 @@
+"""`cairn eval ragas`: answers scored end to end. Metric helpers by hand, then a few State of the Union questions
+through the real answering service on a corpus indexed for the run."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app
+from core.settings import Settings
+from eval import answers
+from tests.conftest import SHARED_DATA, open_runtime
+
+CHUNKING = SHARED_DATA / "chunking"
+
+
+def test_metric_helpers():
+    assert answers.token_f1("Over 100 million people", "over 100 million of you") == pytest.approx(2 * 0.75 * 0.6 / 1.35)
+    assert answers.token_f1("nothing alike", "entirely different") == 0.0
+    text = "Putin is invading Ukraine. [1] He lied [2][3] Unmarked tail."
+    assert answers.cited_sentences(text) == [("Putin is invading Ukraine.", [1]), ("He lied", [2, 3])]
+
+
+def test_bad_datasets_say_where(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"question": "fine"}\n\n{"reference": "no question"}\n')
+    with pytest.raises(ValueError, match=r"bad.jsonl:3: not a dataset row"):
+        answers.load(bad)
+    out = CliRunner().invoke(app, ["eval", "ragas", str(bad)])
+    assert out.exit_code == 2 and "bad.jsonl:3" in out.output
+    out = CliRunner().invoke(app, ["eval", "ragas", str(tmp_path)])
+    assert out.exit_code == 2 and "neither a JSONL file nor a chunking benchmark folder" in out.output
+
+
+def test_answers_scored_end_to_end(tmp_path, bge, parser):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(CHUNKING / "corpora" / "state_of_the_union.md", corpus)
+    dataset = tmp_path / "sotu.jsonl"
+    with (CHUNKING / "questions.csv").open(encoding="utf-8", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["corpus_id"] == "state_of_the_union"][:5]
+    lines = []
+    for r in rows:
+        refs = json.loads(r["references"])
+        lines.append({
+            "question": r["question"], "reference": " ".join(x["content"] for x in refs),
+            "reference_contexts": [x["content"] for x in refs],
+            "reference_spans": [{"source": "state_of_the_union.md", "start": x["start_index"], "end": x["end_index"]} for x in refs],
+        })
+    lines.append({"question": "What is the airspeed of an unladen swallow carrying a coconut?", "answerable": False})
+    dataset.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+
+    with open_runtime(Settings(data_dir=tmp_path / "data", _env_file=None), bge, parser) as runtime:
+        result = answers.run(runtime, dataset, corpus=corpus)
+    print(json.dumps(result, indent=1))
+    assert result["questions"] == 6 and result["answerable"] == 5 and result["versions"]["documents"] == 1
+    assert result["abstained"] == 1.0  # the off-topic question
+    assert result["answered"] >= 0.6
+    assert result["citation_in_reference"] >= 0.5 and result["ragas_context_recall"] >= 0.5
+    assert result["citation_support"] >= 0.8  # extractive citations quote the sentence they support
+    assert 0 < result["answer_token_f1"] <= 1 and 0 < result["answer_semantic_similarity"] <= 1
+    assert result["scored"]["answer_token_f1"] == round(result["answered"] * 5)
