@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 export OMP_NUM_THREADS := 1
 
-.PHONY: install services test test-fast run bench-ingest bench-latency eval-chunking eval-beir eval-abstention clean
+.PHONY: install services test test-fast run bench-ingest bench-latency eval-chunking eval-ragas eval-beir eval-abstention clean
 
 install: $(VENV)/.installed
 
@@ -38,6 +38,9 @@ CHUNKING ?= ../shared/data/chunking
 # Quality figures quoted in the README (the SciFact index is built once under .cairn/eval and reused).
 eval-chunking: install
 	$(VENV)/bin/cairn eval chunking $(CHUNKING) --out eval-results/chunking
+
+eval-ragas: install
+	$(VENV)/bin/cairn eval ragas $(CHUNKING) --out eval-results/ragas
 
 eval-beir: install
 	$(VENV)/bin/cairn eval beir $(SCIFACT) --modes dense,sparse,hybrid --out eval-results/beir

@@ -106,6 +106,58 @@ def _ragas():
     return SingleTurnSample, NonLLMStringSimilarity(), NonLLMContextRecall(), NonLLMContextPrecisionWithReference()
 
 
+class LLMJudge:
+    """ragas's LLM-judged metrics (faithfulness, context precision, answer relevancy) through the deployment's
+    OpenAI-compatible endpoint (`CAIRN_LLM__*`), in JSON mode. A judge that fails counts as an error, not a score."""
+
+    def __init__(self, llm_settings, embedder):
+        import asyncio
+
+        from openai import AsyncOpenAI
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from ragas.embeddings.base import BaseRagasEmbedding
+            from ragas.llms import llm_factory
+            from ragas.metrics.collections import AnswerRelevancy, ContextPrecisionWithReference, Faithfulness
+
+        class Embeddings(BaseRagasEmbedding):  # the deployment's own embedder, for answer relevancy
+            def embed_text(self, text: str, **kwargs) -> list[float]:
+                return embedder.embed_documents([text])[0].tolist()
+
+            async def aembed_text(self, text: str, **kwargs) -> list[float]:
+                return self.embed_text(text)
+
+        client = AsyncOpenAI(base_url=llm_settings.base_url, api_key=llm_settings.api_key.get_secret_value(),
+                             timeout=llm_settings.timeout_s,
+                             max_retries=llm_settings.max_retries)
+        llm = llm_factory(llm_settings.model, client=client)
+        self.model = llm_settings.model
+        self._run = asyncio.run
+        self._faithfulness = Faithfulness(llm=llm)
+        self._precision = ContextPrecisionWithReference(llm=llm)
+        self._relevancy = AnswerRelevancy(llm=llm, embeddings=Embeddings())
+        self.errors = 0
+
+    def _score(self, call) -> float | None:
+        try:
+            return float(self._run(call).value)
+        except Exception:  # the judge is down or answered out of schema: not a score
+            self.errors += 1
+            return None
+
+    def scores(self, question: str, answer: str, contexts: list[str], reference: str | None) -> dict[str, float]:
+        out = {
+            "ragas_llm_faithfulness": self._score(
+                self._faithfulness.ascore(user_input=question, response=answer, retrieved_contexts=contexts)),
+            "ragas_llm_answer_relevancy": self._score(self._relevancy.ascore(user_input=question, response=answer)),
+        }
+        if reference:
+            out["ragas_llm_context_precision"] = self._score(
+                self._precision.ascore(user_input=question, reference=reference, retrieved_contexts=contexts))
+        return {k: v for k, v in out.items() if v is not None}
+
+
 def index_corpus(runtime, folder: Path, collection: str = COLLECTION) -> int:
     from ingest.pipeline import IngestTarget
 
@@ -130,6 +182,7 @@ def run(runtime, dataset: Path, *, corpus: Path | None = None, collection: str |
     documents = index_corpus(runtime, corpus, collection) if corpus else None
 
     SingleTurnSample, string_similarity, context_recall, context_precision = _ragas()
+    judge = LLMJudge(settings.llm, runtime.embedder) if settings.llm.base_url else None
     scores: dict[str, list[float]] = {}
     latencies, reasons = [], Counter()
 
@@ -162,6 +215,9 @@ def run(runtime, dataset: Path, *, corpus: Path | None = None, collection: str |
             add("ragas_context_precision", context_precision.single_turn_score(sample))
         if row.reference_spans and answer.citations:
             add("citation_in_reference", statistics.fmean(_in_reference(c, row.reference_spans) for c in answer.citations))
+        if judge is not None and quotes:
+            for name, value in judge.scores(row.question, text, quotes, row.reference).items():
+                add(name, value)
         by_number = {c.index: c for c in answer.citations}
         pairs = [(s, by_number[n].quote) for s, numbers in cited_sentences(answer.answer) for n in numbers if n in by_number]
         if pairs:
@@ -177,6 +233,7 @@ def run(runtime, dataset: Path, *, corpus: Path | None = None, collection: str |
         **{name: round(statistics.fmean(values), 4) for name, values in sorted(scores.items())},
         "scored": {name: len(values) for name, values in sorted(scores.items())},
         "fallbacks": dict(reasons),
+        "llm_judge": {"model": judge.model, "errors": judge.errors} if judge else None,
         "answer_p50_ms": round(latencies[len(latencies) // 2], 1),
         "answer_p95_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.95))], 1),
         "seconds": round(time.perf_counter() - started, 1),

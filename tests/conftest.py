@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,17 @@ def runtime(settings: Settings, bge, parser):
     """A Runtime on a fresh data dir."""
     with open_runtime(settings, bge, parser) as rt:
         yield rt
+
+
+def wait_status(client, url: str, done=("done", "failed"), timeout_s: float = 120):
+    """Polls a status route (a job, an eval run) until its `status` is one of `done`; returns the last body."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        body = client.get(url).json()
+        if body["status"] in done:
+            return body
+        time.sleep(0.2)
+    raise AssertionError(body)
 
 
 def redis_available(url: str = REDIS_URL) -> bool:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from tests.conftest import DOCS
+from tests.conftest import DOCS, wait_status
 
 
 @pytest.fixture
@@ -19,13 +18,7 @@ def client(runtime):
 
 
 def wait_job(client, url, timeout_s=120):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        body = client.get(url).json()
-        if body["status"] in ("done", "failed"):
-            return body
-        time.sleep(0.2)
-    raise AssertionError(body)
+    return wait_status(client, url, timeout_s=timeout_s)
 
 
 def upload(client, *files, **data):

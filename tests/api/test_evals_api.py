@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 from core.settings import Settings
-from tests.conftest import SHARED_DATA, open_runtime
+from tests.conftest import SHARED_DATA, open_runtime, wait_status
 
 
 @pytest.fixture
@@ -17,16 +15,6 @@ def client(tmp_path, bge, parser):
     settings = Settings(data_dir=tmp_path / "data", eval={"datasets_dir": SHARED_DATA}, _env_file=None)
     with open_runtime(settings, bge, parser) as runtime, TestClient(create_app(runtime)) as test_client:
         yield test_client
-
-
-def wait_run(client, url, timeout_s=300):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        body = client.get(url).json()
-        if body["status"] in ("succeeded", "failed"):
-            return body
-        time.sleep(0.5)
-    raise AssertionError(body)
 
 
 def test_chunking_eval_runs_as_a_job(client):
@@ -37,7 +25,7 @@ def test_chunking_eval_runs_as_a_job(client):
     started = client.post("/v1/evals", json=request)
     assert started.status_code == 202, started.text
     assert started.json()["status"] in ("queued", "running", "succeeded"), started.json()["error"]
-    run = wait_run(client, started.json()["status_url"])
+    run = wait_status(client, started.json()["status_url"], done=("succeeded", "failed"), timeout_s=300)
     assert run["status"] == "succeeded", run["error"]
     variant = run["result"]["variants"]["sentence-256-32"]
     assert run["result"]["questions"] == 5 and variant["recall@k"] >= 0.8

@@ -14,6 +14,8 @@ from api.cli import app
 from core.settings import Settings
 from eval import answers
 from tests.conftest import SHARED_DATA, open_runtime
+from tests.fake_judge import judge
+from tests.fake_openai import FakeOpenAI
 
 CHUNKING = SHARED_DATA / "chunking"
 
@@ -36,13 +38,13 @@ def test_bad_datasets_say_where(tmp_path):
     assert out.exit_code == 2 and "neither a JSONL file nor a chunking benchmark folder" in out.output
 
 
-def test_answers_scored_end_to_end(tmp_path, bge, parser):
+def sotu_dataset(tmp_path, questions: slice = slice(0, 5)):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     shutil.copy(CHUNKING / "corpora" / "state_of_the_union.md", corpus)
     dataset = tmp_path / "sotu.jsonl"
     with (CHUNKING / "questions.csv").open(encoding="utf-8", newline="") as handle:
-        rows = [r for r in csv.DictReader(handle) if r["corpus_id"] == "state_of_the_union"][:5]
+        rows = [r for r in csv.DictReader(handle) if r["corpus_id"] == "state_of_the_union"][questions]
     lines = []
     for r in rows:
         refs = json.loads(r["references"])
@@ -53,7 +55,11 @@ def test_answers_scored_end_to_end(tmp_path, bge, parser):
         })
     lines.append({"question": "What is the airspeed of an unladen swallow carrying a coconut?", "answerable": False})
     dataset.write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+    return dataset, corpus
 
+
+def test_answers_scored_end_to_end(tmp_path, bge, parser):
+    dataset, corpus = sotu_dataset(tmp_path)
     with open_runtime(Settings(data_dir=tmp_path / "data", _env_file=None), bge, parser) as runtime:
         result = answers.run(runtime, dataset, corpus=corpus)
     print(json.dumps(result, indent=1))
@@ -64,3 +70,22 @@ def test_answers_scored_end_to_end(tmp_path, bge, parser):
     assert result["citation_support"] >= 0.8  # extractive citations quote the sentence they support
     assert 0 < result["answer_token_f1"] <= 1 and 0 < result["answer_semantic_similarity"] <= 1
     assert result["scored"]["answer_token_f1"] == round(result["answered"] * 5)
+
+
+@pytest.mark.parametrize("reply", ["judge", "500"])
+def test_llm_judged_metrics_through_the_configured_endpoint(tmp_path, bge, parser, reply):
+    dataset, corpus = sotu_dataset(tmp_path, questions=slice(2, 4))  # two direct questions
+    with FakeOpenAI(reply=judge(1) if reply == "judge" else lambda request: "500") as fake:
+        settings = Settings(data_dir=tmp_path / "data", llm={"base_url": fake.base_url, "model": "judge-model",
+                            "max_retries": 0}, _env_file=None)
+        with open_runtime(settings, bge, parser) as runtime:
+            result = answers.run(runtime, dataset, corpus=corpus)
+    answered = result["scored"]["answer_token_f1"]
+    assert result["llm_judge"]["model"] == "judge-model" and answered >= 1
+    if reply == "judge":
+        assert result["llm_judge"]["errors"] == 0
+        assert result["ragas_llm_faithfulness"] == 1.0 and result["ragas_llm_context_precision"] == pytest.approx(1.0)
+        assert 0 <= result["ragas_llm_answer_relevancy"] <= 1
+        assert fake.requests and all(r["model"] == "judge-model" for r in fake.requests)
+    else:  # a judge that is down costs its scores, not the run
+        assert result["llm_judge"]["errors"] == 3 * answered and "ragas_llm_faithfulness" not in result
