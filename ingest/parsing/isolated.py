@@ -14,7 +14,16 @@ from ingest.parsing.unstructured_parser import UnstructuredParser
 
 
 def _limit_memory(max_bytes: int) -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (max_bytes, max_bytes))
+    """Lets parsing grow the child by `max_bytes` of address space beyond what it inherited at fork: a forked child
+    starts with its parent's whole address space (models, libraries), and a flat limit near that size would leave
+    no room to load a library (seen as "failed to map segment" once the parent had grown)."""
+    try:
+        with open("/proc/self/statm") as statm:
+            inherited = int(statm.read().split()[0]) * resource.getpagesize()
+    except OSError:
+        inherited = 0
+    limit = inherited + max_bytes
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
 def _parse_in_child(path: str, filename: str) -> ParsedDocument:

@@ -115,3 +115,30 @@ def test_a_crashing_parser_rejects_the_file_and_recovers():
     with pytest.raises(RejectedDocument):  # the replacement child is used for the next file
         crashing.parse(DOCS / "fake-memo.pdf", "fake-memo.pdf")
     crashing.close()
+
+
+def _hog(path: str, filename: str):
+    return bytearray(3 * 1024**3)  # 3 GB for one file
+
+
+def test_a_file_that_needs_too_much_memory_is_rejected():
+    hungry = IsolatedParser(timeout_s=60, memory_bytes=512 * 1024**2, target=_hog)
+    with pytest.raises(RejectedDocument) as info:
+        hungry.parse(DOCS / "fake-memo.pdf", "fake-memo.pdf")
+    assert info.value.code is RejectReason.TOO_LARGE
+    hungry.close()
+
+
+def test_the_memory_limit_counts_from_what_the_child_inherits():
+    # A worker process that has grown (models, libraries: here 6 GB of reserved address space) forks its parser
+    # child; a flat limit (the default 4 GB) would leave the child no room to load the PDF libraries.
+    import mmap
+
+    reserved = mmap.mmap(-1, 6 * 1024**3, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    fresh = IsolatedParser(timeout_s=120, memory_bytes=4 * 1024**3)
+    try:
+        parsed = fresh.parse(DOCS / "fake-memo.pdf", "fake-memo.pdf")
+        assert parsed.text.strip() and parsed.elements
+    finally:
+        fresh.close()
+        reserved.close()
