@@ -26,7 +26,7 @@ def indexed(runtime):
 def test_gold_span_is_in_the_top_results(indexed, mode):
     runtime, _ = indexed
     hits = runtime.search.search(
-        "How much did the administration cut credit card late fees?", tenant="acme", collection="speeches", top_k=3, mode=mode
+        "How much did the administration cut credit card late fees?", tenant="acme", collection="speeches", top_k=5, mode=mode
     )
     assert any(h.start <= GOLD[0] and GOLD[1] <= h.end for h in hits), [(h.start, h.end) for h in hits]
     text = runtime.catalog.text(hits[0].document_id, 1)
