@@ -264,6 +264,9 @@ def eval_chunking(
     limit: Annotated[int | None, typer.Option(help="Only the first N questions.")] = None,
     k: Annotated[int, typer.Option(help="Returned chunks scored at a fixed count.")] = 5,
     budget: Annotated[int, typer.Option(help="Token budget scored (chunks in rank order, the last one cut).")] = 1000,
+    llm_judge: Annotated[
+        bool, typer.Option("--llm-judge", help="Also ragas's LLM-judged context precision (needs CAIRN_LLM__BASE_URL).")
+    ] = False,
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("eval-results/chunking"),
 ) -> None:
     """Token-level recall/precision/IoU and ragas context metrics per chunking strategy (one collection each)."""
@@ -279,7 +282,9 @@ def eval_chunking(
         names = tuple(c.strip() for c in corpora.split(",") if c.strip()) if corpora else ()
         runtime = _eval_runtime(folder)
         try:
-            result = chunking.run(runtime, folder, variants=chosen, corpora=names, limit=limit, k=k, budget=budget)
+            result = chunking.run(
+                runtime, folder, variants=chosen, corpora=names, limit=limit, k=k, budget=budget, llm_judge=llm_judge
+            )
         finally:
             runtime.close()
     except ValueError as exc:

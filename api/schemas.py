@@ -94,6 +94,7 @@ class EvalOptions(BaseModel):
     limit: int | None = Field(None, ge=1, description="only the first N questions")
     k: int | None = Field(None, ge=1, le=100, description="chunking: returned chunks scored at a fixed count")
     budget: int | None = Field(None, ge=16, le=100_000, description="chunking: token budget scored")
+    llm_judge: bool | None = Field(None, description="chunking: also LLM-judged context precision (needs an LLM endpoint)")
 
 
 class EvalRequest(BaseModel):

@@ -146,6 +146,9 @@ class LLMJudge:
             self.errors += 1
             return None
 
+    def context_precision(self, question: str, reference: str, contexts: list[str]) -> float | None:
+        return self._score(self._precision.ascore(user_input=question, reference=reference, retrieved_contexts=contexts))
+
     def scores(self, question: str, answer: str, contexts: list[str], reference: str | None) -> dict[str, float]:
         out = {
             "ragas_llm_faithfulness": self._score(
@@ -153,8 +156,7 @@ class LLMJudge:
             "ragas_llm_answer_relevancy": self._score(self._relevancy.ascore(user_input=question, response=answer)),
         }
         if reference:
-            out["ragas_llm_context_precision"] = self._score(
-                self._precision.ascore(user_input=question, reference=reference, retrieved_contexts=contexts))
+            out["ragas_llm_context_precision"] = self.context_precision(question, reference, contexts)
         return {k: v for k, v in out.items() if v is not None}
 
 

@@ -215,7 +215,7 @@ def _returned_units(store, name: str, document_id: str) -> list[tuple[int, int, 
 
 
 def evaluate_variant(runtime, variant: Variant, files: dict[str, Path], questions: list[Question], *, k: int, budget: int,
-                     tokens: _Tokens) -> dict:
+                     tokens: _Tokens, judge=None) -> dict:
     settings = runtime.settings.model_copy(
         update={"chunking": ChunkingSettings(strategy=variant.strategy, chunk_size=variant.chunk_size,
                                              chunk_overlap=variant.chunk_overlap)}
@@ -264,6 +264,10 @@ def evaluate_variant(runtime, variant: Variant, files: dict[str, Path], question
         )
         for metric_name, metric in ragas.items():
             scores[metric_name] = float(metric.single_turn_score(sample))
+        if judge is not None:
+            judged = judge.context_precision(q.text, " ".join(q.references), [h.text for h in hits[:k]])
+            if judged is not None:
+                scores["ragas_llm_context_precision"] = judged
         for metric_name, value in scores.items():
             per_question.setdefault(metric_name, []).append(value)
 
@@ -294,15 +298,27 @@ def recommend(results: dict[str, dict]) -> str:
 
 
 def run(runtime, folder: Path, *, variants=VARIANTS, corpora: tuple[str, ...] = (), limit: int | None = None,
-        k: int = K, budget: int = BUDGET_TOKENS) -> dict:
+        k: int = K, budget: int = BUDGET_TOKENS, llm_judge: bool = False) -> dict:
+    """`llm_judge`: also ragas's LLM-judged context precision through the configured endpoint (k calls per question
+    and variant, so it is asked for explicitly)."""
     files, questions = load(folder, corpora)
     if limit:
         questions = questions[:limit]
     if not questions:
         raise ValueError(f"no questions for the corpora {sorted(files)} in {folder / 'questions.csv'}")
+    judge = None
+    if llm_judge:
+        if not runtime.settings.llm.base_url:
+            raise ValueError("the LLM judge needs an endpoint: set CAIRN_LLM__BASE_URL (and CAIRN_LLM__MODEL)")
+        from eval.answers import LLMJudge
+
+        judge = LLMJudge(runtime.settings.llm, runtime.embedder)
     tokens = _Tokens()
     started = time.perf_counter()
-    results = {v.name: evaluate_variant(runtime, v, files, questions, k=k, budget=budget, tokens=tokens) for v in variants}
+    results = {
+        v.name: evaluate_variant(runtime, v, files, questions, k=k, budget=budget, tokens=tokens, judge=judge)
+        for v in variants
+    }
     def best(metric: str) -> str:
         return max(results, key=lambda name: results[name][metric])
 
@@ -319,6 +335,7 @@ def run(runtime, folder: Path, *, variants=VARIANTS, corpora: tuple[str, ...] = 
         "recommended_default": recommend(results),
         "recommendation_rule": f"highest recall@budget; within {TIE} counts as a tie, won by the strategy that keeps "
         "sentences whole (in the order " + ", ".join(SENTENCE_PRESERVING) + ")",
+        "llm_judge": {"model": judge.model, "errors": judge.errors} if judge else None,
         "seconds": round(time.perf_counter() - started, 1),
         "versions": {
             "embedder": runtime.embedder.model_id,

@@ -21,6 +21,7 @@ CHUNKING_COLUMNS = (
     ("recall@budget", "recall@budget"), ("precision@budget", "prec@budget"), ("iou@budget", "IoU@budget"),
     ("ragas_id_context_recall", "ragas ID recall"), ("ragas_id_context_precision", "ragas ID prec"),
     ("ragas_nonllm_context_recall", "ragas non-LLM recall"), ("ragas_nonllm_context_precision", "ragas non-LLM prec"),
+    ("ragas_llm_context_precision", "ragas LLM prec"),
 )
 
 
@@ -59,11 +60,12 @@ def _table(header: list[str], rows: list[list]) -> str:
 
 
 def chunking_table(result: dict) -> str:
-    header = ["variant", *(label for _, label in CHUNKING_COLUMNS), "chunks", "tokens (mean ± sd)", "ingest s"]
+    columns = [(key, label) for key, label in CHUNKING_COLUMNS if any(key in v for v in result["variants"].values())]
+    header = ["variant", *(label for _, label in columns), "chunks", "tokens (mean ± sd)", "ingest s"]
     rows = []
     for name, v in result["variants"].items():
         rows.append(
-            [name, *(v.get(key) for key, _ in CHUNKING_COLUMNS), v["chunks"],
+            [name, *(v.get(key) for key, _ in columns), v["chunks"],
              f"{v['chunk_tokens_mean']:.0f} ± {v['chunk_tokens_stdev']:.0f}", v["ingest_seconds"]]
         )
     return _table(header, rows)

@@ -137,7 +137,7 @@ def run_suite(runtime, suite: str, folder: Path, options: dict) -> dict:
                 return chunking.run(
                     rt, folder, variants=variants, corpora=tuple(options.get("corpora") or ()),
                     limit=options.get("limit"), k=options.get("k") or chunking.K,
-                    budget=options.get("budget") or chunking.BUDGET_TOKENS,
+                    budget=options.get("budget") or chunking.BUDGET_TOKENS, llm_judge=bool(options.get("llm_judge")),
                 )
             from eval import beir
 

@@ -13,6 +13,8 @@ from api.cli import app
 from core.settings import Settings
 from eval import chunking, report
 from tests.conftest import SHARED_DATA, open_runtime
+from tests.fake_judge import judge
+from tests.fake_openai import FakeOpenAI
 
 CHUNKING = SHARED_DATA / "chunking"
 
@@ -126,3 +128,19 @@ def test_recommendation_breaks_ties_towards_whole_sentences():
     assert chunking.recommend({"token-256": v("token", 0.96), "sentence-256": v("sentence", 0.90)}) == "token-256"
     assert chunking.recommend({"markdown-256": v("markdown", 0.94), "sentence-128": v("sentence", 0.935),
                                "sentence-512": v("sentence", 0.80)}) == "sentence-128"
+
+
+def test_llm_judged_context_precision_needs_and_uses_the_endpoint(tmp_path, bge, parser):
+    variant = (chunking.Variant.parse("sentence-256-32"),)
+    with open_runtime(Settings(data_dir=tmp_path / "plain", _env_file=None), bge, parser) as runtime:
+        with pytest.raises(ValueError, match="CAIRN_LLM__BASE_URL"):
+            chunking.run(runtime, CHUNKING, variants=variant, llm_judge=True)
+    with FakeOpenAI(reply=judge(1)) as fake:
+        settings = Settings(data_dir=tmp_path / "judged", llm={"base_url": fake.base_url, "model": "judge"}, _env_file=None)
+        with open_runtime(settings, bge, parser) as runtime:
+            result = chunking.run(runtime, CHUNKING, variants=variant, corpora=("state_of_the_union",), limit=3,
+                                  llm_judge=True)
+    assert result["llm_judge"] == {"model": "judge", "errors": 0}
+    assert result["variants"]["sentence-256-32"]["ragas_llm_context_precision"] == pytest.approx(1.0)
+    assert len(fake.requests) == 3 * chunking.K  # one verdict per returned chunk
+    assert "ragas LLM prec" in report.chunking_table(result)
