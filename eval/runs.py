@@ -111,9 +111,16 @@ def resolve_dataset(settings: Settings, dataset: str, suite: str) -> Path:
     return folder
 
 
+EVAL_TENANT = "cairn-eval"
+
+
 def eval_settings(settings: Settings, dataset: Path) -> Settings:
-    """Evaluations keep their own index and caches (under the data dir), apart from the served collections."""
-    return settings.model_copy(update={"data_dir": settings.resolved_data_dir / "eval" / dataset.resolve().name})
+    """Evaluations keep their own index and caches (under the data dir), apart from the served collections, and
+    their own tenant: with a shared database or Qdrant server (server profile) eval documents stay out of every
+    served tenant's lists and searches."""
+    return settings.model_copy(
+        update={"data_dir": settings.resolved_data_dir / "eval" / dataset.resolve().name, "tenant": EVAL_TENANT}
+    )
 
 
 def run_suite(runtime, suite: str, folder: Path, options: dict) -> dict:
