@@ -34,6 +34,7 @@ from api.app import create_app  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from core.types import ChunkRecord, chunk_id_for  # noqa: E402
 from eval.beir import COLLECTION, index_corpus, load  # noqa: E402
+from eval.runs import EVAL_TENANT  # noqa: E402
 from ingest.pipeline import store_name  # noqa: E402
 from workers.runtime import Runtime  # noqa: E402
 
@@ -122,7 +123,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "answer_latency.json")
     args = parser.parse_args()
 
-    settings = Settings(data_dir=args.data_dir, collection=COLLECTION)
+    # The eval tenant too, so that the index `cairn eval beir` built is reused as it is.
+    settings = Settings(data_dir=args.data_dir, collection=COLLECTION, tenant=EVAL_TENANT)
     runtime = Runtime(settings)
     data = load(args.data, "test")
     started = time.perf_counter()
