@@ -27,6 +27,9 @@ def create_app(runtime: Runtime, ingest_on_start: list[Path] | None = None) -> F
             worker = InProcessWorker(runtime.celery, runtime.settings.worker.concurrency)
             worker.start()
             enqueue(runtime, runtime.jobs.unfinished_items())  # work a previous run accepted but did not finish
+            from eval import runs as eval_runs
+
+            eval_runs.enqueue(runtime, runtime.evals.recover())
         if ingest_on_start:
             from workers.submit import collect_files, submit
 

@@ -80,6 +80,17 @@ class EvalRunStore:
             row.status = "running"
             return True
 
+    def recover(self) -> list[str]:
+        """At start-up of a process that is the only one running evals (the embedded profile): a run it left
+        `running` died with it and is marked failed; `queued` ones (lost with the in-memory broker) are returned to
+        be queued again."""
+        with self.db.session() as s:
+            rows = list(s.scalars(select(EvalRunRow).where(EvalRunRow.status.in_(("queued", "running")))))
+            for row in rows:
+                if row.status == "running":
+                    row.status, row.error, row.finished_at = "failed", "interrupted: the process running it stopped", utcnow()
+            return [row.id for row in rows if row.status == "queued"]
+
     def succeed(self, run_id: str, result: dict) -> None:
         self._set(run_id, status="succeeded", result=result, finished_at=utcnow())
 
@@ -195,20 +206,25 @@ def check_options(suite: str, options: dict) -> None:
 
 def submit(runtime, tenant: str, suite: str, dataset: str, options: dict) -> str:
     """Validates the request now (a bad one is refused, not queued to fail later) and queues the run."""
-    from kombu.exceptions import OperationalError as BrokerOperationalError
-
-    from workers.celery_app import EVAL_TASK
-    from workers.submit import BrokerUnavailable
-
     resolve_dataset(runtime.settings, dataset, suite)
     try:
         check_options(suite, options)
     except ValueError as exc:
         raise EvalRequestError(str(exc)) from None
     run_id = runtime.evals.create(tenant, suite, dataset, options)
-    try:
-        runtime.celery.tasks[EVAL_TASK].apply_async(args=[run_id])
-    except (BrokerOperationalError, ConnectionError, OSError) as exc:
-        runtime.evals.fail(run_id, "the queue is unavailable; the run was not started, submit again")
-        raise BrokerUnavailable(f"the task queue is unreachable: {exc}") from exc
+    enqueue(runtime, [run_id])
     return run_id
+
+
+def enqueue(runtime, run_ids: list[str]) -> None:
+    from kombu.exceptions import OperationalError as BrokerOperationalError
+
+    from workers.celery_app import EVAL_TASK
+    from workers.submit import BrokerUnavailable
+
+    for run_id in run_ids:
+        try:
+            runtime.celery.tasks[EVAL_TASK].apply_async(args=[run_id])
+        except (BrokerOperationalError, ConnectionError, OSError) as exc:
+            runtime.evals.fail(run_id, "the queue is unavailable; the run was not started, submit again")
+            raise BrokerUnavailable(f"the task queue is unreachable: {exc}") from exc

@@ -65,3 +65,17 @@ def test_no_datasets_folder_configured(runtime):
     with TestClient(create_app(runtime)) as plain:
         response = plain.post("/v1/evals", json={"suite": "chunking", "dataset": "chunking"})
     assert response.status_code == 422 and "CAIRN_EVAL__DATASETS_DIR" in response.json()["error"]["message"]
+
+
+def test_runs_left_behind_by_a_stopped_server_are_recovered_at_start(tmp_path, bge, parser):
+    settings = Settings(data_dir=tmp_path / "data", eval={"datasets_dir": SHARED_DATA}, _env_file=None)
+    with open_runtime(settings, bge, parser) as runtime:
+        options = {"variants": ["sentence-256-32"], "corpora": ["state_of_the_union"], "limit": 2}
+        died = runtime.evals.create(runtime.settings.tenant, "chunking", "chunking", options)
+        runtime.evals.start(died)  # it was running when the process stopped
+        lost = runtime.evals.create(runtime.settings.tenant, "chunking", "chunking", options)  # queued in memory
+        with TestClient(create_app(runtime)) as client:
+            failed = client.get(f"/v1/evals/{died}").json()
+            assert failed["status"] == "failed" and failed["error"].startswith("interrupted")
+            resumed = wait_status(client, f"/v1/evals/{lost}", done=("succeeded", "failed"), timeout_s=300)
+            assert resumed["status"] == "succeeded", resumed["error"]
