@@ -241,9 +241,10 @@ def eval_beir(
     """nDCG@10, Recall@100 and MRR@10 over documents, per retrieval mode (the corpus is indexed first)."""
     from eval import beir
 
-    chosen = tuple(m.strip() for m in modes.split(",") if m.strip())
-    if unknown := set(chosen) - set(beir.MODES):
-        _fail(f"unknown mode(s) {', '.join(sorted(unknown))}; choose from {', '.join(beir.MODES)}")
+    try:
+        chosen = beir.check_modes(modes.split(","))
+    except ValueError as exc:
+        _fail(str(exc))
     if not (folder / "corpus.jsonl").is_file():
         _fail(f"{folder} is not a BEIR folder (no corpus.jsonl)")
     runtime = _eval_runtime(folder)
@@ -271,14 +272,11 @@ def eval_chunking(
 ) -> None:
     """Token-level recall/precision/IoU and ragas context metrics per chunking strategy (one collection each)."""
     from eval import chunking
-    from ingest.chunking import check_strategy
 
     if not (folder / "questions.csv").is_file() or not (folder / "corpora").is_dir():
         _fail(f"{folder} is not a chunking benchmark folder (corpora/ and questions.csv)")
     try:
-        chosen = chunking.VARIANTS if not variants else tuple(chunking.Variant.parse(v) for v in variants.split(",") if v.strip())
-        for v in chosen:
-            check_strategy(v.strategy)
+        chosen = chunking.parse_variants(variants.split(",") if variants else ())
         names = tuple(c.strip() for c in corpora.split(",") if c.strip()) if corpora else ()
         runtime = _eval_runtime(folder)
         try:
@@ -310,9 +308,8 @@ def eval_ragas(
     if corpus is not None and not corpus.is_dir():
         _fail(f"{corpus} is not a folder")
     try:
-        _, bundled = answers.load(dataset)
         # A corpus to index gets an eval index of its own; otherwise the served collection is asked.
-        runtime = _eval_runtime(dataset) if (corpus or bundled) else Runtime(Settings())
+        runtime = _eval_runtime(dataset) if (corpus or answers.bundled_corpus(dataset)) else Runtime(Settings())
         try:
             result = answers.run(runtime, dataset, corpus=corpus, limit=limit)
         finally:
@@ -332,8 +329,8 @@ def eval_compare(
     from eval import report
 
     try:
-        rows = report.compare(report.load_run(run_a), report.load_run(run_b))
-        versions = report.changed_versions(report.load_run(run_a), report.load_run(run_b))
+        first, second = report.load_run(run_a), report.load_run(run_b)
+        rows, versions = report.compare(first, second), report.changed_versions(first, second)
     except (FileNotFoundError, ValueError) as exc:
         _fail(str(exc))
     width = max((len(r[0]) for r in rows), default=10)

@@ -48,6 +48,11 @@ class Row:
     answerable: bool = True
 
 
+def bundled_corpus(path: Path) -> Path | None:
+    """The corpus a dataset brings: a chunking benchmark folder brings its corpora, a JSONL file none."""
+    return path / "corpora" if path.is_dir() else None
+
+
 def load(path: Path) -> tuple[list[Row], Path | None]:
     """Rows, and the corpus folder the dataset brings (a chunking benchmark folder brings its corpora)."""
     if path.is_dir():
@@ -61,7 +66,7 @@ def load(path: Path) -> tuple[list[Row], Path | None]:
                     Row(r["question"], " ".join(x["content"] for x in refs), [x["content"] for x in refs],
                         [{"source": f"{r['corpus_id']}.md", "start": x["start_index"], "end": x["end_index"]} for x in refs])
                 )
-        return rows, path / "corpora"
+        return rows, bundled_corpus(path)
     rows = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
@@ -201,7 +206,8 @@ def run(runtime, dataset: Path, *, corpus: Path | None = None, collection: str |
         if not row.answerable or abstained:
             continue
         quotes = [c.quote for c in answer.citations]
-        text = " ".join(s for s, _ in cited_sentences(answer.answer)) or answer.answer
+        marked = cited_sentences(answer.answer)
+        text = " ".join(s for s, _ in marked) or answer.answer
         if row.reference:
             add("answer_token_f1", token_f1(text, row.reference))
             sample = SingleTurnSample(response=text, reference=row.reference)
@@ -221,7 +227,7 @@ def run(runtime, dataset: Path, *, corpus: Path | None = None, collection: str |
             for name, value in judge.scores(row.question, text, quotes, row.reference).items():
                 add(name, value)
         by_number = {c.index: c for c in answer.citations}
-        pairs = [(s, by_number[n].quote) for s, numbers in cited_sentences(answer.answer) for n in numbers if n in by_number]
+        pairs = [(s, by_number[n].quote) for s, numbers in marked for n in numbers if n in by_number]
         if pairs:
             support = [float(sigmoid(runtime.reranker.score(s, [q]))[0]) for s, q in pairs]
             add("citation_support", statistics.fmean(p >= 0.5 for p in support))

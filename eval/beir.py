@@ -19,6 +19,13 @@ from ingest.pipeline import IngestTarget
 from retrieval.search import Query
 
 MODES = ("dense", "sparse", "hybrid", "hybrid+rerank")
+
+
+def check_modes(modes) -> tuple[str, ...]:
+    chosen = tuple(m.strip() for m in modes if m.strip())
+    if unknown := set(chosen) - set(MODES):
+        raise ValueError(f"unknown mode(s) {', '.join(sorted(unknown))}; choose from {', '.join(MODES)}")
+    return chosen
 COLLECTION = "beir"
 
 

@@ -63,6 +63,16 @@ class Variant:
         return cls(parts[0], int(parts[1]), int(parts[2]))
 
 
+def parse_variants(names) -> tuple[Variant, ...]:
+    """Variant names, each checked against the strategy registry; no names: every variant of VARIANTS."""
+    from ingest.chunking import check_strategy
+
+    chosen = tuple(Variant.parse(name) for name in names if name.strip()) or VARIANTS
+    for variant in chosen:
+        check_strategy(variant.strategy)
+    return chosen
+
+
 # Every strategy of the registry at the default size, and size variants of the two simplest ones.
 VARIANTS = tuple(
     Variant.parse(v)
@@ -202,10 +212,10 @@ def _span_id(document_id: str, start: int, end: int) -> str:
     return f"{document_id}:{start}:{end}"
 
 
-def _returned_units(store, name: str, document_id: str) -> list[tuple[int, int, str]]:
-    """Every distinct span a search can return for this document (parents for hierarchical chunks)."""
+def _returned_units(chunks) -> list[tuple[int, int, str]]:
+    """Every distinct span a search can return from these chunks of a document (parents for hierarchical ones)."""
     units = {}
-    for chunk in store.chunks(name, document_id):
+    for chunk in chunks:
         p = chunk.payload
         if p.get("parent_text") is not None:
             units[(p["parent_start"], p["parent_end"])] = p["parent_text"]
@@ -234,9 +244,9 @@ def evaluate_variant(runtime, variant: Variant, files: dict[str, Path], question
         documents[corpus_id] = outcome.document_id
     ingest_s = time.perf_counter() - started
 
-    units = {cid: _returned_units(runtime.store, name, doc_id) for cid, doc_id in documents.items()}
-    chunk_tokens = [tokens.count(chunk.payload["text"]) for doc_id in documents.values()
-                    for chunk in runtime.store.chunks(name, doc_id)]
+    stored = {cid: runtime.store.chunks(name, doc_id) for cid, doc_id in documents.items()}
+    units = {cid: _returned_units(chunks) for cid, chunks in stored.items()}
+    chunk_tokens = [tokens.count(chunk.payload["text"]) for chunks in stored.values() for chunk in chunks]
     SingleTurnSample, ragas = _ragas_metrics()
 
     per_question: dict[str, list[float]] = {}
@@ -247,25 +257,27 @@ def evaluate_variant(runtime, variant: Variant, files: dict[str, Path], question
             Query(q.text, settings.tenant, collection, strategy=variant.strategy, top_k=SEARCH_DEPTH)
         ).hits
         search_ms.append((time.perf_counter() - t) * 1000)
-        doc_id, gold = documents[q.corpus_id], list(q.gold)
-        at_k = [(h.document_id, h.start, h.end) for h in hits[:k]]
+        doc_id, gold = documents[q.corpus_id], merge(q.gold)
+        top = hits[:k]
+        at_k = [(h.document_id, h.start, h.end) for h in top]
         scores = {f"{m}@k": v for m, v in span_scores(at_k, doc_id, gold).items()}
         at_budget = within_budget(hits, budget, tokens.count, tokens.cut)
         scores |= {f"{m}@budget": v for m, v in span_scores(at_budget, doc_id, gold).items()}
         scores["chunks@budget"] = float(len(at_budget))
 
-        gold_units = [(s, e, text) for s, e, text in units[q.corpus_id] if overlap([(s, e)], merge(gold)) > 0]
+        gold_units = [(s, e, text) for s, e, text in units[q.corpus_id] if overlap([(s, e)], gold) > 0]
+        contexts = [h.text for h in top]
         sample = SingleTurnSample(
             user_input=q.text,
-            retrieved_contexts=[h.text for h in hits[:k]],
+            retrieved_contexts=contexts,
             reference_contexts=[text for _, _, text in gold_units],
-            retrieved_context_ids=[_span_id(h.document_id, h.start, h.end) for h in hits[:k]],
+            retrieved_context_ids=[_span_id(h.document_id, h.start, h.end) for h in top],
             reference_context_ids=[_span_id(doc_id, s, e) for s, e, _ in gold_units],
         )
         for metric_name, metric in ragas.items():
             scores[metric_name] = float(metric.single_turn_score(sample))
         if judge is not None:
-            judged = judge.context_precision(q.text, " ".join(q.references), [h.text for h in hits[:k]])
+            judged = judge.context_precision(q.text, " ".join(q.references), contexts)
             if judged is not None:
                 scores["ragas_llm_context_precision"] = judged
         for metric_name, value in scores.items():

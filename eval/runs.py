@@ -71,14 +71,14 @@ class EvalRunStore:
             for key, value in values.items():
                 setattr(row, key, value)
 
-    def start(self, run_id: str) -> bool:
-        """Marks a queued run running; False when it is not queued (already taken or finished)."""
+    def start(self, run_id: str) -> EvalRunView | None:
+        """Marks a queued run running and returns it; None when it is not queued (already taken or finished)."""
         with self.db.session() as s:
             row = s.get(EvalRunRow, run_id)
             if row is None or row.status != "queued":
-                return False
+                return None
             row.status = "running"
-            return True
+            return _view(row)
 
     def recover(self) -> list[str]:
         """At start-up of a process that is the only one running evals (the embedded profile): a run it left
@@ -151,15 +151,14 @@ def run_suite(runtime, suite: str, folder: Path, options: dict) -> dict:
             if suite == "chunking":
                 from eval import chunking
 
-                variants = tuple(chunking.Variant.parse(v) for v in options.get("variants") or ()) or chunking.VARIANTS
                 return chunking.run(
-                    rt, folder, variants=variants, corpora=tuple(options.get("corpora") or ()),
+                    rt, folder, variants=chunking.parse_variants(options.get("variants") or ()), corpora=tuple(options.get("corpora") or ()),
                     limit=options.get("limit"), k=options.get("k") or chunking.K,
                     budget=options.get("budget") or chunking.BUDGET_TOKENS, llm_judge=bool(options.get("llm_judge")),
                 )
             from eval import beir
 
-            return beir.run(rt, folder, modes=tuple(options.get("modes") or ("dense", "sparse", "hybrid")),
+            return beir.run(rt, folder, modes=beir.check_modes(options.get("modes") or ("dense", "sparse", "hybrid")),
                             limit=options.get("limit"))
         finally:
             rt.__dict__.pop("parser", None)  # the caller owns it
@@ -171,9 +170,9 @@ def execute(runtime, run_id: str) -> str:
     from eval.report import save_run
 
     runs = runtime.evals
-    if not runs.start(run_id):
+    view = runs.start(run_id)
+    if view is None:
         return "skipped"
-    view = runs.get(run_id)
     try:
         folder = resolve_dataset(runtime.settings, view.dataset, view.suite)
         result = run_suite(runtime, view.suite, folder, view.options)
@@ -188,18 +187,15 @@ def execute(runtime, run_id: str) -> str:
 
 def check_options(suite: str, options: dict) -> None:
     if suite == "chunking":
-        from eval.chunking import Variant
-        from ingest.chunking import check_strategy
+        from eval.chunking import parse_variants
 
-        for name in options.get("variants") or ():
-            check_strategy(Variant.parse(name).strategy)
+        parse_variants(options.get("variants") or ())
         if options.get("modes"):
             raise EvalRequestError("`modes` belongs to the beir suite")
     else:
-        from eval.beir import MODES
+        from eval.beir import check_modes
 
-        if unknown := set(options.get("modes") or ()) - set(MODES):
-            raise EvalRequestError(f"unknown mode(s) {', '.join(sorted(unknown))}; choose from {', '.join(MODES)}")
+        check_modes(options.get("modes") or ())
         if options.get("variants") or options.get("corpora"):
             raise EvalRequestError("`variants` and `corpora` belong to the chunking suite")
 
@@ -217,14 +213,8 @@ def submit(runtime, tenant: str, suite: str, dataset: str, options: dict) -> str
 
 
 def enqueue(runtime, run_ids: list[str]) -> None:
-    from kombu.exceptions import OperationalError as BrokerOperationalError
-
     from workers.celery_app import EVAL_TASK
-    from workers.submit import BrokerUnavailable
+    from workers.submit import send
 
-    for run_id in run_ids:
-        try:
-            runtime.celery.tasks[EVAL_TASK].apply_async(args=[run_id])
-        except (BrokerOperationalError, ConnectionError, OSError) as exc:
-            runtime.evals.fail(run_id, "the queue is unavailable; the run was not started, submit again")
-            raise BrokerUnavailable(f"the task queue is unreachable: {exc}") from exc
+    send(runtime, EVAL_TASK, run_ids,
+         lambda run_id: runtime.evals.fail(run_id, "the queue is unavailable; the run was not started, submit again"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from kombu.exceptions import OperationalError as BrokerOperationalError
@@ -47,11 +48,18 @@ def submit(runtime, files: list[FileToIngest], *, tenant: str, collection: str, 
 
 
 def enqueue(runtime, item_ids: list[str]) -> None:
-    task = runtime.celery.tasks[INGEST_TASK]
+    send(runtime, INGEST_TASK, item_ids,
+         lambda item_id: runtime.jobs.fail(item_id, "the queue is unavailable; nothing was ingested, submit again"))
+
+
+def send(runtime, task_name: str, ids: list[str], unsent: Callable[[str], object]) -> None:
+    """Queues one `task_name` task per id. When the broker cannot be reached, `unsent(id)` records every id as not
+    started, and BrokerUnavailable is raised."""
+    task = runtime.celery.tasks[task_name]
     try:
-        for item_id in item_ids:
-            task.apply_async(args=[item_id])
+        for one in ids:
+            task.apply_async(args=[one])
     except (BrokerOperationalError, ConnectionError, OSError) as exc:
-        for item_id in item_ids:
-            runtime.jobs.fail(item_id, "the queue is unavailable; nothing was ingested, submit again")
+        for one in ids:
+            unsent(one)
         raise BrokerUnavailable(f"the task queue is unreachable: {exc}") from exc
