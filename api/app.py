@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import logging
+import time
+import uuid
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 from api.errors import install_error_handlers
-from api.routers import answers, documents, evals, health, jobs, search
+from api.routers import answers, documents, evals, health, jobs, operations, search
+from core.logs import bind_request
 from workers.runtime import Runtime
 
 log = logging.getLogger("cairn.api")
@@ -49,6 +52,26 @@ def create_app(runtime: Runtime, ingest_on_start: list[Path] | None = None) -> F
     app = FastAPI(title="Cairn", version="0.1.0", lifespan=lifespan, description="A RAG knowledge backend.")
     app.state.runtime = runtime
     install_error_handlers(app)
-    for router in (health.router, documents.router, jobs.router, search.router, answers.router, evals.router):
+    for router in (health.router, documents.router, jobs.router, search.router, answers.router, evals.router,
+                   operations.router):
         app.include_router(router)
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next):
+        """Counts and times every request by route template, and tags its logs (and response) with a request id."""
+        started = time.perf_counter()
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        bind_request(request_id)
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            response.headers["X-Request-ID"] = request_id
+            return response
+        finally:
+            route = request.scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            runtime.metrics.requests.labels(request.method, path, str(status)).inc()
+            runtime.metrics.request_seconds.labels(request.method, path).observe(time.perf_counter() - started)
+
     return app

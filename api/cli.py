@@ -14,6 +14,7 @@ from core.offline import configure_offline
 
 configure_offline()
 
+from core.logs import configure_logging  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from core.vectorstore import StoreLocked  # noqa: E402
 
@@ -22,6 +23,12 @@ documents_app = typer.Typer(help="Manage documents.", no_args_is_help=True)
 app.add_typer(documents_app, name="documents")
 eval_app = typer.Typer(help="Evaluation suites (results.json per run).", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
+keys_app = typer.Typer(help="API keys (each bound to a tenant and a role).", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+review_app = typer.Typer(help="The human-review queue.", no_args_is_help=True)
+app.add_typer(review_app, name="review")
+db_app = typer.Typer(help="The SQL store.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -361,6 +368,122 @@ def eval_abstention(
     _write_results(result, out)
 
 
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="What the key is for (shown in lists).")],
+    role: Annotated[str, typer.Option(help="reader, editor or admin.")] = "reader",
+    tenant: Annotated[str | None, typer.Option(help="Tenant the key acts for (default: CAIRN_TENANT).")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Create a key and print it (once: only its hash is stored). The first key closes an open embedded API."""
+    from core.access import Role
+
+    if role not in {r.value for r in Role}:
+        _fail(f"role must be one of {', '.join(r.value for r in Role)}, not {role!r}")
+    runtime = _runtime()
+    try:
+        row, key = runtime.keys.create(tenant or runtime.settings.tenant, role, name)
+    except ValueError as exc:
+        _fail(str(exc))
+    finally:
+        runtime.close()
+    if as_json:
+        typer.echo(json.dumps({"id": row.id, "tenant": row.tenant, "role": row.role, "name": row.name, "key": key}))
+    else:
+        typer.echo(f"{key}\n(id {row.id}, tenant {row.tenant}, role {row.role}; keep the key: it is not shown again)")
+
+
+@keys_app.command("list")
+def keys_list(tenant: Annotated[str | None, typer.Option(help="Only this tenant's keys.")] = None) -> None:
+    runtime = _runtime()
+    try:
+        for row in runtime.keys.list(tenant):
+            state = f"revoked {row.revoked_at:%Y-%m-%d}" if row.revoked_at else "active"
+            typer.echo(f"{row.id}  {row.prefix}...  {row.tenant}  {row.role}  {row.name}  {state}")
+    finally:
+        runtime.close()
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str) -> None:
+    runtime = _runtime()
+    try:
+        if not runtime.keys.revoke(key_id):
+            _fail(f"no key {key_id}", 1)
+        typer.echo(f"revoked {key_id}")
+    finally:
+        runtime.close()
+
+
+@review_app.command("export")
+def review_export(
+    out: Annotated[Path, typer.Argument(help="JSONL file to write (`cairn eval ragas` reads it).")],
+    tenant: Annotated[str | None, typer.Option(help="Tenant (default: CAIRN_TENANT).")] = None,
+) -> None:
+    """Approved and corrected answers as an eval dataset."""
+    runtime = _runtime()
+    try:
+        rows = runtime.review.export(tenant or runtime.settings.tenant)
+    finally:
+        runtime.close()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    typer.echo(f"{len(rows)} reviewed answers written to {out}")
+
+
+@app.command()
+def cost(
+    days: Annotated[float, typer.Option(help="Answers of the last N days make the request mix.")] = 30,
+    tenant: Annotated[str | None, typer.Option(help="One tenant (default: all).")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Project monthly LLM cost at 100, 10,000 and 100,000 requests a day from the recorded request mix."""
+    from datetime import UTC, datetime, timedelta
+
+    from eval import cost as cost_report
+
+    runtime = _runtime()
+    try:
+        rows = runtime.answer_log.between(tenant, datetime.now(UTC) - timedelta(days=days))
+        report = cost_report.project(rows, runtime.settings)
+    finally:
+        runtime.close()
+    typer.echo(json.dumps(report, indent=2) if as_json else cost_report.format_report(report))
+
+
+@app.command()
+def drift(
+    recent_days: Annotated[float, typer.Option(help="The recent window: the last N days.")] = 7,
+    reference_days: Annotated[float, typer.Option(help="The reference window: N days before the recent one.")] = 28,
+    tenant: Annotated[str | None, typer.Option(help="Tenant (default: CAIRN_TENANT).")] = None,
+) -> None:
+    """Compare recent questions with a reference window (exit code 3 when drift is found, for alerting)."""
+    from datetime import UTC, datetime
+
+    from eval import drift as drift_report
+
+    runtime = _runtime()
+    try:
+        result = drift_report.tenant_report(runtime, tenant or runtime.settings.tenant, datetime.now(UTC),
+                                            recent_days, reference_days)
+    finally:
+        runtime.close()
+    typer.echo(json.dumps(result, indent=2))
+    if result["drifted"]:
+        raise typer.Exit(3)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the SQL store's migrations (every process also does this at start-up)."""
+    runtime = _runtime()
+    try:
+        runtime.db  # migrates
+        typer.echo(f"database at the newest revision: {runtime.settings.sqlalchemy_url.split('@')[-1]}")
+    finally:
+        runtime.close()
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -377,7 +500,8 @@ def serve(
         application = create_app(runtime, ingest_on_start=ingest_paths or None)
     except StoreLocked as exc:
         _fail(str(exc))
-    uvicorn.run(application, host=host, port=port, log_level="info")
+    configure_logging(runtime.settings.log_format)
+    uvicorn.run(application, host=host, port=port, log_level="info", log_config=None)
 
 
 @app.command()
@@ -388,6 +512,8 @@ def worker() -> None:
         _fail("`cairn worker` needs a queue: set CAIRN_REDIS_URL (the embedded profile runs its worker in-process)")
     runtime = _runtime()
     app_ = runtime.celery
+    configure_logging(settings.log_format)
+    app_.conf.worker_hijack_root_logger = False  # keep the JSON logs
     # The embedded index can be owned by one process only, so an Edge-backed worker is one process of threads that
     # share one index, model and parser, built up front; against a Qdrant server, prefork processes.
     pool = ["--pool", "prefork", "--concurrency", str(settings.worker.concurrency)]

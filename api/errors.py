@@ -15,8 +15,8 @@ log = logging.getLogger("cairn.api")
 
 
 class ApiError(HTTPException):
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(status_code=status, detail=message)
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
+        super().__init__(status_code=status, detail=message, headers=headers)
         self.code = code
 
 
@@ -27,7 +27,7 @@ def _body(code: str, message: str) -> dict:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError):
-        return JSONResponse(_body(exc.code, str(exc.detail)), status_code=exc.status_code)
+        return JSONResponse(_body(exc.code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import (
     DateTime,
@@ -18,9 +19,26 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    inspect,
+    text,
 )
 from sqlalchemy.pool import QueuePool
+from alembic import command
+from alembic.config import Config
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+BASELINE_REVISION = "0001"  # the schema databases had before migrations
+MIGRATION_LOCK = 0x6361_6972  # "cair": the Postgres advisory lock migrations take
+
+
+def alembic_config(connection=None) -> Config:
+    """Alembic's configuration, without an ini file: `cairn db` commands and `Database.migrate` share it."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
 
 
 def utcnow() -> datetime:
@@ -152,6 +170,46 @@ class AnswerRow(Base):
     corpus_version: Mapped[str | None] = mapped_column(String(64), nullable=True)
     body: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The audit trail beyond what the user was shown: who asked, which model, what it cost, what was retrieved.
+    api_key_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    model: Mapped[str] = mapped_column(String(200), default="")
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    total_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    top_score: Mapped[float | None] = mapped_column(Float, nullable=True)  # the best retrieval score (drift)
+    retrieved: Mapped[list | None] = mapped_column(JSON, nullable=True)  # [{chunk_id, document_id, score}]
+
+    __table_args__ = (Index("ix_answers_tenant_created", "tenant", "created_at"),)
+
+
+class FeedbackRow(Base):
+    """A user's verdict on an answer, tied to the chunks that answer was built from."""
+
+    __tablename__ = "feedback"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    answer_id: Mapped[str] = mapped_column(String(36), ForeignKey("answers.id", ondelete="CASCADE"), index=True)
+    tenant: Mapped[str] = mapped_column(String(128), index=True)
+    api_key_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    rating: Mapped[str] = mapped_column(String(8))  # up, down
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    correction: Mapped[str | None] = mapped_column(Text, nullable=True)
+    chunk_ids: Mapped[list] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ApiKeyRow(Base):
+    """An API key, stored as its sha256 (the key itself is shown once, at creation), bound to a tenant and a role."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # the key's first characters, to tell keys apart in lists
+    name: Mapped[str] = mapped_column(String(200))
+    tenant: Mapped[str] = mapped_column(String(128), index=True)
+    role: Mapped[str] = mapped_column(String(16))  # reader, editor, admin
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 class ReviewRow(Base):
@@ -165,6 +223,7 @@ class ReviewRow(Base):
     reason: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, approved, edited, rejected
     resolution: Mapped[str | None] = mapped_column(Text, nullable=True)  # the reviewer's answer or note
+    reviewer_key_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
@@ -206,11 +265,23 @@ class Database:
             )
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
-            self.engine = create_engine(url, pool_pre_ping=True)
+            # A database that is down must fail a request in seconds, not hang it (connect_timeout is libpq's).
+            connect_args = {"connect_timeout": 5} if url.startswith("postgresql") else {}
+            self.engine = create_engine(url, pool_pre_ping=True, pool_timeout=10, connect_args=connect_args)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
-    def create_all(self) -> None:
-        Base.metadata.create_all(self.engine)
+    def migrate(self) -> None:
+        """Brings the schema to the newest migration (Alembic). Safe to run from many processes at once on Postgres
+        (an advisory lock makes them take turns); a database made before migrations existed is stamped with the
+        first revision, whose schema it holds, and upgraded from there."""
+        with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+            config = alembic_config(connection)
+            tables = set(inspect(connection).get_table_names())
+            if "documents" in tables and "alembic_version" not in tables:
+                command.stamp(config, BASELINE_REVISION)
+            command.upgrade(config, "head")
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:

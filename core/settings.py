@@ -88,6 +88,22 @@ class EvalSettings(BaseModel):
     datasets_dir: Path | None = None
 
 
+class AuthSettings(BaseModel):
+    # True: every route but health needs an API key. False: open (everyone acts as admin of the default tenant).
+    # None (default): required in the server profile, and in the embedded profile as soon as a key exists, so a
+    # fresh local install works with no setup and creating the first key (`cairn keys create`) closes it.
+    required: bool | None = None
+
+
+class LimitSettings(BaseModel):
+    """Rate limits (the `limits` library; moving windows in Redis when the server profile has it, else in memory).
+    They count requests made with an API key: per key and per tenant. 429 with Retry-After when exceeded."""
+
+    enabled: bool = True
+    per_key: str = "300/minute"
+    per_tenant: str = "1200/minute"
+
+
 class LLMSettings(BaseModel):
     """Any OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, Ollama, llama.cpp server)."""
 
@@ -109,6 +125,7 @@ class Settings(BaseSettings):
     database_url: str | None = None
     redis_url: str | None = None
     tenant: str = "default"
+    log_format: Literal["json", "console"] = "json"  # `cairn serve` and `cairn worker` logs, one record per line
     collection: str = "default"
 
     qdrant: QdrantSettings = QdrantSettings()
@@ -120,6 +137,8 @@ class Settings(BaseSettings):
     answer: AnswerSettings = AnswerSettings()
     llm: LLMSettings = LLMSettings()
     eval: EvalSettings = EvalSettings()
+    auth: AuthSettings = AuthSettings()
+    limits: LimitSettings = LimitSettings()
 
     @property
     def profile(self) -> Profile:

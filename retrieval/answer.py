@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from core.settings import Settings
 from retrieval.generation import Citation, Draft, ExtractiveGenerator, GenerationRejected, Generator, GeneratorUnavailable, Usage
 from retrieval.rerank import Reranker, sigmoid
-from retrieval.review import ReviewQueue
+from retrieval.audit import AnswerLog, Asker
 from retrieval.search import Query, SearchHit, SearchService
 
 NOT_COVERED = "The knowledge base does not answer this question."
@@ -58,17 +58,23 @@ class AnswerService:
         search: SearchService,
         reranker: Reranker,
         catalog,
-        review: ReviewQueue,
+        log: AnswerLog,
         llm: Generator | None = None,
+        metrics=None,
     ):
         self.settings = settings
         self.search = search
         self.extractive = ExtractiveGenerator(reranker, settings.answer.max_sentences)
         self.llm = llm
         self.catalog = catalog
-        self.review = review
+        self.log = log
+        self.metrics = metrics
+        self.reranker = reranker
 
-    def answer(self, question: str, *, tenant: str, collection: str, top_k: int | None = None, **filters) -> Answer:
+    def answer(
+        self, question: str, *, tenant: str, collection: str, top_k: int | None = None, api_key_id: str | None = None,
+        **filters,
+    ) -> Answer:
         started = time.perf_counter()
         question = question.strip()
         if not question:
@@ -99,7 +105,14 @@ class AnswerService:
         )
         if fallback is not None:
             answer.review_id = str(uuid.uuid4())
-        self.review.log_answer(answer.as_dict(), tenant=tenant, collection=collection)
+        model = self.llm.name if self.llm is not None and draft.generator == self.llm.name else self.reranker.model_id
+        retrieved_ids = [
+            {"chunk_id": h.chunk_id, "document_id": h.document_id, "score": round(h.score, 6)} for h in retrieved.hits
+        ]
+        record = answer.as_dict()
+        self.log.log(record, asker=Asker(tenant, api_key_id), collection=collection, model=model, retrieved=retrieved_ids)
+        if self.metrics is not None:
+            self.metrics.observe_answer(record, model)
         return answer
 
     def _generate(self, question: str, passages: list[SearchHit], top_logit: float | None):

@@ -172,6 +172,11 @@ class JobStore:
         status, progress = _status_of(counts)
         return JobView(job_id, status, progress, documents, job.error, job.collection, job.strategy)
 
+    def count_by_status(self) -> dict[str, int]:
+        """Ingestion items per status, all tenants (a metric)."""
+        with self.db.session() as s:
+            return dict(s.execute(select(JobItemRow.status, func.count()).group_by(JobItemRow.status)).all())
+
     def unfinished_items(self) -> list[str]:
         """Items that never got an outcome (their process died with them); resubmitted at start-up."""
         with self.db.session() as s:

@@ -24,7 +24,7 @@ class Runtime:
     @cached_property
     def db(self) -> Database:
         db = Database(self.settings.sqlalchemy_url)
-        db.create_all()
+        db.migrate()
         return db
 
     @cached_property
@@ -73,7 +73,9 @@ class Runtime:
             from retrieval.llm import OpenAIGenerator
 
             llm = OpenAIGenerator(self.settings.llm, self.reranker)
-        return AnswerService(self.settings, self.search, self.reranker, self.catalog, self.review, llm)
+        return AnswerService(
+            self.settings, self.search, self.reranker, self.catalog, self.answer_log, llm, metrics=self.metrics
+        )
 
     @cached_property
     def evals(self):
@@ -86,10 +88,57 @@ class Runtime:
         return threading.Lock()
 
     @cached_property
+    def answer_log(self):
+        from retrieval.audit import AnswerLog
+
+        return AnswerLog(self.db)
+
+    @cached_property
     def review(self):
         from retrieval.review import ReviewQueue
 
         return ReviewQueue(self.db)
+
+    @cached_property
+    def metrics(self):
+        from core.metrics import Metrics
+
+        metrics = Metrics()
+        metrics.watch("cairn_review_queue_depth", "Answers waiting for human review", [], lambda: {(): self.review.depth()})
+        metrics.watch("cairn_feedback", "Feedback received, by rating", ["rating"], self.review.feedback_counts)
+        metrics.watch("cairn_ingest_items", "Ingestion items (files), by status", ["status"], self.jobs.count_by_status)
+        metrics.watch("cairn_queue_length", "Ingestion tasks waiting in the broker", ["queue"], self.queue_length)
+        return metrics
+
+    def queue_length(self) -> dict[str, int]:
+        queue = self.settings.worker.queue
+        if not self.settings.redis_url:  # the in-process broker: what is queued is what the job store says
+            return {queue: self.jobs.count_by_status().get("queued", 0)}
+        import redis
+
+        client = redis.Redis.from_url(self.settings.redis_url, socket_timeout=1, socket_connect_timeout=1)
+        try:
+            return {queue: client.llen(queue)}
+        finally:
+            client.close()
+
+    @cached_property
+    def keys(self):
+        from core.access import ApiKeyStore
+
+        return ApiKeyStore(self.db)
+
+    def auth_required(self) -> bool:
+        required = self.settings.auth.required
+        if required is not None:
+            return required
+        return self.settings.profile == "server" or self.keys.any_active()
+
+    @cached_property
+    def rate_limiter(self):
+        from api.ratelimit import RateLimiter
+
+        return RateLimiter(self.settings.limits, self.settings.redis_url)
 
     def open_ingestion(self) -> IngestService:
         """Builds the ingestion services now, once: before worker threads share them, and so that a second process

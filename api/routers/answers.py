@@ -8,13 +8,16 @@ from collections.abc import Iterator
 from typing import Literal
 
 from fastapi import APIRouter
-from fastapi.responses import StreamingResponse
+from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
-from api.deps import RuntimeDep, SettingsDep, TenantDep
+from api.deps import RuntimeDep, SettingsDep, Editor, Reader
 from api.errors import ApiError
 from api.schemas import Filters
+from core.access import Principal
 from retrieval.answer import Answer
+from retrieval.audit import Asker
+from retrieval.review import NotFound
 
 router = APIRouter(prefix="/v1", tags=["answers"])
 
@@ -27,9 +30,11 @@ class AnswerRequest(BaseModel):
     stream: bool = Field(default=False, description="server-sent events: `delta` pieces, then `answer`, then `done`")
 
 
-def _answer(runtime, tenant: str, collection: str, question: str, top_k: int | None, filters: Filters) -> Answer:
+def _answer(runtime, who: Principal, collection: str, question: str, top_k: int | None, filters: Filters) -> Answer:
     try:
-        return runtime.answers.answer(question, tenant=tenant, collection=collection, top_k=top_k, **filters.as_query())
+        return runtime.answers.answer(
+            question, tenant=who.tenant, collection=collection, top_k=top_k, api_key_id=who.key_id, **filters.as_query()
+        )
     except ValueError as exc:
         raise ApiError(422, "invalid_request", str(exc)) from None
 
@@ -50,8 +55,8 @@ def _pieces(text: str) -> Iterator[str]:
     response_model=Answer,
     responses={200: {"content": {"text/event-stream": {}}, "description": "an Answer, or with stream: true, events"}},
 )
-def answer(body: AnswerRequest, runtime: RuntimeDep, settings: SettingsDep, tenant: TenantDep):
-    result = _answer(runtime, tenant, body.collection or settings.collection, body.question, body.top_k, body.filters)
+def answer(body: AnswerRequest, runtime: RuntimeDep, settings: SettingsDep, who: Reader):
+    result = _answer(runtime, who, body.collection or settings.collection, body.question, body.top_k, body.filters)
     if not body.stream:
         return result
     # The answer is checked against its sources before any of it is shown, so the stream starts after that check.
@@ -66,11 +71,38 @@ def answer(body: AnswerRequest, runtime: RuntimeDep, settings: SettingsDep, tena
 
 
 @router.get("/answers/{answer_id}")
-def answer_record(answer_id: str, runtime: RuntimeDep, tenant: TenantDep) -> dict:
-    body = runtime.review.answer(tenant, answer_id)
-    if body is None:
+def answer_record(answer_id: str, runtime: RuntimeDep, who: Reader) -> dict:
+    """The audit record: the Answer as given, plus tenant, API key id, model, retrieved chunks with their scores,
+    time, and the feedback and review it received."""
+    record = runtime.answer_log.record(who.tenant, answer_id)
+    if record is None:
         raise ApiError(404, "not_found", f"no answer {answer_id}")
-    return body
+    return record
+
+
+class FeedbackRequest(BaseModel):
+    answer_id: str = Field(min_length=1, max_length=64)
+    rating: Literal["up", "down"]
+    comment: str | None = Field(default=None, max_length=4000)
+    correction: str | None = Field(default=None, max_length=20000, description="what the answer should have said")
+
+
+class FeedbackReceipt(BaseModel):
+    id: str
+    answer_id: str
+    rating: str
+    review_id: str | None = Field(description="set when the feedback put the answer in the review queue")
+
+
+@router.post("/feedback", response_model=FeedbackReceipt, status_code=201)
+def feedback(body: FeedbackRequest, runtime: RuntimeDep, who: Reader):
+    """A thumbs-down or a correction puts the answer in the review queue."""
+    try:
+        row, review_id = runtime.review.feedback(Asker(who.tenant, who.key_id), body.answer_id, body.rating,
+                                                 body.comment, body.correction)
+    except NotFound as exc:
+        raise ApiError(404, "not_found", str(exc)) from None
+    return FeedbackReceipt(id=row.id, answer_id=row.answer_id, rating=row.rating, review_id=review_id)
 
 
 class ReviewItem(BaseModel):
@@ -88,17 +120,26 @@ class ReviewDecision(BaseModel):
 
 
 @router.get("/review", response_model=list[ReviewItem])
-def review_queue(runtime: RuntimeDep, tenant: TenantDep, limit: int = 50, offset: int = 0):
+def review_queue(runtime: RuntimeDep, who: Editor, limit: int = 50, offset: int = 0):
     if not (1 <= limit <= 500 and offset >= 0):
         raise ApiError(422, "invalid_request", "limit must be 1..500 and offset >= 0")
-    return [ReviewItem.model_validate(row, from_attributes=True) for row in runtime.review.pending(tenant, limit, offset)]
+    return [ReviewItem.model_validate(row, from_attributes=True) for row in runtime.review.pending(who.tenant, limit, offset)]
+
+
+@router.get("/review/export", response_class=PlainTextResponse, responses={200: {"content": {"application/x-ndjson": {}}}})
+def review_export(who: Editor, runtime: RuntimeDep):
+    """Approved and corrected answers as an eval dataset: JSONL that `cairn eval ragas` reads."""
+    lines = [json.dumps(item, ensure_ascii=False) for item in runtime.review.export(who.tenant)]
+    return PlainTextResponse("".join(line + "\n" for line in lines), media_type="application/x-ndjson")
 
 
 @router.post("/review/{review_id}", response_model=ReviewItem)
-def review_decide(review_id: str, body: ReviewDecision, runtime: RuntimeDep, tenant: TenantDep):
+def review_decide(review_id: str, body: ReviewDecision, runtime: RuntimeDep, who: Editor):
     status = {"approve": "approved", "edit": "edited", "reject": "rejected"}[body.action]
     try:
-        row = runtime.review.resolve(tenant, review_id, status, body.answer if body.action == "edit" else body.comment)
+        row = runtime.review.resolve(
+            who.tenant, review_id, status, body.answer if body.action == "edit" else body.comment, who.key_id
+        )
     except ValueError as exc:
         raise ApiError(422, "invalid_request", str(exc)) from None
     if row is None:
@@ -126,13 +167,13 @@ class ChatRequest(BaseModel):
 
 
 @router.post("/chat/completions")
-def chat_completions(body: ChatRequest, runtime: RuntimeDep, settings: SettingsDep, tenant: TenantDep):
+def chat_completions(body: ChatRequest, runtime: RuntimeDep, settings: SettingsDep, who: Reader):
     """OpenAI-compatible: the last user message is answered from the knowledge base; `citations` and `cairn` (the
     confidence, fallback and answer id) are added to the response."""
     questions = [m.text().strip() for m in body.messages if m.role == "user" and m.text().strip()]
     if not questions:
         raise ApiError(422, "invalid_request", "messages must contain a user message with text")
-    result = _answer(runtime, tenant, body.collection or settings.collection, questions[-1], None, Filters())
+    result = _answer(runtime, who, body.collection or settings.collection, questions[-1], None, Filters())
     created = int(time.time())
     model = result.generator
     citations = [c.__dict__ for c in result.citations]

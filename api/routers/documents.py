@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
 
-from api.deps import RuntimeDep, SettingsDep, TenantDep
+from api.deps import RuntimeDep, SettingsDep, Editor, Reader
 from api.errors import ApiError
 from api.schemas import DocumentDetail, DocumentIndex, DocumentPage, DocumentSummary, UploadAccepted, UploadedDocument
 from core.types import DocumentLabels, document_id_for
@@ -43,7 +43,7 @@ async def upload(
     request: Request,
     runtime: RuntimeDep,
     settings: SettingsDep,
-    tenant: TenantDep,
+    who: Editor,
     file: Annotated[list[UploadFile], File(description="One or more files")],
     metadata: Annotated[
         str | None,
@@ -77,10 +77,10 @@ async def upload(
     except ApiError:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    job_id = submit(runtime, files, tenant=tenant, collection=collection, strategy=strategy)
+    job_id = submit(runtime, files, tenant=who.tenant, collection=collection, strategy=strategy)
     documents = [
         UploadedDocument(
-            document_id=None if is_archive(f.display) else document_id_for(tenant, collection, f.source), filename=f.display
+            document_id=None if is_archive(f.display) else document_id_for(who.tenant, collection, f.source), filename=f.display
         )
         for f in files
     ]
@@ -100,18 +100,18 @@ async def _save_bounded(upload_file: UploadFile, target: Path, name: str, limit:
 @router.get("", response_model=DocumentPage)
 def list_documents(
     runtime: RuntimeDep,
-    tenant: TenantDep,
+    who: Reader,
     collection: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> DocumentPage:
-    rows = runtime.catalog.list(tenant, collection, limit=limit, offset=offset)
+    rows = runtime.catalog.list(who.tenant, collection, limit=limit, offset=offset)
     return DocumentPage(documents=[_summary(r) for r in rows], limit=limit, offset=offset)
 
 
 @router.get("/{document_id}", response_model=DocumentDetail)
-def show_document(document_id: str, runtime: RuntimeDep, tenant: TenantDep) -> DocumentDetail:
-    row = runtime.catalog.get(tenant, document_id)
+def show_document(document_id: str, runtime: RuntimeDep, who: Reader) -> DocumentDetail:
+    row = runtime.catalog.get(who.tenant, document_id)
     if row is None:
         raise ApiError(404, "not_found", f"no document {document_id}")
     indexes = [DocumentIndex(strategy=e.strategy, version=e.version, chunks=e.chunks) for e in runtime.catalog.index_entries(row.id)]
@@ -121,7 +121,7 @@ def show_document(document_id: str, runtime: RuntimeDep, tenant: TenantDep) -> D
 
 
 @router.delete("/{document_id}", status_code=status.HTTP_200_OK)
-def delete_document(document_id: str, runtime: RuntimeDep, tenant: TenantDep) -> dict:
-    if not runtime.ingest.delete(tenant, document_id):
+def delete_document(document_id: str, runtime: RuntimeDep, who: Editor) -> dict:
+    if not runtime.ingest.delete(who.tenant, document_id):
         raise ApiError(404, "not_found", f"no document {document_id}")
     return {"document_id": document_id, "deleted": True}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 
-from api.deps import RuntimeDep, TenantDep
+from api.deps import RuntimeDep, Admin
 from api.errors import ApiError
 from api.schemas import EvalRequest, EvalRun, EvalRunList
 from eval import runs
@@ -21,30 +21,30 @@ def _run(runtime, request: Request, view) -> EvalRun:
 
 
 @router.post("", response_model=EvalRun, status_code=202, name="start_eval")
-def start_eval(body: EvalRequest, request: Request, runtime: RuntimeDep, tenant: TenantDep) -> EvalRun:
+def start_eval(body: EvalRequest, request: Request, runtime: RuntimeDep, who: Admin) -> EvalRun:
     try:
-        run_id = runs.submit(runtime, tenant, body.suite, body.dataset, body.options.model_dump(exclude_none=True))
+        run_id = runs.submit(runtime, who.tenant, body.suite, body.dataset, body.options.model_dump(exclude_none=True))
     except runs.EvalRequestError as exc:
         raise ApiError(422, "invalid_request", str(exc)) from None
     return _run(runtime, request, runtime.evals.get(run_id))
 
 
 @router.get("", response_model=EvalRunList, name="list_evals")
-def list_evals(request: Request, runtime: RuntimeDep, tenant: TenantDep) -> EvalRunList:
-    return EvalRunList(runs=[_run(runtime, request, v) for v in runtime.evals.list(tenant)])
+def list_evals(request: Request, runtime: RuntimeDep, who: Admin) -> EvalRunList:
+    return EvalRunList(runs=[_run(runtime, request, v) for v in runtime.evals.list(who.tenant)])
 
 
 @router.get("/{run_id}", response_model=EvalRun, name="eval_run")
-def eval_run(run_id: str, request: Request, runtime: RuntimeDep, tenant: TenantDep) -> EvalRun:
-    view = runtime.evals.get(run_id, tenant=tenant)
+def eval_run(run_id: str, request: Request, runtime: RuntimeDep, who: Admin) -> EvalRun:
+    view = runtime.evals.get(run_id, tenant=who.tenant)
     if view is None:
         raise ApiError(404, "not_found", f"no eval run {run_id}")
     return _run(runtime, request, view)
 
 
 @router.get("/{run_id}/files/{name}", name="eval_file", response_class=FileResponse)
-def eval_file(run_id: str, name: str, runtime: RuntimeDep, tenant: TenantDep) -> FileResponse:
+def eval_file(run_id: str, name: str, runtime: RuntimeDep, who: Admin) -> FileResponse:
     """A file of the run: results.json, report.md or a PNG chart."""
-    if runtime.evals.get(run_id, tenant=tenant) is None or name not in runtime.evals.files(run_id):
+    if runtime.evals.get(run_id, tenant=who.tenant) is None or name not in runtime.evals.files(run_id):
         raise ApiError(404, "not_found", f"no file {name!r} in eval run {run_id}")
     return FileResponse(runtime.evals.folder(run_id) / name)

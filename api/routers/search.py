@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from api.deps import RuntimeDep, SettingsDep, TenantDep
+from api.deps import RuntimeDep, SettingsDep, Reader
 from api.errors import ApiError
 from api.schemas import Filters
 from retrieval.search import Query, SearchHit
@@ -28,11 +28,11 @@ class SearchResponse(BaseModel):
 
 
 @router.post("/search", response_model=SearchResponse)
-def search(body: SearchRequest, runtime: RuntimeDep, settings: SettingsDep, tenant: TenantDep) -> SearchResponse:
+def search(body: SearchRequest, runtime: RuntimeDep, settings: SettingsDep, who: Reader) -> SearchResponse:
     try:
         retrieved = runtime.search.retrieve(
             Query(
-                body.query, tenant, body.collection or settings.collection, strategy=body.strategy, top_k=body.top_k,
+                body.query, who.tenant, body.collection or settings.collection, strategy=body.strategy, top_k=body.top_k,
                 rerank=body.rerank, **body.filters.as_query(),
             )
         )

@@ -99,7 +99,8 @@ def test_vector_store_down_is_a_quick_503(tmp_path, bge, parser):
     closed.bind(("127.0.0.1", 0))
     port = closed.getsockname()[1]
     closed.close()  # nothing listens there now
-    settings = Settings(data_dir=tmp_path / "data", qdrant={"url": f"http://127.0.0.1:{port}", "timeout_s": 2}, _env_file=None)
+    settings = Settings(data_dir=tmp_path / "data", qdrant={"url": f"http://127.0.0.1:{port}", "timeout_s": 2},
+                        auth={"required": False}, _env_file=None)
     with open_runtime(settings, bge, parser) as runtime, TestClient(create_app(runtime)) as down:
         started = time.monotonic()
         for route, body in (("/v1/answer", {"question": QUESTION}), ("/v1/search", {"query": QUESTION})):

@@ -56,8 +56,8 @@ def test_answer_cites_the_gold_span_exactly(speech):
         assert citation.document_id == document_id and citation.source == str(SPEECH)
     assert any(start <= c.start and c.end <= end for c in answer.citations), [(c.start, c.end) for c in answer.citations]
     assert answer.corpus_version and set(answer.timings_ms) >= {"embed", "retrieve", "generate", "total"}
-    assert rt.review.answer("acme", answer.id)["answer"] == answer.answer  # every answer is logged
-    assert rt.review.answer("globex", answer.id) is None
+    assert rt.answer_log.answer("acme", answer.id)["answer"] == answer.answer  # every answer is logged
+    assert rt.answer_log.answer("globex", answer.id) is None
 
 
 def test_off_topic_question_falls_back_and_goes_to_review(speech):
@@ -87,7 +87,7 @@ def test_empty_question_is_refused(speech):
 def llm_service(rt, base_url: str, **llm) -> AnswerService:
     settings = LLMSettings(base_url=base_url, model="fake-model", timeout_s=1.0, max_retries=0, **llm)
     generator = OpenAIGenerator(settings, rt.reranker)
-    return AnswerService(rt.settings, rt.search, rt.reranker, rt.catalog, rt.review, generator)
+    return AnswerService(rt.settings, rt.search, rt.reranker, rt.catalog, rt.answer_log, generator)
 
 
 def passage_with(request: dict, needle: str) -> int:

@@ -1,0 +1,76 @@
+"""Operations: Prometheus metrics, the cost projection, the drift report, API keys (admin routes)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST
+from pydantic import BaseModel, Field
+
+from api.deps import Admin, RuntimeDep
+from api.errors import ApiError
+from core.access import Role
+from eval import cost as cost_report
+from eval import drift as drift_report
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+def metrics(runtime: RuntimeDep, who: Admin):
+    """Prometheus exposition: request counts and latency, `rag_stage_duration_seconds{stage}`, fallbacks by reason,
+    review-queue depth, feedback, tokens and cost by model, ingestion items by status, queue length, drift."""
+    return Response(runtime.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.get("/v1/cost")
+def cost(runtime: RuntimeDep, who: Admin, days: float = Query(default=30, gt=0, le=3650)) -> dict:
+    """The recorded request mix of the last `days`, priced, projected to 100 / 10,000 / 100,000 requests a day."""
+    rows = runtime.answer_log.between(who.tenant, datetime.now(UTC) - timedelta(days=days))
+    return cost_report.project(rows, runtime.settings)
+
+
+@router.get("/v1/drift")
+def drift(
+    runtime: RuntimeDep, who: Admin,
+    recent_days: float = Query(default=7, gt=0, le=365), reference_days: float = Query(default=28, gt=0, le=3650),
+) -> dict:
+    """Recent questions against the reference window before them; also published as `cairn_drift_*` metrics."""
+    return drift_report.tenant_report(runtime, who.tenant, datetime.now(UTC), recent_days, reference_days)
+
+
+class KeyRequest(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    role: Role = Role.READER
+
+
+class KeyInfo(BaseModel):
+    id: str
+    name: str
+    tenant: str
+    role: str
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+    key: str | None = Field(default=None, description="the key itself: returned once, at creation")
+
+
+@router.post("/v1/keys", response_model=KeyInfo, status_code=201)
+def create_key(body: KeyRequest, runtime: RuntimeDep, who: Admin):
+    """A new key for the caller's tenant (an admin cannot mint keys for another tenant)."""
+    row, key = runtime.keys.create(who.tenant, body.role, body.name)
+    return KeyInfo.model_validate(row, from_attributes=True).model_copy(update={"key": key})
+
+
+@router.get("/v1/keys", response_model=list[KeyInfo])
+def list_keys(runtime: RuntimeDep, who: Admin):
+    return [KeyInfo.model_validate(row, from_attributes=True) for row in runtime.keys.list(who.tenant)]
+
+
+@router.delete("/v1/keys/{key_id}")
+def revoke_key(key_id: str, runtime: RuntimeDep, who: Admin) -> dict:
+    if not runtime.keys.revoke(key_id, tenant=who.tenant):
+        raise ApiError(404, "not_found", f"no key {key_id}")
+    return {"id": key_id, "revoked": True}
