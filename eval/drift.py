@@ -18,16 +18,23 @@ from core.db import AnswerRow
 
 @dataclass(frozen=True)
 class DriftThresholds:
-    centroid_shift: float = 0.05
+    # The centroid of n questions moves ~0.8/n by chance alone (bge-small, SciFact claims), so its verdict is a
+    # permutation test (does it move more than random splits of the pooled questions?) plus a minimum effect.
+    centroid_pvalue: float = 0.01
+    centroid_min_shift: float = 0.02
     psi: float = 0.25
     ks_pvalue: float = 0.01
     rate_increase: float = 0.10  # fallback or thumbs-down rate, absolute
     min_questions: int = 20  # per window; fewer gives "insufficient data", not a verdict
 
 
-def psi(reference: Sequence[float], recent: Sequence[float], bins: int = 10) -> float:
-    """Population stability index over the reference's quantile bins (an empty bin counts as 0.5 of a question)."""
+def psi(reference: Sequence[float], recent: Sequence[float], bins: int | None = None) -> float:
+    """Population stability index over the reference's quantile bins (an empty bin counts as 0.5 of a question).
+
+    By default one bin per 25 values of the smaller window (2 to 10): PSI's noise grows with bins / n, and 10 bins
+    over 60 questions would cross the 0.25 rule by chance alone."""
     ref, new = np.asarray(reference, dtype=float), np.asarray(recent, dtype=float)
+    bins = bins or int(np.clip(min(len(ref), len(new)) // 25, 2, 10))
     edges = np.unique(np.quantile(ref, np.linspace(0, 1, bins + 1)))
     if len(edges) < 2:  # a constant reference: everything in one bin
         edges = np.array([ref[0] - 0.5, ref[0] + 0.5])
@@ -35,6 +42,22 @@ def psi(reference: Sequence[float], recent: Sequence[float], bins: int = 10) -> 
     ref_share = (np.histogram(ref, edges)[0] + 0.5) / (len(ref) + 0.5 * (len(edges) - 1))
     new_share = (np.histogram(new, edges)[0] + 0.5) / (len(new) + 0.5 * (len(edges) - 1))
     return float(np.sum((new_share - ref_share) * np.log(new_share / ref_share)))
+
+
+def centroid_shift(a: np.ndarray, b: np.ndarray) -> float:
+    """1 - cosine similarity of the two windows' mean question vectors."""
+    x, y = a.mean(axis=0), b.mean(axis=0)
+    return float(1 - x @ y / (np.linalg.norm(x) * np.linalg.norm(y)))
+
+
+def permutation_pvalue(a: np.ndarray, b: np.ndarray, observed: float, rounds: int = 200, seed: int = 0) -> float:
+    """How often a random split of the pooled questions into windows of the same sizes moves the centroid as far."""
+    pooled, rng = np.vstack([a, b]), np.random.default_rng(seed)
+    hits = 0
+    for _ in range(rounds):
+        order = rng.permutation(len(pooled))
+        hits += centroid_shift(pooled[order[: len(a)]], pooled[order[len(a) :]]) >= observed
+    return (hits + 1) / (rounds + 1)
 
 
 def _compare(reference: Sequence[float], recent: Sequence[float], limits: DriftThresholds) -> dict:
@@ -64,10 +87,11 @@ def report(
             f"each window needs at least {limits.min_questions} questions"])
         return out
     ref_vectors, new_vectors = embed([r.question for r in reference]), embed([r.question for r in recent])
-    a, b = ref_vectors.mean(axis=0), new_vectors.mean(axis=0)
-    shift = float(1 - a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+    shift = centroid_shift(ref_vectors, new_vectors)
+    p_value = permutation_pvalue(ref_vectors, new_vectors, shift)
     measures = {
-        "centroid_shift": {"value": round(shift, 4), "drifted": shift > limits.centroid_shift},
+        "centroid_shift": {"value": round(shift, 4), "pvalue": round(p_value, 4),
+                           "drifted": p_value < limits.centroid_pvalue and shift > limits.centroid_min_shift},
         "question_length": _compare([len(r.question.split()) for r in reference], [len(r.question.split()) for r in recent], limits),
         "top_score": _compare([r.top_score for r in reference if r.top_score is not None],
                               [r.top_score for r in recent if r.top_score is not None], limits),
