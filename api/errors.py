@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 
 from core.types import TransientError
 from core.vectorstore import StoreLocked
@@ -42,6 +43,13 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(TransientError)
     async def unavailable(_: Request, exc: TransientError):
         return JSONResponse(_body("unavailable", str(exc)), status_code=503)
+
+    @app.exception_handler(sa_exc.OperationalError)
+    @app.exception_handler(sa_exc.InterfaceError)
+    @app.exception_handler(sa_exc.TimeoutError)
+    async def database_down(_: Request, exc: Exception):
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return JSONResponse(_body("unavailable", "the database is unavailable; try again shortly"), status_code=503)
 
     @app.exception_handler(StoreLocked)
     async def locked(_: Request, exc: StoreLocked):

@@ -104,6 +104,13 @@ class LimitSettings(BaseModel):
     per_tenant: str = "1200/minute"
 
 
+class BreakerSettings(BaseModel):
+    """Circuit breakers per dependency (LLM, Qdrant server, Redis): open after `failures` in a row, retry after."""
+
+    failures: int = Field(default=3, ge=1)
+    reset_s: float = Field(default=15.0, gt=0)
+
+
 class LLMSettings(BaseModel):
     """Any OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, Ollama, llama.cpp server)."""
 
@@ -139,6 +146,7 @@ class Settings(BaseSettings):
     eval: EvalSettings = EvalSettings()
     auth: AuthSettings = AuthSettings()
     limits: LimitSettings = LimitSettings()
+    breakers: BreakerSettings = BreakerSettings()
 
     @property
     def profile(self) -> Profile:

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import re
 
+import pybreaker
+
+from core.breakers import make_breaker
 from core.settings import LLMSettings
 from retrieval.generation import Citation, Draft, GenerationRejected, GeneratorUnavailable, Usage
 from retrieval.rerank import Reranker, sigmoid
@@ -34,7 +37,7 @@ def build_messages(question: str, passages: list[SearchHit]) -> list[dict]:
 
 
 class OpenAIGenerator:
-    def __init__(self, settings: LLMSettings, reranker: Reranker, client=None):
+    def __init__(self, settings: LLMSettings, reranker: Reranker, client=None, breaker: pybreaker.CircuitBreaker | None = None):
         if client is None:
             from openai import OpenAI
 
@@ -48,12 +51,15 @@ class OpenAIGenerator:
         self.settings = settings
         self.reranker = reranker
         self.name = settings.model
+        # Failures of the endpoint (not answers we reject) open the breaker: then no call is made for a while and
+        # every answer is the extractive one at once, instead of each waiting out the timeout and retries.
+        self.breaker = breaker or make_breaker("llm", counts=lambda exc: isinstance(exc, GeneratorUnavailable))
 
-    def generate(self, question: str, passages: list[SearchHit]) -> Draft:
+    def _complete(self, question: str, passages: list[SearchHit]):
         import openai
 
         try:
-            response = self.client.chat.completions.create(
+            return self.client.chat.completions.create(
                 model=self.settings.model, messages=build_messages(question, passages), temperature=0,
                 max_tokens=self.settings.max_tokens,
             )
@@ -63,6 +69,12 @@ class OpenAIGenerator:
             raise GeneratorUnavailable(f"HTTP {exc.status_code}") from exc
         except (openai.APIError, ValueError) as exc:  # a body that is not the protocol's JSON, and the like
             raise GeneratorUnavailable(f"unreadable response ({type(exc).__name__})") from exc
+
+    def generate(self, question: str, passages: list[SearchHit]) -> Draft:
+        try:
+            response = self.breaker.call(self._complete, question, passages)
+        except pybreaker.CircuitBreakerError as exc:
+            raise GeneratorUnavailable(f"circuit open after repeated failures ({exc})") from exc
         choices = getattr(response, "choices", None) or []
         content = (choices[0].message.content or "").strip() if choices and choices[0].message else ""
         usage = self._usage(getattr(response, "usage", None))

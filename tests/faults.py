@@ -50,6 +50,10 @@ class TcpProxy:
     def cut(self) -> None:
         """The service becomes unreachable: open connections are dropped and new ones refused."""
         self._up = False
+        try:  # a listening socket closed under a blocked accept() would go on completing handshakes
+            self._server.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self._server.close()
         with self._lock:
             for s in self._open:

@@ -39,6 +39,9 @@ def make_celery(settings: Settings, runtime: Runtime | None = None) -> Celery:
             "visibility_timeout": int(settings.ingest.parse_timeout_s * 3 + 300),
             # Virtual transports (the in-process one) poll; the default 1 s idles a worker between tasks.
             "polling_interval": 0.01,
+            # A Redis that accepts connections but does not answer must fail a publish, not hang it.
+            "socket_connect_timeout": 5,
+            "socket_timeout": 10,
         },
     )
     holder = _RuntimeHolder(settings, runtime)

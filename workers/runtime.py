@@ -36,8 +36,27 @@ class Runtime:
         return JobStore(self.db)
 
     @cached_property
+    def breakers(self) -> dict:
+        """One circuit breaker per remote dependency, shared by everything in this process that calls it."""
+        from core.breakers import make_breaker
+        from core.types import TransientError
+
+        cfg = self.settings.breakers
+
+        from kombu.exceptions import OperationalError as BrokerError
+
+        def failure(exc: BaseException) -> bool:
+            return isinstance(exc, (TransientError, ConnectionError, OSError, BrokerError))
+
+        return {
+            "llm": make_breaker("llm", cfg.failures, cfg.reset_s, _is_llm_failure),
+            "vector_store": make_breaker("vector_store", cfg.failures, cfg.reset_s, failure),
+            "queue": make_breaker("queue", cfg.failures, cfg.reset_s, failure),
+        }
+
+    @cached_property
     def store(self):
-        return build_vector_store(self.settings)
+        return build_vector_store(self.settings, self.breakers["vector_store"])
 
     @cached_property
     def embedder(self) -> CachedEmbedder:
@@ -72,7 +91,7 @@ class Runtime:
         if self.settings.answer.generator == "llm":
             from retrieval.llm import OpenAIGenerator
 
-            llm = OpenAIGenerator(self.settings.llm, self.reranker)
+            llm = OpenAIGenerator(self.settings.llm, self.reranker, breaker=self.breakers["llm"])
         return AnswerService(
             self.settings, self.search, self.reranker, self.catalog, self.answer_log, llm, metrics=self.metrics
         )
@@ -158,3 +177,9 @@ class Runtime:
             self.store.close()
         if "db" in self.__dict__:
             self.db.dispose()
+
+
+def _is_llm_failure(exc: BaseException) -> bool:
+    from retrieval.generation import GeneratorUnavailable
+
+    return isinstance(exc, GeneratorUnavailable)

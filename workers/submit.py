@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import pybreaker
 from kombu.exceptions import OperationalError as BrokerOperationalError
 
 from core.types import TransientError
@@ -56,10 +57,17 @@ def send(runtime, task_name: str, ids: list[str], unsent: Callable[[str], object
     """Queues one `task_name` task per id. When the broker cannot be reached, `unsent(id)` records every id as not
     started, and BrokerUnavailable is raised."""
     task = runtime.celery.tasks[task_name]
-    try:
+
+    def publish() -> None:
         for one in ids:
             task.apply_async(args=[one])
-    except (BrokerOperationalError, ConnectionError, OSError) as exc:
+
+    try:
+        if runtime.settings.redis_url:
+            runtime.breakers["queue"].call(publish)
+        else:  # the in-memory broker cannot be down
+            publish()
+    except (BrokerOperationalError, ConnectionError, OSError, pybreaker.CircuitBreakerError) as exc:
         for one in ids:
             unsent(one)
-        raise BrokerUnavailable(f"the task queue is unreachable: {exc}") from exc
+        raise BrokerUnavailable(f"the task queue (Redis) is unreachable: {exc}") from exc

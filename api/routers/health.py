@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from api.deps import RuntimeDep
+from core.breakers import state
 
 router = APIRouter(tags=["health"])
 
@@ -18,6 +19,8 @@ def healthz() -> dict:
 
 @router.get("/readyz")
 def readyz(runtime: RuntimeDep):
+    """Each dependency's state. 200 while answers can be given (`ready`, or `degraded` when the queue or the LLM is
+    down: uploads or LLM answers stop, extractive answers go on); 503 when the database or vector store is down."""
     checks: dict[str, str] = {}
     try:
         with runtime.db.session() as s:
@@ -39,5 +42,14 @@ def readyz(runtime: RuntimeDep):
             checks["queue"] = f"error: {type(exc).__name__}"
     else:
         checks["queue"] = "ok (in-process)"
-    ready = all(v.startswith("ok") for v in checks.values())
-    return JSONResponse({"status": "ready" if ready else "unavailable", "checks": checks}, status_code=200 if ready else 503)
+    if runtime.settings.answer.generator == "llm":
+        # Not part of readiness: without the LLM, answers are extractive (fallback reason llm_unavailable).
+        checks["llm"] = "degraded: circuit open" if state(runtime.breakers["llm"]) == "open" else "ok"
+    # Answering needs the database and the vector store; without the queue only uploads stop (503), so the process
+    # stays in service, "degraded".
+    ready = all(checks[name].startswith("ok") for name in ("database", "vector_store"))
+    whole = all(value.startswith("ok") for value in checks.values())
+    breakers = {name: state(b) for name, b in runtime.breakers.items()}
+    status = "unavailable" if not ready else "ready" if whole else "degraded"
+    body = {"status": status, "checks": checks, "breakers": breakers}
+    return JSONResponse(body, status_code=200 if ready else 503)

@@ -6,7 +6,7 @@ from core.settings import Settings
 from core.vectorstore.base import VectorStore
 
 
-def build_vector_store(settings: Settings) -> VectorStore:
+def build_vector_store(settings: Settings, breaker=None) -> VectorStore:
     if settings.embedded_index:
         from core.vectorstore.edge import EdgeVectorStore
 
@@ -14,4 +14,4 @@ def build_vector_store(settings: Settings) -> VectorStore:
     from core.vectorstore.server import ServerVectorStore
 
     api_key = settings.qdrant.api_key.get_secret_value() if settings.qdrant.api_key else None
-    return ServerVectorStore.connect(settings.qdrant.url, settings.qdrant.location, api_key, settings.qdrant.timeout_s)
+    return ServerVectorStore.connect(settings.qdrant.url, settings.qdrant.location, api_key, settings.qdrant.timeout_s, breaker)

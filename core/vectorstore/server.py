@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pybreaker
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from core.types import ChunkRecord, ScoredChunk
+from core.breakers import make_breaker
 from core.vectorstore.base import (
     DENSE,
     STAGED,
@@ -54,17 +56,26 @@ def _scored(point) -> ScoredChunk:
 
 
 class ServerVectorStore:
-    def __init__(self, client: QdrantClient):
+    def __init__(self, client: QdrantClient, breaker: pybreaker.CircuitBreaker | None = None):
         self._client = client
+        self._breaker = breaker or make_breaker("vector_store", counts=lambda exc: isinstance(exc, StoreUnavailable))
 
     @classmethod
-    def connect(cls, url: str | None, location: str | None, api_key: str | None, timeout_s: float) -> ServerVectorStore:
+    def connect(cls, url: str | None, location: str | None, api_key: str | None, timeout_s: float,
+                breaker: pybreaker.CircuitBreaker | None = None) -> ServerVectorStore:
         if location:
-            return cls(QdrantClient(location=location))
+            return cls(QdrantClient(location=location), breaker)
         # No version handshake at start-up: it would stall start-up (and warn) whenever Qdrant is down.
-        return cls(QdrantClient(url=url, api_key=api_key, timeout=int(max(1, timeout_s)), check_compatibility=False))
+        return cls(QdrantClient(url=url, api_key=api_key, timeout=int(max(1, timeout_s)), check_compatibility=False), breaker)
 
     def _call(self, fn, *args, **kwargs):
+        try:
+            return self._breaker.call(self._attempt, fn, *args, **kwargs)
+        except pybreaker.CircuitBreakerError as exc:
+            raise StoreUnavailable(f"Qdrant is unreachable (failed repeatedly; retried after a pause): {exc}") from exc
+
+    @staticmethod
+    def _attempt(fn, *args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except (ResponseHandlingException, ConnectionError, TimeoutError) as exc:
@@ -73,6 +84,10 @@ class ServerVectorStore:
             if exc.status_code is not None and exc.status_code >= 500:
                 raise StoreUnavailable(f"Qdrant answered {exc.status_code}") from exc
             raise
+
+    @property
+    def breaker(self) -> pybreaker.CircuitBreaker:
+        return self._breaker
 
     def collection_exists(self, name: str) -> bool:
         return bool(self._call(self._client.collection_exists, name))
