@@ -12,10 +12,14 @@ from fastapi import FastAPI, Request
 
 from api.errors import install_error_handlers
 from api.routers import answers, documents, evals, health, jobs, operations, search
+from opentelemetry.trace import SpanKind
+
 from core.logs import bind_request
+from core.tracing import trace_id
 from workers.runtime import Runtime
 
 log = logging.getLogger("cairn.api")
+access = logging.getLogger("cairn.access")  # one structured record per request (uvicorn's access log is off)
 
 
 def create_app(runtime: Runtime, ingest_on_start: list[Path] | None = None) -> FastAPI:
@@ -61,17 +65,24 @@ def create_app(runtime: Runtime, ingest_on_start: list[Path] | None = None) -> F
         """Counts and times every request by route template, and tags its logs (and response) with a request id."""
         started = time.perf_counter()
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        bind_request(request_id)
         status = 500
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            response.headers["X-Request-ID"] = request_id
-            return response
-        finally:
-            route = request.scope.get("route")
-            path = getattr(route, "path", "unmatched")
-            runtime.metrics.requests.labels(request.method, path, str(status)).inc()
-            runtime.metrics.request_seconds.labels(request.method, path).observe(time.perf_counter() - started)
+        with runtime.tracer.start_as_current_span(f"{request.method} {request.url.path}", kind=SpanKind.SERVER) as span:
+            bind_request(request_id, trace_id())
+            try:
+                response = await call_next(request)
+                status = response.status_code
+                response.headers["X-Request-ID"] = request_id
+                return response
+            finally:
+                route = request.scope.get("route")
+                path = getattr(route, "path", "unmatched")
+                span.update_name(f"{request.method} {path}")
+                span.set_attributes({"http.request.method": request.method, "http.route": path,
+                                     "http.response.status_code": status, "cairn.request_id": request_id})
+                runtime.metrics.requests.labels(request.method, path, str(status)).inc()
+                seconds = time.perf_counter() - started
+                runtime.metrics.request_seconds.labels(request.method, path).observe(seconds)
+                access.info("request", extra={"method": request.method, "route": path, "status": status,
+                                              "ms": round(seconds * 1000, 2)})
 
     return app

@@ -501,7 +501,7 @@ def serve(
     except StoreLocked as exc:
         _fail(str(exc))
     configure_logging(runtime.settings.log_format)
-    uvicorn.run(application, host=host, port=port, log_level="info", log_config=None)
+    uvicorn.run(application, host=host, port=port, log_level="info", log_config=None, access_log=False)
 
 
 @app.command()

@@ -124,7 +124,8 @@ def main() -> None:
     args = parser.parse_args()
 
     # The eval tenant too, so that the index `cairn eval beir` built is reused as it is.
-    settings = Settings(data_dir=args.data_dir, collection=COLLECTION, tenant=EVAL_TENANT)
+    # The answer cache is off: the same questions are asked at each concurrency, and this measures the pipeline.
+    settings = Settings(data_dir=args.data_dir, collection=COLLECTION, tenant=EVAL_TENANT, cache={"enabled": False})
     runtime = Runtime(settings)
     data = load(args.data, "test")
     started = time.perf_counter()

@@ -15,7 +15,7 @@ from prometheus_client.registry import Collector
 
 log = logging.getLogger("cairn.metrics")
 
-STAGES = ("embed", "retrieve", "rerank", "generate", "total")
+STAGES = ("cache", "embed", "retrieve", "rerank", "generate", "total")
 # Seconds: the stage timings range from a millisecond (sparse encoding) to seconds (an LLM call).
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1, 1.5, 2.5, 5, 10, 30)
 
@@ -32,6 +32,7 @@ class Metrics:
             "rag_stage_duration_seconds", "Answer pipeline stage latency", ["stage"], buckets=BUCKETS, registry=r
         )
         self.answers = Counter("cairn_answers", "Answers given", ["generator"], registry=r)
+        self.cache = Counter("cairn_answer_cache", "Answer cache lookups", ["result"], registry=r)
         self.fallbacks = Counter("cairn_fallbacks", "Answers that fell back, by reason", ["reason"], registry=r)
         self.tokens = Counter("cairn_llm_tokens", "LLM tokens", ["model", "kind"], registry=r)
         self.cost = Counter("cairn_llm_cost_usd", "LLM cost in US dollars", ["model"], registry=r)

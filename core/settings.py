@@ -104,6 +104,14 @@ class LimitSettings(BaseModel):
     per_tenant: str = "1200/minute"
 
 
+class CacheSettings(BaseModel):
+    """The answer cache: Redis when the server profile has it (shared by API processes), else in memory."""
+
+    enabled: bool = True
+    ttl_s: float = Field(default=24 * 3600, gt=0)
+    max_entries: int = Field(default=10_000, ge=1)  # in memory
+
+
 class BreakerSettings(BaseModel):
     """Circuit breakers per dependency (LLM, Qdrant server, Redis): open after `failures` in a row, retry after."""
 
@@ -133,6 +141,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     tenant: str = "default"
     log_format: Literal["json", "console"] = "json"  # `cairn serve` and `cairn worker` logs, one record per line
+    # OpenTelemetry traces go to this OTLP/HTTP endpoint (e.g. http://collector:4318/v1/traces); unset: no tracing.
+    otlp_endpoint: str | None = None
     collection: str = "default"
 
     qdrant: QdrantSettings = QdrantSettings()
@@ -147,6 +157,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     limits: LimitSettings = LimitSettings()
     breakers: BreakerSettings = BreakerSettings()
+    cache: CacheSettings = CacheSettings()
 
     @property
     def profile(self) -> Profile:

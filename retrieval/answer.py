@@ -5,14 +5,20 @@ cover the question, names the closest sources, and the question enters the human
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
 
+from opentelemetry import trace
+from opentelemetry.trace import Tracer
+
 from core.settings import Settings
+from core.tracing import GEN_AI_INPUT_TOKENS, GEN_AI_MODEL, GEN_AI_OPERATION, GEN_AI_OUTPUT_TOKENS, GEN_AI_PROVIDER, stage
 from retrieval.generation import Citation, Draft, ExtractiveGenerator, GenerationRejected, Generator, GeneratorUnavailable, Usage
 from retrieval.rerank import Reranker, sigmoid
 from retrieval.audit import AnswerLog, Asker
+from retrieval.cache import AnswerCache, cache_key
 from retrieval.search import Query, SearchHit, SearchService
 
 NOT_COVERED = "The knowledge base does not answer this question."
@@ -38,6 +44,7 @@ class Answer:
     corpus_version: str | None
     usage: Usage
     timings_ms: dict[str, float]
+    cached: bool = False  # answered from the answer cache (same question, corpus version and settings)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -61,6 +68,8 @@ class AnswerService:
         log: AnswerLog,
         llm: Generator | None = None,
         metrics=None,
+        cache: AnswerCache | None = None,
+        tracer: Tracer | None = None,
     ):
         self.settings = settings
         self.search = search
@@ -70,25 +79,55 @@ class AnswerService:
         self.log = log
         self.metrics = metrics
         self.reranker = reranker
+        self.cache = cache
+        self.tracer = tracer or trace.NoOpTracer()
+        # What else decides an answer besides the question and the corpus: a change of any of it is a cache miss.
+        self._fingerprint = json.dumps(
+            [settings.answer.model_dump(), settings.retrieval.model_dump(), settings.embedder.name, settings.chunking.model_dump(),
+             settings.llm.model if llm is not None else None], sort_keys=True, default=str,
+        )
 
     def answer(
         self, question: str, *, tenant: str, collection: str, top_k: int | None = None, api_key_id: str | None = None,
         **filters,
     ) -> Answer:
+        with self.tracer.start_as_current_span("answer", attributes={"cairn.tenant": tenant, "cairn.collection": collection}) as span:
+            answer = self._answer(question, tenant, collection, top_k, api_key_id, filters)
+            span.set_attributes({"cairn.answer_id": answer.id, "cairn.confidence": answer.confidence, "cairn.cached": answer.cached,
+                                 "cairn.fallback": answer.fallback.reason if answer.fallback else ""})
+            return answer
+
+    def _answer(self, question: str, tenant: str, collection: str, top_k: int | None, api_key_id: str | None, filters: dict) -> Answer:
         started = time.perf_counter()
         question = question.strip()
         if not question:
             raise ValueError("the question is empty")
         cfg = self.settings.answer
+        asker = Asker(tenant, api_key_id)
+        corpus_version = self.catalog.corpus_version(tenant, collection)
+        key = None
+        if self.cache is not None:
+            key = cache_key(tenant, collection, question, corpus_version, {"top_k": top_k, **filters}, self._fingerprint)
+            hit = self.cache.get(key)
+            if self.metrics is not None:
+                self.metrics.cache.labels("hit" if hit else "miss").inc()
+            if hit is not None:
+                return self._replay(hit, question, asker, collection, started)
         reads = top_k or cfg.passages
         retrieved = self.search.retrieve(Query(question, tenant, collection, top_k=reads, **filters))
         timings = dict(retrieved.timings_ms)
         passages = retrieved.hits[:reads]
         top_logit = passages[0].rerank_logit if passages else None
 
-        generated = time.perf_counter()
-        draft, fallback = self._generate(question, passages, top_logit)
-        timings["generate"] = round((time.perf_counter() - generated) * 1000, 2)
+        with stage(self.tracer, timings, "generate") as span:
+            draft, fallback = self._generate(question, passages, top_logit)
+            if draft is not None and self.llm is not None and draft.generator == self.llm.name:
+                span.update_name(f"chat {self.llm.name}")
+                span.set_attributes({GEN_AI_OPERATION: "chat", GEN_AI_PROVIDER: "openai", GEN_AI_MODEL: self.llm.name,
+                                     GEN_AI_INPUT_TOKENS: draft.usage.input_tokens, GEN_AI_OUTPUT_TOKENS: draft.usage.output_tokens})
+            else:
+                span.update_name(f"generate {self.extractive.name}")
+                span.set_attributes({GEN_AI_OPERATION: "cairn.extractive", GEN_AI_MODEL: self.reranker.model_id})
         confidence = confidence_of(top_logit, draft.support) if draft else 0.0
         if fallback is None and confidence < cfg.min_confidence:
             fallback = Fallback("low_confidence", f"the evidence found is too weak (confidence {confidence:.2f})")
@@ -101,7 +140,7 @@ class AnswerService:
         answer = Answer(
             id=str(uuid.uuid4()), question=question, answer=draft.text, citations=draft.citations,
             confidence=confidence, fallback=fallback, review_id=None, generator=draft.generator,
-            corpus_version=self.catalog.corpus_version(tenant, collection), usage=draft.usage, timings_ms=timings,
+            corpus_version=corpus_version, usage=draft.usage, timings_ms=timings,
         )
         if fallback is not None:
             answer.review_id = str(uuid.uuid4())
@@ -109,10 +148,28 @@ class AnswerService:
         retrieved_ids = [
             {"chunk_id": h.chunk_id, "document_id": h.document_id, "score": round(h.score, 6)} for h in retrieved.hits
         ]
+        self._record(answer, asker, collection, model, retrieved_ids)
+        if key is not None and fallback is None:
+            self.cache.put(key, {"answer": answer.as_dict(), "model": model, "retrieved": retrieved_ids})
+        return answer
+
+    def _record(self, answer: Answer, asker: Asker, collection: str, model: str, retrieved: list[dict]) -> None:
         record = answer.as_dict()
-        self.log.log(record, asker=Asker(tenant, api_key_id), collection=collection, model=model, retrieved=retrieved_ids)
+        self.log.log(record, asker=asker, collection=collection, model=model, retrieved=retrieved)
         if self.metrics is not None:
             self.metrics.observe_answer(record, model)
+
+    def _replay(self, hit: dict, question: str, asker: Asker, collection: str, started: float) -> Answer:
+        """A cached answer as a new answer (its own id and audit record); no tokens were spent on it."""
+        given = hit["answer"]
+        elapsed = round((time.perf_counter() - started) * 1000, 2)
+        answer = Answer(
+            id=str(uuid.uuid4()), question=question, answer=given["answer"],
+            citations=[Citation(**c) for c in given["citations"]], confidence=given["confidence"], fallback=None,
+            review_id=None, generator=given["generator"], corpus_version=given["corpus_version"], usage=Usage(),
+            timings_ms={"cache": elapsed, "total": elapsed}, cached=True,
+        )
+        self._record(answer, asker, collection, hit["model"], hit["retrieved"])
         return answer
 
     def _generate(self, question: str, passages: list[SearchHit], top_logit: float | None):

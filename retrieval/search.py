@@ -5,12 +5,15 @@ first `rerank_depth` of them. Hierarchical strategies retrieve small chunks and 
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass, field
+
+from opentelemetry import trace
+from opentelemetry.trace import Tracer
 
 from core.embedders import Embedder
 from core.settings import Settings
 from core.sparse import Bm25Encoder
+from core.tracing import GEN_AI_DATA_SOURCE, GEN_AI_MODEL, GEN_AI_OPERATION, stage
 from core.vectorstore import Fusion, SearchFilter, SearchMode, VectorStore
 from ingest.chunking import check_strategy
 from ingest.pipeline import check_name, store_name
@@ -60,10 +63,6 @@ class Query:
     date_to: float | None = None
 
 
-def _ms(since: float) -> float:
-    return round((time.perf_counter() - since) * 1000, 2)
-
-
 class SearchService:
     def __init__(
         self,
@@ -72,12 +71,14 @@ class SearchService:
         embedder: Embedder,
         reranker: Reranker | None = None,
         sparse: Bm25Encoder | None = None,
+        tracer: Tracer | None = None,
     ):
         self.settings = settings
         self.store = store
         self.embedder = embedder
         self.reranker = reranker
         self.sparse = sparse or Bm25Encoder()
+        self.tracer = tracer or trace.NoOpTracer()
 
     def search(self, query: str, *, tenant: str, collection: str, **options) -> list[SearchHit]:
         return self.retrieve(Query(query, tenant, collection, **options)).hits
@@ -92,36 +93,36 @@ class SearchService:
         depth = self.settings.retrieval.rerank_depth
         timings: dict[str, float] = {}
 
-        started = time.perf_counter()
-        dense = self.embedder.embed_query(q.text).tolist() if q.mode is not SearchMode.SPARSE else None
-        sparse = self.sparse.encode_query(q.text) if q.mode is not SearchMode.DENSE else None
-        timings["embed"] = _ms(started)
+        model = getattr(self.embedder, "model_id", None)
+        with stage(self.tracer, timings, "embed", f"embeddings {model}", **{GEN_AI_OPERATION: "embeddings", GEN_AI_MODEL: model}):
+            dense = self.embedder.embed_query(q.text).tolist() if q.mode is not SearchMode.SPARSE else None
+            sparse = self.sparse.encode_query(q.text) if q.mode is not SearchMode.DENSE else None
         if q.mode is SearchMode.SPARSE and not sparse[0]:
             return Retrieved([], timings)
 
-        started = time.perf_counter()
         flt = SearchFilter(
             tenant=q.tenant, document_ids=q.document_ids, sources=q.sources, exclude_document_ids=q.exclude_document_ids,
             tags=q.tags, date_from=q.date_from, date_to=q.date_to,
         )
         wanted = max(top_k, depth) if rerank else top_k
-        found = self.store.search(
-            store_name(self.settings.qdrant.prefix, q.collection, strategy), flt=flt, limit=wanted * 3, mode=q.mode,
-            dense=dense, sparse=sparse if sparse and sparse[0] else None, fusion=Fusion(self.settings.retrieval.fusion),
-        )
-        hits = _distinct_spans(found, wanted)
-        timings["retrieve"] = _ms(started)
+        with stage(self.tracer, timings, "retrieve", f"retrieval {q.collection}",
+                   **{GEN_AI_OPERATION: "retrieval", GEN_AI_DATA_SOURCE: q.collection, "cairn.mode": q.mode.value}) as span:
+            found = self.store.search(
+                store_name(self.settings.qdrant.prefix, q.collection, strategy), flt=flt, limit=wanted * 3, mode=q.mode,
+                dense=dense, sparse=sparse if sparse and sparse[0] else None, fusion=Fusion(self.settings.retrieval.fusion),
+            )
+            hits = _distinct_spans(found, wanted)
+            span.set_attribute("cairn.hits", len(hits))
 
         if rerank and hits:
             # The cross-encoder reorders the first `depth` candidates; any further ones keep their fused order after.
-            started = time.perf_counter()
-            head, tail = hits[:depth], hits[depth:]
-            logits = self.reranker.score(q.text, [h.text for h in head])
-            for hit, logit, prob in zip(head, logits, sigmoid(logits), strict=True):
-                hit.rerank_logit, hit.score = float(logit), float(prob)
-            head.sort(key=lambda h: h.rerank_logit, reverse=True)
-            hits = head + tail
-            timings["rerank"] = _ms(started)
+            with stage(self.tracer, timings, "rerank", f"rerank {self.reranker.model_id}", **{GEN_AI_MODEL: self.reranker.model_id}):
+                head, tail = hits[:depth], hits[depth:]
+                logits = self.reranker.score(q.text, [h.text for h in head])
+                for hit, logit, prob in zip(head, logits, sigmoid(logits), strict=True):
+                    hit.rerank_logit, hit.score = float(logit), float(prob)
+                head.sort(key=lambda h: h.rerank_logit, reverse=True)
+                hits = head + tail
         return Retrieved(hits[:top_k], timings, reranked=rerank)
 
 

@@ -51,7 +51,7 @@ class Runtime:
         return {
             "llm": make_breaker("llm", cfg.failures, cfg.reset_s, _is_llm_failure),
             "vector_store": make_breaker("vector_store", cfg.failures, cfg.reset_s, failure),
-            "queue": make_breaker("queue", cfg.failures, cfg.reset_s, failure),
+            "redis": make_breaker("redis", cfg.failures, cfg.reset_s, failure),  # the broker and the answer cache
         }
 
     @cached_property
@@ -81,7 +81,7 @@ class Runtime:
     def search(self):
         from retrieval.search import SearchService
 
-        return SearchService(self.settings, self.store, self.embedder, self.reranker)
+        return SearchService(self.settings, self.store, self.embedder, self.reranker, tracer=self.tracer)
 
     @cached_property
     def answers(self):
@@ -93,8 +93,26 @@ class Runtime:
 
             llm = OpenAIGenerator(self.settings.llm, self.reranker, breaker=self.breakers["llm"])
         return AnswerService(
-            self.settings, self.search, self.reranker, self.catalog, self.answer_log, llm, metrics=self.metrics
+            self.settings, self.search, self.reranker, self.catalog, self.answer_log, llm, metrics=self.metrics,
+            cache=self.answer_cache, tracer=self.tracer,
         )
+
+    @cached_property
+    def tracer(self):
+        from core.tracing import build_tracer
+
+        return build_tracer(self.settings.otlp_endpoint, "cairn")
+
+    @cached_property
+    def answer_cache(self):
+        from retrieval.cache import MemoryAnswerCache, RedisAnswerCache
+
+        cfg = self.settings.cache
+        if not cfg.enabled:
+            return None
+        if self.settings.redis_url:
+            return RedisAnswerCache(self.settings.redis_url, cfg.ttl_s, self.breakers["redis"])
+        return MemoryAnswerCache(cfg.max_entries, cfg.ttl_s)
 
     @cached_property
     def evals(self):

@@ -64,7 +64,7 @@ def send(runtime, task_name: str, ids: list[str], unsent: Callable[[str], object
 
     try:
         if runtime.settings.redis_url:
-            runtime.breakers["queue"].call(publish)
+            runtime.breakers["redis"].call(publish)
         else:  # the in-memory broker cannot be down
             publish()
     except (BrokerOperationalError, ConnectionError, OSError, pybreaker.CircuitBreakerError) as exc:
