@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pybreaker
 
-DEPENDENCIES = ("llm", "vector_store", "redis")
 
 
 def make_breaker(name: str, failures: int = 3, reset_s: float = 15.0, counts=None) -> pybreaker.CircuitBreaker:

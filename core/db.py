@@ -22,13 +22,25 @@ from sqlalchemy import (
     inspect,
     text,
 )
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SqlTimeoutError
 from sqlalchemy.pool import QueuePool
+import pybreaker
 from alembic import command
 from alembic.config import Config
+
+from core.breakers import make_breaker
+from core.types import TransientError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+CONNECTION_ERRORS = (OperationalError, InterfaceError, SqlTimeoutError)
+
+
+class DatabaseUnavailable(TransientError):
+    """The database cannot be reached (its circuit breaker is open)."""
+
 BASELINE_REVISION = "0001"  # the schema databases had before migrations
 MIGRATION_LOCK = 0x6361_6972  # "cair": the Postgres advisory lock migrations take
 
@@ -253,8 +265,11 @@ class EmbeddingCacheRow(Base):
 class Database:
     """An engine and a session factory. One per process; tests make their own."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, breaker: pybreaker.CircuitBreaker | None = None):
         self.url = url
+        # After a few connection failures in a row, sessions fail at once for a while (DatabaseUnavailable) instead
+        # of each request waiting out the connect timeout. Errors of a query (a constraint, a bug) do not count.
+        self.breaker = breaker or make_breaker("database", counts=lambda exc: isinstance(exc, CONNECTION_ERRORS))
         is_sqlite = url.startswith("sqlite")
         if is_sqlite:
             # One connection, handed from thread to thread: SQLite takes one writer at a time anyway, and waiting
@@ -285,8 +300,11 @@ class Database:
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
-        with self._sessions() as session, session.begin():
-            yield session
+        try:
+            with self.breaker.calling(), self._sessions() as session, session.begin():
+                yield session
+        except pybreaker.CircuitBreakerError as exc:
+            raise DatabaseUnavailable("the database is unavailable (failed repeatedly; retried after a pause)") from exc
 
     def dispose(self) -> None:
         self.engine.dispose()

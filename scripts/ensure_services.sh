@@ -22,5 +22,5 @@ if command -v pg_isready >/dev/null; then
       pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start || true
     fi
   fi
-  pg_isready -q -h 127.0.0.1 -p 5432 && echo "postgres: up" || echo "postgres: not available (Postgres tests will be skipped)"
+  pg_isready -q -h 127.0.0.1 -p 5432 && echo "postgres: up" || { echo "PostgreSQL could not be started on 127.0.0.1:5432 (the tests need it)" >&2; exit 1; }
 fi

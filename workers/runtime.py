@@ -23,7 +23,7 @@ class Runtime:
 
     @cached_property
     def db(self) -> Database:
-        db = Database(self.settings.sqlalchemy_url)
+        db = Database(self.settings.sqlalchemy_url, self.breakers["database"])
         db.migrate()
         return db
 
@@ -52,6 +52,7 @@ class Runtime:
             "llm": make_breaker("llm", cfg.failures, cfg.reset_s, _is_llm_failure),
             "vector_store": make_breaker("vector_store", cfg.failures, cfg.reset_s, failure),
             "redis": make_breaker("redis", cfg.failures, cfg.reset_s, failure),  # the broker and the answer cache
+            "database": make_breaker("database", cfg.failures, cfg.reset_s, _is_database_failure),
         }
 
     @cached_property
@@ -201,3 +202,9 @@ def _is_llm_failure(exc: BaseException) -> bool:
     from retrieval.generation import GeneratorUnavailable
 
     return isinstance(exc, GeneratorUnavailable)
+
+
+def _is_database_failure(exc: BaseException) -> bool:
+    from core.db import CONNECTION_ERRORS
+
+    return isinstance(exc, CONNECTION_ERRORS)

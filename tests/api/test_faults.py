@@ -89,8 +89,13 @@ def test_database_down_is_a_quick_503_and_readiness_says_so(tmp_path, bge, parse
                     continue
                 assert response.status_code == 503 and response.json()["error"]["code"] == "unavailable", response.text
                 assert "database" in response.json()["error"]["message"] and seconds < 10
+            for _ in range(3):
+                response, seconds = timed(lambda: client.post("/v1/answer", json={"question": HEALTH_Q}))
+                assert response.status_code == 503 and "database" in response.json()["error"]["message"]
+            assert seconds < 0.5  # the breaker is open: no more waiting on connections
             ready = client.get("/readyz")
             assert ready.status_code == 503 and ready.json()["checks"]["database"].startswith("error")
+            assert ready.json()["breakers"]["database"] == "open"
             assert client.get("/healthz").status_code == 200
     finally:
         proxy.close()
