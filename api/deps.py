@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import ApiError
 from core.access import Principal, Role
@@ -24,15 +25,12 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.runtime.settings
 
 
-def _key_of(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        return header[7:].strip() or None
-    return request.headers.get("x-api-key") or None
+# Declared as security schemes so that the OpenAPI document (and /docs) shows how to authenticate.
+_bearer = HTTPBearer(auto_error=False, description="an API key: `Authorization: Bearer <key>`")
+_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API key")
 
 
-def _authenticate(request: Request, runtime: Runtime) -> Principal:
-    key = _key_of(request)
+def _authenticate(runtime: Runtime, key: str | None) -> Principal:
     if key is None:
         if not runtime.auth_required():
             return Principal(runtime.settings.tenant, Role.ADMIN)
@@ -44,9 +42,13 @@ def _authenticate(request: Request, runtime: Runtime) -> Principal:
 
 
 def require(role: Role):
-    def dependency(request: Request) -> Principal:
+    def dependency(
+        request: Request,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None,
+        header: Annotated[str | None, Security(_header)] = None,
+    ) -> Principal:
         runtime = get_runtime(request)
-        principal = _authenticate(request, runtime)
+        principal = _authenticate(runtime, (bearer.credentials if bearer else None) or header or None)
         if not principal.can(role):
             raise ApiError(403, "forbidden", f"this route needs the {role.value} role; the key has {principal.role.value}")
         retry_after = runtime.rate_limiter.retry_after(principal)

@@ -121,13 +121,15 @@ class AnswerService:
 
         with stage(self.tracer, timings, "generate") as span:
             draft, fallback = self._generate(question, passages, top_logit)
-            if draft is not None and self.llm is not None and draft.generator == self.llm.name:
-                span.update_name(f"chat {self.llm.name}")
-                span.set_attributes({GEN_AI_OPERATION: "chat", GEN_AI_PROVIDER: "openai", GEN_AI_MODEL: self.llm.name,
+            llm_wrote = draft is not None and self.llm is not None and draft.generator == self.llm.name
+            model = self.llm.name if llm_wrote else self.reranker.model_id
+            if llm_wrote:
+                span.update_name(f"chat {model}")
+                span.set_attributes({GEN_AI_OPERATION: "chat", GEN_AI_PROVIDER: "openai", GEN_AI_MODEL: model,
                                      GEN_AI_INPUT_TOKENS: draft.usage.input_tokens, GEN_AI_OUTPUT_TOKENS: draft.usage.output_tokens})
             else:
                 span.update_name(f"generate {self.extractive.name}")
-                span.set_attributes({GEN_AI_OPERATION: "cairn.extractive", GEN_AI_MODEL: self.reranker.model_id})
+                span.set_attributes({GEN_AI_OPERATION: "cairn.extractive", GEN_AI_MODEL: model})
         confidence = confidence_of(top_logit, draft.support) if draft else 0.0
         if fallback is None and confidence < cfg.min_confidence:
             fallback = Fallback("low_confidence", f"the evidence found is too weak (confidence {confidence:.2f})")
@@ -144,7 +146,6 @@ class AnswerService:
         )
         if fallback is not None:
             answer.review_id = str(uuid.uuid4())
-        model = self.llm.name if self.llm is not None and draft.generator == self.llm.name else self.reranker.model_id
         retrieved_ids = [
             {"chunk_id": h.chunk_id, "document_id": h.document_id, "score": round(h.score, 6)} for h in retrieved.hits
         ]
