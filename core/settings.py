@@ -63,6 +63,9 @@ class WorkerSettings(BaseModel):
     concurrency: int = Field(default_factory=lambda: (os.cpu_count() or 1) + 1, ge=1)
     task_retries: int = Field(default=5, ge=0)
     queue: str = "cairn.ingest"
+    # Redis re-delivers a task whose worker died (no ack) after this long; it must exceed the longest task, or a
+    # slow task runs twice. None: three parse timeouts plus five minutes.
+    visibility_timeout_s: float | None = Field(default=None, gt=0)
 
 
 class RetrievalSettings(BaseModel):

@@ -67,3 +67,87 @@ class TcpProxy:
     def close(self) -> None:
         if self._up:
             self.cut()
+
+
+class WorkerKills:
+    """A real `cairn worker` process (embedded index, real Redis) that a test SIGKILLs mid-document and restarts.
+
+    After the job completes, `check()` verifies what a killed worker must not cause: a document lost, a document
+    half-indexed (staged points left, or fewer chunks than the catalog says), a chunk duplicated."""
+
+    def __init__(self, data_dir, redis_url: str, visibility_s: int = 8, concurrency: int = 2):
+        import os
+        import uuid
+
+        self.data_dir = data_dir
+        self.queue = f"cairn-kill-{uuid.uuid4().hex[:8]}"
+        self.env = {
+            **os.environ, "CAIRN_DATA_DIR": str(data_dir), "CAIRN_REDIS_URL": redis_url, "CAIRN_WORKER__QUEUE": self.queue,
+            "CAIRN_WORKER__VISIBILITY_TIMEOUT_S": str(visibility_s), "CAIRN_WORKER__CONCURRENCY": str(concurrency),
+            "CAIRN_LOG_FORMAT": "console",
+        }
+        self.process = None
+        self.kills = 0
+
+    def settings(self):
+        from core.settings import Settings
+
+        return Settings(data_dir=self.data_dir, redis_url=self.env["CAIRN_REDIS_URL"], worker={"queue": self.queue}, _env_file=None)
+
+    def start(self, log) -> None:
+        import subprocess
+        import sys
+
+        from tests.conftest import ROOT
+
+        self.process = subprocess.Popen([sys.executable, "-m", "api.cli", "worker"], cwd=ROOT, env=self.env, stdout=log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+
+    def kill(self) -> None:
+        """SIGKILL the worker and its parser child (its process group): no chance to clean up or acknowledge."""
+        import os
+        import signal
+
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+        self.kills += 1
+
+    def stop(self) -> None:
+        import os
+        import signal
+
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except Exception:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=30)
+
+
+def check_index(data_dir, catalog, collection: str, strategy: str, tenant: str = "default") -> dict:
+    """Every live document of the catalog has exactly its chunks in the index, nothing else is there (no duplicate,
+    no other version), and no staged point is left. Opens the index: the worker must have exited."""
+    from core.vectorstore.edge import EdgeVectorStore
+    from ingest.pipeline import store_name
+
+    name = store_name("cairn", collection, strategy)
+    store = EdgeVectorStore(data_dir / "qdrant")
+    try:
+        documents = catalog.list(tenant, collection, limit=100_000)
+        expected = {}
+        for document in documents:
+            entry = next(e for e in catalog.index_entries(document.id) if e.strategy == strategy)
+            expected[document.id] = entry.chunks
+            chunks = store.chunks(name, document.id)
+            assert len(chunks) == entry.chunks, (document.filename, len(chunks), entry.chunks)
+            assert {c.payload["version"] for c in chunks} == {entry.version}, document.filename
+            assert len({c.payload["chunk_index"] for c in chunks}) == entry.chunks, document.filename  # no duplicate
+        import qdrant_edge as qe
+
+        visible = store.count(name)
+        everything = store._require(name).count(qe.CountRequest(exact=True))  # staged points too
+        assert visible == everything == sum(expected.values()), (visible, everything, sum(expected.values()))
+        return {"documents": len(documents), "chunks": visible}
+    finally:
+        store.close()

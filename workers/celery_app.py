@@ -36,9 +36,12 @@ def make_celery(settings: Settings, runtime: Runtime | None = None) -> Celery:
         broker_connection_timeout=5,
         # A task whose worker was killed goes back to the queue after this long (Redis has no per-consumer acks).
         broker_transport_options={
-            "visibility_timeout": int(settings.ingest.parse_timeout_s * 3 + 300),
+            "visibility_timeout": int(settings.worker.visibility_timeout_s or settings.ingest.parse_timeout_s * 3 + 300),
             # Virtual transports (the in-process one) poll; the default 1 s idles a worker between tasks.
             "polling_interval": 0.01,
+            # Tasks of a worker that died unacknowledged are put back by any live worker's sweep, once older than the
+            # visibility timeout; kombu's default sweeps every 10th interval (about 100 s), this every 10 s.
+            "unacked_restore_throttle": 1,
             # A Redis that accepts connections but does not answer must fail a publish, not hang it.
             "socket_connect_timeout": 5,
             "socket_timeout": 10,

@@ -1,0 +1,68 @@
+"""A real worker process SIGKILLed in the middle of a document, then restarted: no document is lost, none is
+half-indexed, no chunk is duplicated. (`make reliability` repeats this many times with random kill points.)"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from core.settings import Settings
+from tests.conftest import SHARED_DATA
+from tests.faults import WorkerKills, check_index
+from workers.runtime import Runtime
+from workers.submit import collect_files, submit
+
+SPEECH = SHARED_DATA / "chunking" / "corpora" / "state_of_the_union.md"
+
+
+def write_inbox(folder, abstracts: int) -> None:
+    """SciFact abstracts (one or two chunks each) and the State of the Union (about fifty: seconds of embedding)."""
+    folder.mkdir()
+    with (SHARED_DATA / "beir" / "scifact" / "corpus.jsonl").open() as handle:
+        for _, line in zip(range(abstracts), handle):
+            doc = json.loads(line)
+            (folder / f"{doc['_id']}.txt").write_text(f"{doc['title']}\n\n{doc['text']}", encoding="utf-8")
+    (folder / SPEECH.name).write_text(SPEECH.read_text(encoding="utf-8"), encoding="utf-8")
+
+
+def wait_until(predicate, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_a_worker_killed_mid_document_loses_and_duplicates_nothing(redis_url, tmp_path):
+    inbox = tmp_path / "inbox"
+    write_inbox(inbox, abstracts=6)
+    worker = WorkerKills(tmp_path / "data", redis_url)
+    producer = Runtime(worker.settings())  # queues and reads job state; never opens the index
+    log = (tmp_path / "worker.log").open("w")
+    try:
+        job_id = submit(producer, collect_files([inbox]), tenant="default", collection="kills", strategy="sentence")
+        worker.start(log)
+        speech = lambda: next(d for d in producer.jobs.get(job_id).documents if d["path"].endswith(SPEECH.name))  # noqa: E731
+        wait_until(lambda: speech()["status"] in ("chunking", "embedding", "indexing"), 180, "the speech to be in work")
+        worker.kill()  # in the middle of a document: its task was taken but never acknowledged
+        assert producer.jobs.get(job_id).status != "done"
+
+        worker.start(log)  # the unacknowledged tasks come back after the visibility timeout
+        view = wait_until(lambda: (v := producer.jobs.get(job_id)).status in ("done", "failed") and v, 240, "the job")
+        worker.stop()
+        statuses = {d["path"].rsplit("/", 1)[-1]: d["status"] for d in view.documents}
+        assert set(statuses.values()) == {"indexed"}, statuses
+        assert len(statuses) == 7
+        found = check_index(tmp_path / "data", producer.catalog, "kills", "sentence")
+        assert found["documents"] == 7 and found["chunks"] == sum(d["chunks"] for d in view.documents)
+    finally:
+        worker.stop()
+        log.close()
+        producer.close()
+    assert worker.kills == 1, (tmp_path / "worker.log").read_text()[-3000:]
