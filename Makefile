@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 export OMP_NUM_THREADS := 1
 
-.PHONY: install services test test-fast run bench-ingest bench-latency eval-chunking eval-ragas eval-beir eval-abstention clean
+.PHONY: install services test test-fast run bench-ingest bench-latency reliability eval-chunking eval-ragas eval-beir eval-abstention clean
 
 install: $(VENV)/.installed
 
@@ -50,6 +50,10 @@ eval-abstention: install
 
 bench-latency: install
 	$(PY) benchmarks/answer_latency.py
+
+# SIGKILL a worker at random moments while it ingests; every round checks that nothing is lost or duplicated.
+reliability: install services
+	$(PY) benchmarks/worker_kills.py --rounds 20
 
 clean:
 	rm -rf $(VENV) .cairn

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 
-from api.errors import install_error_handlers
+from api.errors import document_errors, install_error_handlers
 from api.routers import answers, documents, evals, health, jobs, operations, search
 from opentelemetry.trace import SpanKind
 
@@ -56,6 +56,13 @@ def create_app(runtime: Runtime, ingest_on_start: list[Path] | None = None) -> F
     app = FastAPI(title="Cairn", version="0.1.0", lifespan=lifespan, description="A RAG knowledge backend.")
     app.state.runtime = runtime
     install_error_handlers(app)
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_errors(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi
     for router in (health.router, documents.router, jobs.router, search.router, answers.router, evals.router,
                    operations.router):
         app.include_router(router)

@@ -7,6 +7,8 @@ import logging
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from pydantic import BaseModel, Field
 from sqlalchemy import exc as sa_exc
 
 from core.types import TransientError
@@ -30,8 +32,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def api_error(_: Request, exc: ApiError):
         return JSONResponse(_body(exc.code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
 
-    @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException):
+    @app.exception_handler(StarletteHTTPException)  # FastAPI's HTTPException and Starlette's own (body parsing)
+    async def http_error(_: Request, exc: StarletteHTTPException):
+        if exc.status_code == 400:  # a body FastAPI could not read (not UTF-8, not JSON): a bad request, as any other
+            return JSONResponse(_body("invalid_request", f"the request body could not be read: {exc.detail}"), status_code=422)
         code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status_code, "http_error")
         return JSONResponse(_body(code, str(exc.detail)), status_code=exc.status_code)
 
@@ -59,3 +63,46 @@ def install_error_handlers(app: FastAPI) -> None:
     async def internal(_: Request, exc: Exception):
         log.exception("unhandled error")
         return JSONResponse(_body("internal_error", "an internal error occurred; it has been logged"), status_code=500)
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="machine-readable: invalid_request, unauthorized, forbidden, not_found, too_large, "
+                      "unsupported_type, rate_limited, unavailable...")
+    message: str = Field(description="what went wrong, for people")
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+_ERRORS = {
+    "401": "no API key, or an unknown or revoked one",
+    "403": "the key's role may not do this",
+    "404": "not found (or another tenant's)",
+    "422": "invalid request: the message says which field and why",
+    "429": "rate limited: retry after `Retry-After` seconds",
+    "503": "a dependency is down (database, vector store, queue)",
+}
+_UPLOAD_ERRORS = {"413": "the file is larger than the limit", "415": "the file type is not supported"}
+
+
+def document_errors(schema: dict) -> dict:
+    """Every operation's error responses in the OpenAPI document, with the one shape they all have (FastAPI would
+    document its own validation-error shape, which Cairn never sends)."""
+    schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    schemas["ErrorBody"] = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(schemas["ErrorBody"].pop("$defs", {}))
+    shape = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    for path, item in schema.get("paths", {}).items():
+        for method, operation in item.items():
+            responses = operation.setdefault("responses", {})
+            if path in ("/healthz", "/readyz"):
+                if path == "/readyz":
+                    responses["503"] = {"description": "not ready: a dependency is down (the body lists each)"}
+                continue
+            errors = {**_ERRORS, **(_UPLOAD_ERRORS if (path, method) == ("/v1/documents", "post") else {})}
+            for status, description in errors.items():
+                responses[status] = {"description": description, "content": shape}
+    return schema

@@ -166,7 +166,11 @@ class ChatRequest(BaseModel):
     model_config = {"extra": "allow"}  # temperature, max_tokens... are accepted and have no effect
 
 
-@router.post("/chat/completions")
+@router.post(
+    "/chat/completions",
+    responses={200: {"content": {"application/json": {}, "text/event-stream": {}},
+                     "description": "a chat.completion, or with stream: true, chat.completion.chunk events"}},
+)
 def chat_completions(body: ChatRequest, runtime: RuntimeDep, settings: SettingsDep, who: Reader):
     """OpenAI-compatible: the last user message is answered from the knowledge base; `citations` and `cairn` (the
     confidence, fallback and answer id) are added to the response."""
