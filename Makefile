@@ -54,6 +54,7 @@ bench-latency: install
 # SIGKILL a worker at random moments while it ingests; every round checks that nothing is lost or duplicated.
 reliability: install services
 	$(PY) benchmarks/worker_kills.py --rounds 20
+	$(PY) benchmarks/broken_files.py --count 600
 
 clean:
 	rm -rf $(VENV) .cairn

@@ -258,5 +258,9 @@ def _archive_outcome(display: str, members: list[IngestOutcome]) -> IngestOutcom
         status = DocumentStatus.UNCHANGED
     else:
         reasons = "; ".join(f"{m.path}: {m.reason}" for m in members)
-        return IngestOutcome(display, None, DocumentStatus.REJECTED, reason=f"no member could be ingested ({reasons})", members=members)
+        # Like every rejection, the reason starts with a code: the members' own when they share one.
+        codes = {(m.reason or "").split(":", 1)[0] for m in members}
+        code = codes.pop() if len(codes) == 1 and codes <= {r.value for r in RejectReason} else RejectReason.NO_TEXT.value
+        return IngestOutcome(display, None, DocumentStatus.REJECTED, reason=f"{code}: no member could be ingested ({reasons})",
+                             members=members)
     return IngestOutcome(display, None, status, chunks=chunks, members=members)
