@@ -26,6 +26,12 @@ Rules:
 _MARKERS = re.compile(r"\[(\d{1,3})\]")
 _MARKER_RUN = re.compile(r"(?:\s*\[\d{1,3}\])+[.!?]?")
 _INSUFFICIENT = "INSUFFICIENT"
+_FIGURE = re.compile(r"[\w.,/%$€£:-]*\d[\w.,/%$€£:-]*")
+
+
+def _normal_figure(text: str) -> str:
+    """Figures compared without thousands separators and trailing punctuation: "1,000." and "1000" agree."""
+    return re.sub(r"(?<=\d),(?=\d{3})", "", text).rstrip(".,:;").lower()
 
 
 def build_messages(question: str, passages: list[SearchHit]) -> list[dict]:
@@ -106,6 +112,12 @@ class OpenAIGenerator:
                 raise GenerationRejected(f"a sentence cites no passage that was given: {claim[:80]!r}")
         supports = []
         for claim, cited in sentences:
+            sources = " ".join(passages[n - 1].text for n in cited)
+            # The cross-encoder judges relevance, not entailment: a sentence on the passage's topic with a figure the
+            # passage does not hold would pass it. Every figure (a token with a digit) must be in the cited text.
+            missing = [f for f in _FIGURE.findall(claim) if _normal_figure(f) not in _normal_figure(sources)]
+            if missing:
+                raise GenerationRejected(f"a figure is not in the passages it cites: {missing[0]!r} in {claim[:80]!r}")
             logits = self.reranker.score(claim, [passages[n - 1].text for n in cited])
             best = float(max(sigmoid(logits)))
             if best < 0.5:
