@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 export OMP_NUM_THREADS := 1
 
-.PHONY: install services test test-fast run bench-ingest bench-latency reliability eval-chunking eval-ragas eval-beir eval-abstention clean
+.PHONY: install services test test-fast run bench-ingest bench-latency reliability load soak eval-chunking eval-ragas eval-beir eval-abstention clean
 
 install: $(VENV)/.installed
 
@@ -50,6 +50,15 @@ eval-abstention: install
 
 bench-latency: install
 	$(PY) benchmarks/answer_latency.py
+
+# Locust against `cairn serve` on loopback (search, answer, upload); the soak runs 5 minutes and must have no error.
+load: install
+	$(PIP) install -q -c constraints.txt -e '.[load]'
+	$(PY) benchmarks/load_test.py --duration 60
+
+soak: install
+	$(PIP) install -q -c constraints.txt -e '.[load]'
+	$(PY) benchmarks/load_test.py --duration 300 --out benchmarks/results/soak_test.json
 
 # SIGKILL a worker at random moments while it ingests; every round checks that nothing is lost or duplicated.
 reliability: install services
