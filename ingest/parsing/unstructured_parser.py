@@ -24,6 +24,9 @@ _LANGUAGES = ["eng"]
 _ready = False
 
 
+HEURISTIC_CHARS = 100_000
+
+
 def _prepare_unstructured() -> None:
     """Point unstructured's spaCy loader at the packaged, pinned English model instead of its download."""
     global _ready
@@ -46,11 +49,18 @@ def _prepare_unstructured() -> None:
     def tagging_model():
         return spacy.load(model_dir, exclude=[*tokenize._SPACY_EXCLUDE, "parser", "senter"])
 
+    # The classification heuristics look at the start of a block: a block of megabytes (one huge line) is
+    # classified on its first HEURISTIC_CHARS, not refused by spaCy's length guard or left to run for minutes.
     @functools.lru_cache(maxsize=4096)
     def pos_tag(text: str) -> list[tuple[str, str]]:
-        return [(token.text, token.tag_) for token in tagging_model()(str(text))]
+        return [(token.text, token.tag_) for token in tagging_model()(str(text)[:HEURISTIC_CHARS])]
 
-    tokenize._load_spacy_model = load_spacy_sentences
+    def sentences_model():
+        nlp = load_spacy_sentences()
+        nlp.max_length = HEURISTIC_CHARS  # unstructured truncates longer blocks to this for its heuristics
+        return nlp
+
+    tokenize._load_spacy_model = sentences_model
     tokenize.pos_tag = text_type.pos_tag = pos_tag
     tokenize._get_nlp.cache_clear()
     for noisy in ("unstructured", "pdfminer", "pypdf", "pikepdf"):

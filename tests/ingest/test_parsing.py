@@ -142,3 +142,12 @@ def test_the_memory_limit_counts_from_what_the_child_inherits():
     finally:
         fresh.close()
         reserved.close()
+
+
+@pytest.mark.slow
+def test_a_huge_single_line_text_is_parsed_not_refused(parser, tmp_path):
+    """spaCy refuses texts over 1M characters; unstructured's heuristics only need a block's start."""
+    path = tmp_path / "one-line.txt"
+    path.write_text(("word " * 300_000).rstrip(), encoding="utf-8")  # 1.5 MB, no line break
+    parsed = parser.parse(path, path.name)
+    assert parsed.text == path.read_text(encoding="utf-8")
