@@ -6,7 +6,6 @@ from __future__ import annotations
 import socket
 import time
 
-import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 

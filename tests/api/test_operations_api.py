@@ -18,7 +18,7 @@ from api.ratelimit import RateLimiter
 from core.settings import LimitSettings, Settings
 from eval import answers as answer_eval
 from retrieval.audit import Asker
-from tests.conftest import DOCS, REDIS_URL, ROOT, open_runtime, wait_status
+from tests.conftest import DOCS, ROOT, open_runtime, wait_status
 from tests.retrieval.test_answer import HEALTH_Q, OFF_TOPIC, SPEECH
 
 OPEN_ROUTES = {"/healthz", "/readyz"}

@@ -10,7 +10,6 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from core.settings import Settings
-from ingest.pipeline import IngestTarget
 from retrieval.llm import SYSTEM_PROMPT
 from tests.conftest import open_runtime, wait_status
 from tests.fake_openai import FakeOpenAI

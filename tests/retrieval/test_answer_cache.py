@@ -10,7 +10,7 @@ from ingest.pipeline import IngestTarget
 from retrieval.cache import MemoryAnswerCache, RedisAnswerCache, cache_key, normalise
 from tests.conftest import open_runtime
 from tests.faults import TcpProxy
-from tests.retrieval.test_answer import HEALTH_Q, OFF_TOPIC, SPEECH
+from tests.retrieval.test_answer import HEALTH_Q, OFF_TOPIC
 from tests.api.test_faults import EXCERPT
 
 

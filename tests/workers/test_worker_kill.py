@@ -8,7 +8,6 @@ import time
 
 import pytest
 
-from core.settings import Settings
 from tests.conftest import SHARED_DATA
 from tests.faults import WorkerKills, check_index
 from workers.runtime import Runtime
