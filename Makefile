@@ -30,7 +30,8 @@ run: install
 	$(VENV)/bin/cairn serve --ingest corpora
 
 bench-ingest: install
-	$(PY) benchmarks/ingest_scifact.py
+	$(PIP) install -q -c constraints.txt -e '.[bench]'
+	$(PY) benchmarks/ingest_scifact.py --llamaindex
 
 SCIFACT ?= ../shared/data/beir/scifact
 CHUNKING ?= ../shared/data/chunking
