@@ -44,7 +44,7 @@ def test_no_server_errors_and_errors_as_documented(fuzzed):
         # Valid inputs (they must work) and invalid ones (they must be refused in the documented way).
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
-            @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)
+            @settings(max_examples=10, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)
             @given(case=operation.as_strategy(generation_mode=mode))
             def fuzz(case):
                 case.call_and_validate(headers=fuzzed.state.fuzz_headers, checks=CHECKS)
