@@ -8,9 +8,10 @@ import threading
 
 
 class TcpProxy:
-    def __init__(self, target_host: str, target_port: int):
+    def __init__(self, target_host: str, target_port: int, port: int = 0):
+        """`port`: listen there (a proxy started again on a cut one's port is the service "restarting")."""
         self.target = (target_host, target_port)
-        self._server = socket.create_server(("127.0.0.1", 0))
+        self._server = socket.create_server(("127.0.0.1", port))
         self.port = self._server.getsockname()[1]
         self._open: list[socket.socket] = []
         self._lock = threading.Lock()

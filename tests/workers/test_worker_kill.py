@@ -9,7 +9,7 @@ import time
 import pytest
 
 from tests.conftest import SHARED_DATA
-from tests.faults import WorkerKills, check_index
+from tests.faults import TcpProxy, WorkerKills, check_index
 from workers.runtime import Runtime
 from workers.submit import collect_files, submit
 
@@ -65,3 +65,34 @@ def test_a_worker_killed_mid_document_loses_and_duplicates_nothing(redis_url, tm
         log.close()
         producer.close()
     assert worker.kills == 1, (tmp_path / "worker.log").read_text()[-3000:]
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_redis_restarting_during_a_batch_loses_nothing(redis_url, tmp_path):
+    port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
+    proxy = TcpProxy("127.0.0.1", port)
+    inbox = tmp_path / "inbox"
+    write_inbox(inbox, abstracts=6)
+    worker = WorkerKills(tmp_path / "data", f"redis://127.0.0.1:{proxy.port}/11")
+    producer = Runtime(worker.settings())
+    log = (tmp_path / "worker.log").open("w")
+    try:
+        job_id = submit(producer, collect_files([inbox]), tenant="default", collection="outage", strategy="sentence")
+        worker.start(log)
+        done = lambda: sum(d["status"] == "indexed" for d in producer.jobs.get(job_id).documents)  # noqa: E731
+        wait_until(lambda: done() >= 1, 180, "the first document")
+        proxy.cut()  # Redis goes away in the middle of the batch...
+        time.sleep(4)
+        proxy = TcpProxy("127.0.0.1", port, port=proxy.port)  # ...and comes back on the same address
+        view = wait_until(lambda: (v := producer.jobs.get(job_id)).status in ("done", "failed") and v, 240, "the job")
+        assert worker.process.poll() is None  # the worker rode out the outage
+        worker.stop()
+        assert {d["status"] for d in view.documents} == {"indexed"}, view.documents
+        found = check_index(tmp_path / "data", producer.catalog, "outage", "sentence")
+        assert found["documents"] == 7
+    finally:
+        worker.stop()
+        proxy.close()
+        log.close()
+        producer.close()
