@@ -21,7 +21,7 @@ log = logging.getLogger("cairn.api")
 
 
 class RateLimiter:
-    def __init__(self, settings: LimitSettings, redis_url: str | None):
+    def __init__(self, settings: LimitSettings, redis_url: str | None, breaker: pybreaker.CircuitBreaker | None = None):
         self.enabled = settings.enabled
         self.per_key = parse(settings.per_key)
         self.per_tenant = parse(settings.per_tenant)
@@ -30,7 +30,7 @@ class RateLimiter:
         else:
             storage = storage_from_string("memory://")
         self._limiter = MovingWindowRateLimiter(storage)
-        self._breaker = pybreaker.CircuitBreaker(fail_max=1, reset_timeout=15, name="rate-limit storage")
+        self._breaker = breaker or pybreaker.CircuitBreaker(fail_max=1, reset_timeout=15, name="rate-limit storage")
 
     def retry_after(self, principal: Principal) -> int | None:
         """None when the request may go on; else the seconds until it may be retried. Counts the request."""

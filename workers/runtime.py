@@ -38,20 +38,21 @@ class Runtime:
     @cached_property
     def breakers(self) -> dict:
         """One circuit breaker per remote dependency, shared by everything in this process that calls it."""
+        from kombu.exceptions import OperationalError as BrokerError
+        from redis.exceptions import RedisError
+
         from core.breakers import make_breaker
         from core.types import TransientError
 
         cfg = self.settings.breakers
 
-        from kombu.exceptions import OperationalError as BrokerError
-
         def failure(exc: BaseException) -> bool:
-            return isinstance(exc, (TransientError, ConnectionError, OSError, BrokerError))
+            return isinstance(exc, (TransientError, ConnectionError, OSError, BrokerError, RedisError))
 
         return {
             "llm": make_breaker("llm", cfg.failures, cfg.reset_s, _is_llm_failure),
             "vector_store": make_breaker("vector_store", cfg.failures, cfg.reset_s, failure),
-            "redis": make_breaker("redis", cfg.failures, cfg.reset_s, failure),  # the broker and the answer cache
+            "redis": make_breaker("redis", cfg.failures, cfg.reset_s, failure),  # broker, answer cache, rate limits
             "database": make_breaker("database", cfg.failures, cfg.reset_s, _is_database_failure),
         }
 
@@ -176,7 +177,7 @@ class Runtime:
     def rate_limiter(self):
         from api.ratelimit import RateLimiter
 
-        return RateLimiter(self.settings.limits, self.settings.redis_url)
+        return RateLimiter(self.settings.limits, self.settings.redis_url, self.breakers["redis"])
 
     def open_ingestion(self) -> IngestService:
         """Builds the ingestion services now, once: before worker threads share them, and so that a second process

@@ -50,7 +50,7 @@ def test_redis_down_questions_are_answered_and_uploads_get_a_clear_503(tmp_path,
 
                 proxy.cut()
                 answer, _ = timed(lambda: client.post("/v1/answer", json={"question": HEALTH_Q}, headers=headers))
-                assert answer.status_code == 200 and answer.json()["fallback"] is None  # rate limits fail open
+                assert answer.status_code == 200 and answer.json()["fallback"] is None  # rate limits and cache fail open
                 for attempt in range(4):
                     refused, seconds = timed(upload)
                     assert refused.status_code == 503, refused.text
