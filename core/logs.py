@@ -8,12 +8,18 @@ import sys
 
 import structlog
 
+def _drop_terminal_colours(_, __, event: dict) -> dict:
+    event.pop("color_message", None)  # uvicorn's copy of the message with ANSI colours
+    return event
+
+
 SHARED = [
     structlog.contextvars.merge_contextvars,
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
     structlog.stdlib.ExtraAdder(),  # `logger.info("...", extra={...})` fields become JSON fields
+    _drop_terminal_colours,
 ]
 
 
