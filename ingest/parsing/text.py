@@ -21,7 +21,9 @@ def decode_text(data: bytes) -> tuple[str, str]:
     """Return (text, encoding). Raises RejectedDocument when the bytes are not text in any known encoding."""
     for bom, encoding in _BOMS:
         if data.startswith(bom):
-            return data.decode(encoding), encoding
+            # A BOM settles the encoding: a damaged character (a cut-off last one, a lone surrogate) becomes U+FFFD
+            # and the rest of the text is kept, rather than the whole file being refused.
+            return data.decode(encoding, errors="replace"), encoding
     # NUL bytes are valid UTF-8 but mean UTF-16/32 without a BOM (or binary data): let the detector decide.
     if b"\x00" not in data:
         try:

@@ -151,3 +151,11 @@ def test_a_huge_single_line_text_is_parsed_not_refused(parser, tmp_path):
     path.write_text(("word " * 300_000).rstrip(), encoding="utf-8")  # 1.5 MB, no line break
     parsed = parser.parse(path, path.name)
     assert parsed.text == path.read_text(encoding="utf-8")
+
+
+def test_text_with_a_bom_and_a_damaged_character_keeps_the_rest():
+    from ingest.parsing.text import decode_text
+
+    data = b"\xff\xfe" + "Intact UTF-16 text.".encode("utf-16-le") + b"\x00\xd8\x41"  # a lone surrogate, an odd byte
+    text, encoding = decode_text(data)
+    assert encoding == "utf-16" and text.startswith("Intact UTF-16 text.") and "\ufffd" in text
