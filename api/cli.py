@@ -438,14 +438,11 @@ def cost(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Project monthly LLM cost at 100, 10,000 and 100,000 requests a day from the recorded request mix."""
-    from datetime import UTC, datetime, timedelta
-
     from eval import cost as cost_report
 
     runtime = _runtime()
     try:
-        rows = runtime.answer_log.between(tenant, datetime.now(UTC) - timedelta(days=days))
-        report = cost_report.project(rows, runtime.settings)
+        report = cost_report.tenant_report(runtime, tenant, days)
     finally:
         runtime.close()
     typer.echo(json.dumps(report, indent=2) if as_json else cost_report.format_report(report))

@@ -15,6 +15,7 @@ from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 from core.access import Principal
+from core.breakers import make_breaker
 from core.settings import LimitSettings
 
 log = logging.getLogger("cairn.api")
@@ -30,7 +31,7 @@ class RateLimiter:
         else:
             storage = storage_from_string("memory://")
         self._limiter = MovingWindowRateLimiter(storage)
-        self._breaker = breaker or pybreaker.CircuitBreaker(fail_max=1, reset_timeout=15, name="rate-limit storage")
+        self._breaker = breaker or make_breaker("rate-limit storage", failures=1)
 
     def retry_after(self, principal: Principal) -> int | None:
         """None when the request may go on; else the seconds until it may be retried. Counts the request."""

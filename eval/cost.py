@@ -11,6 +11,7 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 from core.db import AnswerRow
 from core.settings import Settings
@@ -71,6 +72,12 @@ def project(answers: Sequence[AnswerRow], settings: Settings, volumes: Sequence[
         "projections": [_month(v, estimated, estimate_in + ANSWER_TOKENS) for v in volumes],
     }
     return report
+
+
+def tenant_report(runtime, tenant: str | None, days: float) -> dict:
+    """The projection from the answers of the last `days` (every tenant's when tenant is None)."""
+    since = datetime.now(UTC) - timedelta(days=days)
+    return project(runtime.answer_log.between(tenant, since), runtime.settings)
 
 
 def _month(per_day: int, usd_per_request: float, tokens_per_request: float) -> dict:

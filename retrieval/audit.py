@@ -48,12 +48,6 @@ class AnswerLog:
                     )
                 )
 
-    def answer(self, tenant: str, answer_id: str) -> dict | None:
-        """The Answer object as the user got it (None for another tenant's answer)."""
-        with self.db.session() as s:
-            row = s.get(AnswerRow, answer_id)
-            return row.body if row is not None and row.tenant == tenant else None
-
     def record(self, tenant: str, answer_id: str) -> dict | None:
         """The audit record: the answer as given, who asked, the model, tokens and cost, the retrieved chunks with
         their scores, and the feedback and review it received."""

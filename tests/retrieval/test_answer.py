@@ -56,8 +56,8 @@ def test_answer_cites_the_gold_span_exactly(speech):
         assert citation.document_id == document_id and citation.source == str(SPEECH)
     assert any(start <= c.start and c.end <= end for c in answer.citations), [(c.start, c.end) for c in answer.citations]
     assert answer.corpus_version and set(answer.timings_ms) >= {"embed", "retrieve", "generate", "total"}
-    assert rt.answer_log.answer("acme", answer.id)["answer"] == answer.answer  # every answer is logged
-    assert rt.answer_log.answer("globex", answer.id) is None
+    assert rt.answer_log.record("acme", answer.id)["answer"] == answer.answer  # every answer is logged
+    assert rt.answer_log.record("globex", answer.id) is None
 
 
 def test_off_topic_question_falls_back_and_goes_to_review(speech):
