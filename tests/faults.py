@@ -16,6 +16,8 @@ class TcpProxy:
         self._open: list[socket.socket] = []
         self._lock = threading.Lock()
         self._up = True
+        self._flowing = threading.Event()
+        self._flowing.set()
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -34,10 +36,10 @@ class TcpProxy:
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
         try:
             while data := source.recv(65536):
+                self._flowing.wait()
                 sink.sendall(data)
         except OSError:
             pass
@@ -47,6 +49,13 @@ class TcpProxy:
                     s.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+
+    def stall(self) -> None:
+        """The service hangs: connections stay open, but nothing passes until `resume()` (nothing is lost)."""
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        self._flowing.set()
 
     def cut(self) -> None:
         """The service becomes unreachable: open connections are dropped and new ones refused."""
@@ -66,6 +75,7 @@ class TcpProxy:
             self._open.clear()
 
     def close(self) -> None:
+        self._flowing.set()
         if self._up:
             self.cut()
 

@@ -10,6 +10,7 @@ from pathlib import Path, PurePath
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import RuntimeDep, SettingsDep, Editor, Reader
 from api.errors import ApiError
@@ -75,9 +76,10 @@ async def upload(
             source = str(meta.get("source") or f"upload://{name}") if len(file) == 1 else f"upload://{name}"
             files.append(FileToIngest(display=name, stored_path=str(target), source=source, labels=labels))
     except ApiError:
-        shutil.rmtree(folder, ignore_errors=True)
+        await run_in_threadpool(shutil.rmtree, folder, ignore_errors=True)
         raise
-    job_id = submit(runtime, files, tenant=who.tenant, collection=collection, strategy=strategy)
+    # The job store's transaction and the broker publish block: off the event loop, like the file writes.
+    job_id = await run_in_threadpool(submit, runtime, files, tenant=who.tenant, collection=collection, strategy=strategy)
     documents = [
         UploadedDocument(
             document_id=None if is_archive(f.display) else document_id_for(who.tenant, collection, f.source), filename=f.display
@@ -89,12 +91,15 @@ async def upload(
 
 async def _save_bounded(upload_file: UploadFile, target: Path, name: str, limit: int) -> None:
     written = 0
-    with target.open("wb") as sink:
+    sink = await run_in_threadpool(target.open, "wb")
+    try:
         while block := await upload_file.read(1 << 20):
             written += len(block)
             if written > limit:
                 raise ApiError(413, "too_large", f"{name}: larger than the limit of {limit} bytes")
-            sink.write(block)
+            await run_in_threadpool(sink.write, block)
+    finally:
+        await run_in_threadpool(sink.close)
 
 
 @router.get("", response_model=DocumentPage)

@@ -4,6 +4,7 @@ Qdrant server go away, and each gives the documented behaviour (README, "Gracefu
 from __future__ import annotations
 
 import socket
+import threading
 import time
 
 import sqlalchemy as sa
@@ -62,6 +63,32 @@ def test_redis_down_questions_are_answered_and_uploads_get_a_clear_503(tmp_path,
                 assert ready.json()["checks"]["queue"].startswith("error") and ready.json()["breakers"]["redis"] == "open"
                 failed = [item for item in runtime.jobs.count_by_status().items() if item[0] == "failed"]
                 assert failed and failed[0][1] >= 4  # nothing is silently lost: each refused upload is recorded failed
+    finally:
+        proxy.close()
+
+
+def test_a_hanging_broker_does_not_stall_other_requests(tmp_path, bge, parser, redis_url):
+    """An upload waiting on the broker (here Redis hangs for a few seconds) runs off the event loop: the server goes
+    on answering other requests meanwhile, and the upload completes once Redis answers again."""
+    proxy = TcpProxy("127.0.0.1", int(REDIS_URL.rsplit(":", 1)[1].split("/")[0]))
+    settings = Settings(data_dir=tmp_path / "data", redis_url=f"redis://127.0.0.1:{proxy.port}/11", _env_file=None)
+    try:
+        with open_runtime(settings, bge, parser) as runtime, TestClient(create_app(runtime)) as client:
+            upload = lambda: client.post("/v1/documents", files=[("file", ("a.txt", b"some text"))])  # noqa: E731
+            assert upload().status_code == 202  # connected to Redis through the proxy
+
+            proxy.stall()
+            outcome = {}
+            waiting = threading.Thread(target=lambda: outcome.update(response=upload()))
+            waiting.start()
+            time.sleep(1.0)
+            assert waiting.is_alive()  # the upload is waiting on Redis
+            health, seconds = timed(lambda: client.get("/healthz"))
+            assert health.status_code == 200 and seconds < 0.5
+            assert waiting.is_alive()  # ... and was still waiting while the health check was served
+            proxy.resume()
+            waiting.join(30)
+            assert outcome["response"].status_code == 202, outcome["response"].text
     finally:
         proxy.close()
 
