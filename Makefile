@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 export OMP_NUM_THREADS := 1
 
-.PHONY: install services test test-fast run bench-ingest bench-latency reliability load soak eval-chunking eval-ragas eval-beir eval-abstention clean
+.PHONY: install services test test-fast run bench-ingest bench-latency bench-scale bench-memory profile reliability load soak eval-chunking eval-ragas eval-beir eval-abstention clean
 
 install: $(VENV)/.installed
 
@@ -51,6 +51,21 @@ eval-abstention: install
 
 bench-latency: install
 	$(PY) benchmarks/answer_latency.py
+
+# How search and answer latency grow with the index: 10k, 100k and 1M chunks, each index under .cairn/bench
+# (the 1M one takes about an hour to build the first time).
+bench-scale: install
+	for n in 10000 100000 1000000; do \
+		$(PY) benchmarks/answer_latency.py --chunks $$n --data-dir .cairn/bench/$$n --out benchmarks/results/answer_latency_$$n.json || exit 1; \
+	done
+
+# Memory of a `cairn worker` (Redis, Postgres) while it ingests, then of `cairn serve` while it answers.
+bench-memory: install services
+	$(PY) benchmarks/memory.py
+
+# Where the time of search, answer and ingesting a document goes (cProfile, grouped by what the time is spent on).
+profile: install
+	$(PY) benchmarks/profile_paths.py
 
 # Locust against `cairn serve` on loopback (search, answer, upload); the soak runs 5 minutes and must have no error.
 load: install
