@@ -26,8 +26,14 @@ def rss_mb(pid: int, children: bool = True) -> float:
 
 
 def _children(pid: int) -> list[int]:
+    """Every descendant: a child started by any thread is listed under that thread's task."""
+    found: list[int] = []
     try:
-        found = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                found += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                pass
     except OSError:
         return []
     return found + [g for c in found for g in _children(c)]
