@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 import uvicorn  # noqa: E402
 
 from api.app import create_app  # noqa: E402
-from benchmarks.procs import free_port, rss_mb  # noqa: E402
+from benchmarks.common import free_port, rss_mb  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from core.types import ChunkRecord, chunk_id_for  # noqa: E402
 from eval.beir import COLLECTION, index_corpus, load  # noqa: E402

@@ -19,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import write_abstracts  # noqa: E402
 from core.offline import configure_offline  # noqa: E402
 
 configure_offline()
@@ -29,18 +30,6 @@ from ingest.pipeline import store_name  # noqa: E402
 from workers.inprocess import InProcessWorker  # noqa: E402
 from workers.runtime import Runtime  # noqa: E402
 from workers.submit import collect_files, submit  # noqa: E402
-
-
-def write_corpus(corpus: Path, folder: Path, limit: int | None) -> int:
-    count = 0
-    with corpus.open() as handle:
-        for line in handle:
-            if limit is not None and count >= limit:
-                break
-            doc = json.loads(line)
-            (folder / f"{doc['_id']}.txt").write_text(f"{doc['title']}\n\n{doc['text']}")
-            count += 1
-    return count
 
 
 def raw_embed(settings: Settings, texts: list[str], threads: int) -> float:
@@ -96,7 +85,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "corpus"
         folder.mkdir()
-        documents = write_corpus(args.data / "corpus.jsonl", folder, args.limit)
+        documents = write_abstracts(args.data / "corpus.jsonl", folder, args.limit)
         settings = Settings(data_dir=Path(tmp) / "data", embedder={"name": args.embedder}, _env_file=None)
         threads = settings.worker.concurrency
         runtime = Runtime(settings)

@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.procs import free_port, rss_mb  # noqa: E402
+from benchmarks.common import free_port, rss_mb  # noqa: E402
 
 QUESTIONS_CSV = ROOT.parent / "shared" / "data" / "chunking" / "questions.csv"
 

@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.procs import free_port, rss_mb  # noqa: E402
+from benchmarks.common import free_port, rss_mb, write_abstracts  # noqa: E402
 
 SCIFACT = ROOT.parent / "shared" / "data" / "beir" / "scifact"
 
@@ -56,14 +56,6 @@ class Sampler:
         peak = max(self.readings)
         return {**self.marks, "peak": {"total_mb": round(peak[0], 1), "process_mb": round(peak[1], 1),
                                        "children_mb": round(peak[0] - peak[1], 1)}}
-
-
-def write_abstracts(folder: Path, count: int) -> None:
-    folder.mkdir(parents=True)
-    with (SCIFACT / "corpus.jsonl").open() as handle:
-        for _, line in zip(range(count), handle):
-            doc = json.loads(line)
-            (folder / f"{doc['_id']}.txt").write_text(f"{doc['title']}\n\n{doc['text']}", encoding="utf-8")
 
 
 def create_database(admin_url: str) -> tuple[str, callable]:
@@ -162,7 +154,7 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="cairn-memory-"))
-    write_abstracts(work / "inbox", args.documents)
+    write_abstracts(SCIFACT / "corpus.jsonl", work / "inbox", args.documents)
     questions = [json.loads(line)["text"] for _, line in zip(range(args.questions), (SCIFACT / "queries.jsonl").open())]
     database_url, drop_database = create_database(args.postgres_admin_url)
     env = {**os.environ, "CAIRN_DATA_DIR": str(work / "data"), "CAIRN_REDIS_URL": args.redis_url,

@@ -21,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import write_abstracts  # noqa: E402
 from core.offline import configure_offline  # noqa: E402
 
 configure_offline()
@@ -106,11 +107,7 @@ def main() -> None:
     results["answer"] = summarize(*profiled(answer, questions), len(questions), args.top)
 
     inbox = work / "abstracts"
-    inbox.mkdir()
-    with (SHARED / "beir" / "scifact" / "corpus.jsonl").open() as handle:
-        for _, line in zip(range(args.abstracts), handle):
-            doc = json.loads(line)
-            (inbox / f"{doc['_id']}.txt").write_text(f"{doc['title']}\n\n{doc['text']}", encoding="utf-8")
+    write_abstracts(SHARED / "beir" / "scifact" / "corpus.jsonl", inbox, args.abstracts)
     files = sorted(inbox.iterdir())
     index = lambda path: ingest.ingest(path, display=path.name, source=str(path), target=target)  # noqa: E731
     results["ingest_document"] = summarize(*profiled(index, files), len(files), args.top)
