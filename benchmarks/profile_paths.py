@@ -44,6 +44,7 @@ GROUPS = [
     ("chunking (llama-index)", ("llama_index", "ingest/chunking")),
     ("numpy", ("numpy",)),
     ("tracing, metrics, logging", ("opentelemetry", "prometheus_client", "structlog", "logging")),
+    ("waiting on a lock (ingest: the parser child's reply)", ("lock' objects",)),
 ]
 
 
