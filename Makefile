@@ -52,12 +52,10 @@ eval-abstention: install
 bench-latency: install
 	$(PY) benchmarks/answer_latency.py
 
-# How search and answer latency grow with the index: 10k, 100k and 1M chunks, each index under .cairn/bench
-# (the 1M one takes about an hour to build the first time).
+# How search and answer latency grow with the index: 10k, 100k and 1M chunks side by side, indexes kept under
+# .cairn/bench (building the 1M one takes most of an hour the first time).
 bench-scale: install
-	for n in 10000 100000 1000000; do \
-		$(PY) benchmarks/answer_latency.py --chunks $$n --data-dir .cairn/bench/$$n --out benchmarks/results/answer_latency_$$n.json || exit 1; \
-	done
+	$(PY) benchmarks/answer_latency.py --chunks 10000,100000,1000000 --out benchmarks/results/answer_latency_scale.json
 
 # Memory of a `cairn worker` (Redis, Postgres) while it ingests, then of `cairn serve` while it answers.
 bench-memory: install services

@@ -1,10 +1,12 @@
-"""Latency of /v1/search and /v1/answer (extractive) on an index of at least 50,000 chunks, per stage, and
-requests per second at a few concurrencies, through the real HTTP server on loopback.
+"""Latency of /v1/search and /v1/answer (extractive) per stage, and requests per second at a few concurrencies,
+through the real HTTP server on loopback, on one or more index sizes measured side by side in one run (with each
+size's p99 as a ratio to the smallest's).
 
 The index holds the real SciFact corpus (ingested through the pipeline; embeddings are cached, so reruns are quick)
 plus filler chunks up to --chunks: real SciFact sentences shuffled into new passages, with their own BM25 vectors
 and random unit dense vectors (search cost depends on the index size, not on what the vectors mean).
-Questions are SciFact test claims. Writes benchmarks/results/answer_latency.json. Not a test: `make bench-latency`.
+Questions are SciFact test claims. Writes benchmarks/results/answer_latency.json. Not a test: `make bench-latency`
+(50,000 chunks), `make bench-scale` (10k, 100k and 1M chunks; the 1M index takes most of an hour to build once).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import sys
 import threading
 import time
@@ -34,7 +37,7 @@ from api.app import create_app  # noqa: E402
 from benchmarks.common import free_port, rss_mb  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from core.types import ChunkRecord, chunk_id_for  # noqa: E402
-from eval.beir import COLLECTION, index_corpus, load  # noqa: E402
+from eval.beir import COLLECTION, BeirData, index_corpus, load  # noqa: E402
 from eval.runs import EVAL_TENANT  # noqa: E402
 from ingest.pipeline import store_name  # noqa: E402
 from workers.runtime import Runtime  # noqa: E402
@@ -116,27 +119,28 @@ def measure(base: str, route: str, bodies: list[dict], concurrency: int) -> dict
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "beir" / "scifact")
-    parser.add_argument("--data-dir", type=Path, default=ROOT / ".cairn" / "eval" / "scifact", help="index location (shared with `cairn eval`)")
-    parser.add_argument("--chunks", type=int, default=50_000)
-    parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--concurrency", default="1,2,4")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "answer_latency.json")
-    args = parser.parse_args()
-
-    # The eval tenant too, so that the index `cairn eval beir` built is reused as it is.
-    # The answer cache is off: the same questions are asked at each concurrency, and this measures the pipeline.
-    settings = Settings(data_dir=args.data_dir, collection=COLLECTION, tenant=EVAL_TENANT, cache={"enabled": False})
-    runtime = Runtime(settings)
-    data = load(args.data, "test")
+def open_index(data: BeirData, base_dir: Path, data_dir: Path, chunks: int) -> tuple[Runtime, int, float]:
+    """A runtime on `chunks` chunks: SciFact (ingested once into `base_dir`, then copied) plus filler."""
     started = time.perf_counter()
-    index_corpus(runtime, data, settings.tenant, settings.chunking.strategy)
-    chunks = add_filler(runtime, args.chunks)
-    print(f"index ready: {chunks} chunks ({time.perf_counter() - started:.0f} s)", flush=True)
+    if not data_dir.exists():
+        if not (base_dir / "done").exists():
+            base = Runtime(bench_settings(base_dir))
+            index_corpus(base, data, EVAL_TENANT, base.settings.chunking.strategy)
+            base.close()
+            (base_dir / "done").touch()
+        shutil.copytree(base_dir, data_dir)
+    runtime = Runtime(bench_settings(data_dir))
+    runtime.open_ingestion()
+    count = add_filler(runtime, chunks)
+    return runtime, count, time.perf_counter() - started
 
-    questions = [data.queries[q] for q in sorted(data.queries)]
+
+def bench_settings(data_dir: Path) -> Settings:
+    # The answer cache is off: the same questions are asked at each concurrency, and this measures the pipeline.
+    return Settings(data_dir=data_dir, collection=COLLECTION, tenant=EVAL_TENANT, cache={"enabled": False}, _env_file=None)
+
+
+def measure_index(runtime: Runtime, questions: list[str], requests: int, concurrencies: list[int]) -> dict:
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -144,25 +148,68 @@ def main() -> None:
     while not server.started:
         time.sleep(0.1)
     base = f"http://127.0.0.1:{port}"
-    result = {"benchmark": "answer_latency", "chunks": chunks, "search": [], "answer": [], "targets_ms": {"search_p99": 50, "answer_p99": 400},
-              "index_seconds": round(time.perf_counter() - started)}
+    result = {"search": [], "answer": []}
     try:
         measure(base, "/v1/search", [{"query": q} for q in questions[:10]], 1)  # warm up (loads the models)
         measure(base, "/v1/answer", [{"question": q} for q in questions[:3]], 1)
-        for concurrency in (int(c) for c in args.concurrency.split(",")):
-            bodies = [questions[i % len(questions)] for i in range(args.requests)]
+        for concurrency in concurrencies:
+            bodies = [questions[i % len(questions)] for i in range(requests)]
             result["search"].append(measure(base, "/v1/search", [{"query": q, "top_k": 10} for q in bodies], concurrency))
-            result["answer"].append(measure(base, "/v1/answer", [{"question": q} for q in bodies[: max(20, args.requests // 4)]], concurrency))
+            result["answer"].append(measure(base, "/v1/answer", [{"question": q} for q in bodies[: max(20, requests // 4)]], concurrency))
             print(json.dumps({"search": result["search"][-1], "answer": result["answer"][-1]}), flush=True)
     finally:
         server.should_exit = True
         thread.join(10)
     # The process serves the API and holds the index: its memory is the API's at this index size.
-    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     result["rss_mb"] = round(rss_mb(os.getpid()))
+    return result
+
+
+def growth(runs: list[dict]) -> list[dict]:
+    """Each size's p99 (and retrieval stage p50) at each concurrency as a ratio to the smallest index's."""
+    first = runs[0]
+    rows = []
+    for run in runs:
+        row = {"chunks": run["chunks"]}
+        for route in ("search", "answer"):
+            for mine, theirs in zip(run[route], first[route], strict=True):
+                c = mine["concurrency"]
+                row[f"{route}_p99_x_c{c}"] = round(mine["p99_ms"] / theirs["p99_ms"], 2) if theirs["p99_ms"] else None
+                ours, base = mine["stages_ms"].get("retrieve", {}), theirs["stages_ms"].get("retrieve", {})
+                if route == "search" and base.get("p50"):
+                    row[f"retrieve_p50_x_c{c}"] = round(ours["p50"] / base["p50"], 2)
+        rows.append(row)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data" / "beir" / "scifact")
+    parser.add_argument("--data-dir", type=Path, default=ROOT / ".cairn" / "bench",
+                        help="indexes live here: base/ (SciFact only), then one folder per size, reused by later runs")
+    parser.add_argument("--chunks", default="50000", help="index sizes, comma-separated: each measured in turn, side by side")
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--concurrency", default="1,2,4")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "answer_latency.json")
+    args = parser.parse_args()
+
+    data = load(args.data, "test")
+    questions = [data.queries[q] for q in sorted(data.queries)]
+    concurrencies = [int(c) for c in args.concurrency.split(",")]
+    runs = []
+    for size in (int(n) for n in args.chunks.split(",")):
+        runtime, chunks, seconds = open_index(data, args.data_dir / "base", args.data_dir / str(size), size)
+        print(f"index ready: {chunks} chunks ({seconds:.0f} s)", flush=True)
+        try:
+            runs.append({"chunks": chunks, "index_seconds": round(seconds), **measure_index(runtime, questions, args.requests, concurrencies)})
+        finally:
+            runtime.close()
+    result = {"benchmark": "answer_latency", "targets_ms": {"search_p99": 50, "answer_p99": 400}, "runs": runs,
+              "growth_vs_smallest": growth(runs),
+              "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
-    print(json.dumps(result, indent=2))
+    print(json.dumps(result["growth_vs_smallest"], indent=2))
 
 
 if __name__ == "__main__":
