@@ -74,6 +74,11 @@ class RetrievalSettings(BaseModel):
     # search time (3 s per query on this 2-core machine; README, Measured). Answers always score sentences with it.
     rerank: bool = False
     rerank_depth: int = Field(default=20, ge=1, le=200)  # fused candidates the cross-encoder scores
+    # Intra-op threads of the cross-encoder, which reranks and scores the sentences of every extractive answer (91% of
+    # an answer's time); only serving uses it, unlike the embedder (one thread per worker task). On this 2-core
+    # machine 2 threads make an answer 1.5x faster at concurrency 1 (p99 258-330 ms against 392-497), about even at
+    # concurrency 2, slower at 4 (README, Measured): set 1 where throughput under load matters more than latency.
+    rerank_threads: int = Field(default=2, ge=1, le=64)
     top_k: int = Field(default=10, ge=1, le=100)
 
 

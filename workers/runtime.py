@@ -77,7 +77,7 @@ class Runtime:
     def reranker(self):
         from retrieval.rerank import OnnxCrossEncoder
 
-        return OnnxCrossEncoder(threads=self.settings.embedder.threads)
+        return OnnxCrossEncoder(threads=self.settings.retrieval.rerank_threads)
 
     @cached_property
     def search(self):
