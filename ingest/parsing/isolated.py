@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import resource
 import threading
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -14,9 +15,8 @@ from ingest.parsing.unstructured_parser import UnstructuredParser
 
 
 def _limit_memory(max_bytes: int) -> None:
-    """Lets parsing grow the child by `max_bytes` of address space beyond what it inherited at fork: a forked child
-    starts with its parent's whole address space (models, libraries), and a flat limit near that size would leave
-    no room to load a library (seen as "failed to map segment" once the parent had grown)."""
+    """Lets parsing grow the child by `max_bytes` of address space beyond what it started with: a flat limit near a
+    forked child's inherited size would leave no room to load a library (seen as "failed to map segment")."""
     try:
         with open("/proc/self/statm") as statm:
             inherited = int(statm.read().split()[0]) * resource.getpagesize()
@@ -24,6 +24,12 @@ def _limit_memory(max_bytes: int) -> None:
         inherited = 0
     limit = inherited + max_bytes
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+# The child is forked from multiprocessing's fork server, a small single-threaded process, never from the worker
+# itself: the worker has threads (Celery's, the ONNX Runtime pools of the models), and a child forked while another
+# thread holds a lock can hang for good (seen: with the cross-encoder on two threads, every PDF parse then hung).
+_CHILDREN = multiprocessing.get_context("forkserver")
 
 
 def _parse_in_child(path: str, filename: str) -> ParsedDocument:
@@ -43,7 +49,7 @@ class IsolatedParser:
 
     def _get_pool(self) -> ProcessPool:
         if self._pool is None:
-            self._pool = ProcessPool(max_workers=1, initializer=_limit_memory, initargs=(self._memory_bytes,))
+            self._pool = ProcessPool(max_workers=1, initializer=_limit_memory, initargs=(self._memory_bytes,), context=_CHILDREN)
         return self._pool
 
     def parse(self, path: Path, filename: str) -> ParsedDocument:

@@ -130,8 +130,9 @@ def test_a_file_that_needs_too_much_memory_is_rejected():
 
 
 def test_the_memory_limit_counts_from_what_the_child_inherits():
-    # A worker process that has grown (models, libraries: here 6 GB of reserved address space) forks its parser
-    # child; a flat limit (the default 4 GB) would leave the child no room to load the PDF libraries.
+    # A worker process that has grown (models, libraries: here 6 GB of reserved address space) starts its parser
+    # child; a flat limit (the default 4 GB) on a child that inherited that space would leave it no room to load the
+    # PDF libraries.
     import mmap
 
     reserved = mmap.mmap(-1, 6 * 1024**3, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
