@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 
 from core.db import (
     CollectionRow,
@@ -37,6 +38,15 @@ class DocumentCatalog:
         self.db = db
 
     def register_collection(
+        self, tenant: str, name: str, strategy: str, store_name: str, embedder: str, dim: int, size: int, overlap: int
+    ) -> None:
+        args = (tenant, name, strategy, store_name, embedder, dim, size, overlap)
+        try:
+            self._register_collection(*args)
+        except IntegrityError:  # another worker thread or process registered it at the same moment: check theirs
+            self._register_collection(*args)
+
+    def _register_collection(
         self, tenant: str, name: str, strategy: str, store_name: str, embedder: str, dim: int, size: int, overlap: int
     ) -> None:
         with self.db.session() as s:

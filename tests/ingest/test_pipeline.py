@@ -125,3 +125,33 @@ def test_archive_members_are_documents_and_nested_archives_are_bounded(runtime, 
     assert deeper.status is DocumentStatus.UNCHANGED  # top.txt unchanged; the nested archive is now refused
     refused = {m.path: m for m in deeper.members}["bundle.zip::inner.zip"]
     assert refused.status is DocumentStatus.REJECTED and refused.reason.startswith("archive_limit:")
+
+
+def test_worker_threads_registering_a_collection_at_once_all_succeed(database_url):
+    """The first documents of a new collection, taken by several worker threads at the same moment, each register
+    the collection: on Postgres the threads that lost the race got a unique violation and their documents failed
+    (seen in `make bench-memory`). A mismatched embedder is still refused."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from core.db import Database
+    from ingest.catalog import CollectionMismatch, DocumentCatalog
+
+    db = Database(database_url)
+    db.migrate()
+    catalog = DocumentCatalog(db)
+    try:
+        for round_ in range(10):
+            start = threading.Barrier(4)
+
+            def register(_: int) -> None:
+                start.wait()
+                catalog.register_collection("t", f"race{round_}", "sentence", f"cairn-race{round_}", "bge", 384, 256, 32)
+
+            with ThreadPoolExecutor(4) as pool:
+                list(pool.map(register, range(4)))  # raises if any thread failed
+        assert len(catalog.collections("t")) == 10
+        with pytest.raises(CollectionMismatch):
+            catalog.register_collection("t", "race0", "sentence", "cairn-race0", "minilm", 384, 256, 32)
+    finally:
+        db.dispose()
