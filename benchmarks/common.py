@@ -1,9 +1,13 @@
-"""Helpers the benchmarks share: a free loopback port, the resident memory of a process tree, SciFact as files."""
+"""Helpers the benchmarks share: a free loopback port, waiting for a server process, the resident memory of a process
+tree, SciFact as files."""
 
 from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -11,6 +15,20 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_for_server(server: subprocess.Popen, ready: Callable[[], bool], timeout_s: float, log: Path) -> None:
+    """Polls `ready()` (connection errors count as not yet) until it holds; exits if the server died or took too long."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if ready():
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline or server.poll() is not None:
+            raise SystemExit(f"the server did not come up; see {log}")
+        time.sleep(0.5)
 
 
 def rss_mb(pid: int, children: bool = True) -> float:

@@ -14,14 +14,13 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import free_port, rss_mb  # noqa: E402
+from benchmarks.common import free_port, rss_mb, wait_for_server  # noqa: E402
 
 QUESTIONS_CSV = ROOT.parent / "shared" / "data" / "chunking" / "questions.csv"
 
@@ -49,17 +48,11 @@ def main() -> None:
                               stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 300
-        while True:  # up, and corpora/ ingested
-            try:
-                request = urllib.request.Request(f"{base}/v1/documents", headers={"Authorization": f"Bearer {key}"})
-                if len(json.loads(urllib.request.urlopen(request, timeout=2).read())["documents"]) >= 5:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise SystemExit(f"the server did not come up; see {work / 'server.log'}")
-            time.sleep(1)
+        def ingested() -> bool:  # up, and corpora/ ingested
+            request = urllib.request.Request(f"{base}/v1/documents", headers={"Authorization": f"Bearer {key}"})
+            return len(json.loads(urllib.request.urlopen(request, timeout=2).read())["documents"]) >= 5
+
+        wait_for_server(server, ingested, 300, work / "server.log")
         for q in questions[:3]:  # warm up: the models load on first use
             body = json.dumps({"question": q}).encode()
             urllib.request.urlopen(urllib.request.Request(f"{base}/v1/answer", body, {"Authorization": f"Bearer {key}",

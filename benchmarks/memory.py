@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import free_port, rss_mb, write_abstracts  # noqa: E402
+from benchmarks.common import free_port, rss_mb, wait_for_server, write_abstracts  # noqa: E402
 
 SCIFACT = ROOT.parent / "shared" / "data" / "beir" / "scifact"
 
@@ -115,15 +115,8 @@ def measure_api(env: dict, work: Path, questions: list[str]) -> dict:
                                   stdout=log, stderr=subprocess.STDOUT)
         sampler = Sampler(server.pid)
         try:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    urllib.request.urlopen(f"{base}/healthz", timeout=2)
-                    break
-                except OSError:
-                    if time.monotonic() > deadline or server.poll() is not None:
-                        raise SystemExit(f"the API did not come up; see {work / 'api.log'}") from None
-                    time.sleep(0.5)
+            wait_for_server(server, lambda: urllib.request.urlopen(f"{base}/healthz", timeout=2).status == 200, 120,
+                            work / "api.log")
             sampler.mark("started")
 
             def post(route: str, body: dict) -> None:
