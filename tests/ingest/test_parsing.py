@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 import pytest
@@ -115,6 +116,45 @@ def test_a_crashing_parser_rejects_the_file_and_recovers():
     with pytest.raises(RejectedDocument):  # the replacement child is used for the next file
         crashing.parse(DOCS / "fake-memo.pdf", "fake-memo.pdf")
     crashing.close()
+
+
+def _slow_hang_or_crash(path: str, filename: str) -> str:
+    if filename.startswith("hang"):
+        time.sleep(600)
+    if filename.startswith("crash"):
+        os._exit(3)
+    time.sleep(0.7)
+    return filename
+
+
+def test_files_handed_in_at_once_queue_and_each_time_limit_counts_from_its_own_start():
+    # Worker threads hand the one child their files at once. Every file here takes 0.7 s and the limit is 2 s, but
+    # the ones queued behind a hanging file and a crashing one wait longer than that in total: they must still
+    # parse (a limit counted from the hand-in would reject them), in a replacement child, and only the culprits
+    # are rejected, each with its own reason.
+    parser = IsolatedParser(timeout_s=2, memory_bytes=2 * 1024**3, target=_slow_hang_or_crash)
+    names = ["hang.pdf", "crash.pdf", "a.pdf", "b.pdf", "c.pdf"]
+    outcomes: dict[str, object] = {}
+
+    def parse(name: str) -> None:
+        try:
+            outcomes[name] = parser.parse(DOCS / "fake-memo.pdf", name)
+        except RejectedDocument as rejected:
+            outcomes[name] = rejected.code
+
+    threads = []
+    try:
+        for name in names:
+            threads.append(threading.Thread(target=parse, args=(name,)))
+            threads[-1].start()
+            time.sleep(0.2)  # hand-in order: the hanging file first
+        for thread in threads:
+            thread.join(60)
+    finally:
+        parser.close()
+    assert outcomes == {
+        "hang.pdf": RejectReason.TIMEOUT, "crash.pdf": RejectReason.CORRUPT, "a.pdf": "a.pdf", "b.pdf": "b.pdf", "c.pdf": "c.pdf",
+    }
 
 
 def _hog(path: str, filename: str):
