@@ -4,6 +4,7 @@ tree, SciFact as files."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import time
@@ -42,6 +43,18 @@ def rss_mb(pid: int, children: bool = True) -> float:
         except OSError:
             pass
     return total / 1024
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by every live descendant of a process (the parser child...)."""
+    total = 0.0
+    for child in _children(pid):
+        try:
+            fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def _children(pid: int) -> list[int]:
