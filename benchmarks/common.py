@@ -1,9 +1,8 @@
-"""Helpers the benchmarks share: a free loopback port, waiting for a server process, the resident memory of a process
-tree, SciFact as files."""
+"""Helpers the benchmarks share: a free loopback port, waiting for a server process, the resident memory and CPU time
+of a process tree."""
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -69,17 +68,3 @@ def _children(pid: int) -> list[int]:
     except OSError:
         return []
     return found + [g for c in found for g in _children(c)]
-
-
-def write_abstracts(corpus: Path, folder: Path, limit: int | None = None) -> int:
-    """The first `limit` documents of a BEIR corpus.jsonl as text files (title, blank line, abstract) in `folder`."""
-    folder.mkdir(parents=True, exist_ok=True)
-    count = 0
-    with corpus.open() as handle:
-        for line in handle:
-            if limit is not None and count >= limit:
-                break
-            doc = json.loads(line)
-            (folder / f"{doc['_id']}.txt").write_text(f"{doc['title']}\n\n{doc['text']}", encoding="utf-8")
-            count += 1
-    return count

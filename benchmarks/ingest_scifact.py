@@ -19,13 +19,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import rss_mb, tree_cpu_s, write_abstracts  # noqa: E402
+from benchmarks.common import rss_mb, tree_cpu_s  # noqa: E402
 from core.offline import configure_offline  # noqa: E402
 
 configure_offline()
 
 from core.embedders import build_embedder  # noqa: E402
 from core.settings import Settings  # noqa: E402
+from eval.beir import write_documents  # noqa: E402
 from ingest.pipeline import store_name  # noqa: E402
 from workers.inprocess import InProcessWorker  # noqa: E402
 from workers.runtime import Runtime  # noqa: E402
@@ -90,7 +91,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "corpus"
         folder.mkdir()
-        documents = write_abstracts(args.data / "corpus.jsonl", folder, args.limit)
+        documents = write_documents(args.data / "corpus.jsonl", folder, args.limit)
         settings = Settings(data_dir=Path(tmp) / "data", embedder={"name": args.embedder}, _env_file=None)
         threads = settings.worker.concurrency
         runtime = Runtime(settings)

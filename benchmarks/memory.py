@@ -21,12 +21,13 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import free_port, rss_mb, wait_for_server, write_abstracts  # noqa: E402
+from benchmarks.common import free_port, rss_mb, wait_for_server  # noqa: E402
 
 SCIFACT = ROOT.parent / "shared" / "data" / "beir" / "scifact"
 
@@ -103,8 +104,12 @@ def measure_worker(env: dict, inbox: Path, work: Path) -> dict:
         finally:
             result = sampler.close()
             worker.stop()
-    statuses = [d["status"] for d in view.documents]
-    return {"documents": len(statuses), "indexed": statuses.count("indexed"), "seconds": round(seconds, 1), "rss": result}
+    statuses = Counter(d["status"] for d in view.documents)
+    # Every outcome, not only `indexed`: a document that failed shows here with its reason instead of only in the log.
+    problems = [{"path": d["path"], "status": d["status"], "reason": d["reason"]} for d in view.documents
+                if d["status"] not in ("indexed", "unchanged", "replaced")]
+    return {"documents": sum(statuses.values()), "statuses": dict(statuses), "not_indexed": problems[:20],
+            "seconds": round(seconds, 1), "rss": result}
 
 
 def measure_api(env: dict, work: Path, questions: list[str]) -> dict:
@@ -146,8 +151,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "memory.json")
     args = parser.parse_args()
 
+    from eval.beir import write_documents
+
     work = Path(tempfile.mkdtemp(prefix="cairn-memory-"))
-    write_abstracts(SCIFACT / "corpus.jsonl", work / "inbox", args.documents)
+    write_documents(SCIFACT / "corpus.jsonl", work / "inbox", args.documents)
     questions = [json.loads(line)["text"] for _, line in zip(range(args.questions), (SCIFACT / "queries.jsonl").open())]
     database_url, drop_database = create_database(args.postgres_admin_url)
     env = {**os.environ, "CAIRN_DATA_DIR": str(work / "data"), "CAIRN_REDIS_URL": args.redis_url,

@@ -21,12 +21,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import write_abstracts  # noqa: E402
 from core.offline import configure_offline  # noqa: E402
 
 configure_offline()
 
 from core.settings import Settings  # noqa: E402
+from eval.beir import write_documents  # noqa: E402
 from ingest.pipeline import IngestTarget  # noqa: E402
 from workers.runtime import Runtime  # noqa: E402
 
@@ -108,7 +108,7 @@ def main() -> None:
     results["answer"] = summarize(*profiled(answer, questions), len(questions), args.top)
 
     inbox = work / "abstracts"
-    write_abstracts(SHARED / "beir" / "scifact" / "corpus.jsonl", inbox, args.abstracts)
+    write_documents(SHARED / "beir" / "scifact" / "corpus.jsonl", inbox, args.abstracts)
     files = sorted(inbox.iterdir())
     index = lambda path: ingest.ingest(path, display=path.name, source=str(path), target=target)  # noqa: E731
     results["ingest_document"] = summarize(*profiled(index, files), len(files), args.top)

@@ -26,7 +26,28 @@ def check_modes(modes) -> tuple[str, ...]:
     if unknown := set(chosen) - set(MODES):
         raise ValueError(f"unknown mode(s) {', '.join(sorted(unknown))}; choose from {', '.join(MODES)}")
     return chosen
+
+
 COLLECTION = "beir"
+
+
+def document_text(doc: dict) -> str:
+    """A BEIR document as Cairn ingests it: its title, a blank line, its text."""
+    return f"{doc.get('title', '')}\n\n{doc['text']}"
+
+
+def write_documents(corpus: Path, folder: Path, limit: int | None = None) -> int:
+    """The first `limit` documents of a BEIR corpus.jsonl as text files `<id>.txt` in `folder`; returns how many."""
+    folder.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with corpus.open() as handle:
+        for line in handle:
+            if limit is not None and count >= limit:
+                break
+            doc = json.loads(line)
+            (folder / f"{doc['_id']}.txt").write_text(document_text(doc), encoding="utf-8")
+            count += 1
+    return count
 
 
 @dataclass
@@ -83,7 +104,7 @@ def index_corpus(runtime, data: BeirData, tenant: str, strategy: str) -> dict[st
         def one(item: tuple[str, dict]) -> tuple[str | None, str]:
             beir_id, doc = item
             path = Path(tmp) / f"{beir_id}.txt"
-            path.write_text(f"{doc.get('title', '')}\n\n{doc['text']}")
+            path.write_text(document_text(doc), encoding="utf-8")
             return service.ingest(path, display=path.name, source=f"beir:{beir_id}", target=target).document_id, beir_id
 
         # As many threads as the worker runs: the service is shared by worker threads the same way.

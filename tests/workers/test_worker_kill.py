@@ -3,11 +3,11 @@ half-indexed, no chunk is duplicated. (`make reliability` repeats this many time
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
 
+from eval.beir import write_documents
 from tests.conftest import SHARED_DATA
 from tests.faults import TcpProxy, WorkerKills, check_index
 from workers.runtime import Runtime
@@ -19,10 +19,7 @@ SPEECH = SHARED_DATA / "chunking" / "corpora" / "state_of_the_union.md"
 def write_inbox(folder, abstracts: int) -> None:
     """SciFact abstracts (one or two chunks each) and the State of the Union (about fifty: seconds of embedding)."""
     folder.mkdir()
-    with (SHARED_DATA / "beir" / "scifact" / "corpus.jsonl").open() as handle:
-        for _, line in zip(range(abstracts), handle):
-            doc = json.loads(line)
-            (folder / f"{doc['_id']}.txt").write_text(f"{doc['title']}\n\n{doc['text']}", encoding="utf-8")
+    write_documents(SHARED_DATA / "beir" / "scifact" / "corpus.jsonl", folder, abstracts)
     (folder / SPEECH.name).write_text(SPEECH.read_text(encoding="utf-8"), encoding="utf-8")
 
 
