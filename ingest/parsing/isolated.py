@@ -37,10 +37,7 @@ def _parse_in_child(path: str, filename: str) -> ParsedDocument:
 
 
 class IsolatedParser:
-    """One long-lived child process per parser. Threads hand it files at once: they queue for the child, which
-    parses them back to back (a thread waiting on its own file never waits for another thread's turn to begin), and
-    each file's time limit counts from when the child starts it. A child that dies or overruns is replaced by the
-    pool, and the files queued behind it carry on in the new child."""
+    """One long-lived child process per parser; it is killed and replaced when a file exceeds its time limit."""
 
     def __init__(self, timeout_s: float, memory_bytes: int, target=_parse_in_child):
         # `target(path, filename)` runs in the child; tests swap in one that hangs or crashes.
@@ -48,49 +45,48 @@ class IsolatedParser:
         self._timeout_s = timeout_s
         self._memory_bytes = memory_bytes
         self._pool: ProcessPool | None = None
-        self._lock = threading.Lock()  # guards creating and replacing the pool, not parsing
+        self._lock = threading.Lock()
 
     def _get_pool(self) -> ProcessPool:
-        with self._lock:
-            if self._pool is None:
-                self._pool = ProcessPool(
-                    max_workers=1, initializer=_limit_memory, initargs=(self._memory_bytes,), context=_CHILDREN
-                )
-            return self._pool
-
-    def _schedule(self, path: Path, filename: str):
-        pool = self._get_pool()
-        try:
-            return pool.schedule(self._target, args=(str(path), filename), timeout=self._timeout_s)
-        except RuntimeError:  # the pool broke on an earlier file: replace it (once, if threads race here)
-            self._replace(pool)
-            return self._get_pool().schedule(self._target, args=(str(path), filename), timeout=self._timeout_s)
+        if self._pool is None:
+            self._pool = ProcessPool(max_workers=1, initializer=_limit_memory, initargs=(self._memory_bytes,), context=_CHILDREN)
+        return self._pool
 
     def parse(self, path: Path, filename: str) -> ParsedDocument:
-        future = self._schedule(path, filename)
-        try:
-            return future.result()
-        except FutureTimeout:
-            raise RejectedDocument(RejectReason.TIMEOUT, f"parsing took longer than the {self._timeout_s:g} s limit") from None
-        except ProcessExpired as exc:
-            raise RejectedDocument(
-                RejectReason.CORRUPT, f"the parser process died on this file (exit code {exc.exitcode})"
-            ) from None
-        except MemoryError:
-            raise RejectedDocument(RejectReason.TOO_LARGE, "parsing needed more memory than allowed") from None
-        except RejectedDocument:
-            raise
-        except Exception as exc:  # the child could not send its result back: the file is the cause
-            raise RejectedDocument(
-                RejectReason.CORRUPT, f"the parser failed on this file ({type(exc).__name__}: {exc})"
-            ) from None
-
-    def _replace(self, broken: ProcessPool | None) -> None:
+        # One file at a time per parser: the child is single-threaded, and a timeout must blame the right file.
         with self._lock:
-            if self._pool is not None and self._pool is broken:
-                self._pool.stop()
-                self._pool.join(timeout=5)
-                self._pool = None
+            try:
+                future = self._get_pool().schedule(self._target, args=(str(path), filename), timeout=self._timeout_s)
+            except RuntimeError:  # the pool broke on an earlier file: start a fresh one
+                self._restart()
+                future = self._get_pool().schedule(self._target, args=(str(path), filename), timeout=self._timeout_s)
+            try:
+                return future.result()
+            except FutureTimeout:
+                raise RejectedDocument(
+                    RejectReason.TIMEOUT, f"parsing took longer than the {self._timeout_s:g} s limit"
+                ) from None
+            except ProcessExpired as exc:
+                self._restart()
+                raise RejectedDocument(
+                    RejectReason.CORRUPT, f"the parser process died on this file (exit code {exc.exitcode})"
+                ) from None
+            except MemoryError:
+                raise RejectedDocument(RejectReason.TOO_LARGE, "parsing needed more memory than allowed") from None
+            except RejectedDocument:
+                raise
+            except Exception as exc:  # the child could not send its result back: the file is the cause
+                self._restart()
+                raise RejectedDocument(
+                    RejectReason.CORRUPT, f"the parser failed on this file ({type(exc).__name__}: {exc})"
+                ) from None
+
+    def _restart(self) -> None:
+        if self._pool is not None:
+            self._pool.stop()
+            self._pool.join(timeout=5)
+            self._pool = None
 
     def close(self) -> None:
-        self._replace(self._pool)
+        with self._lock:
+            self._restart()

@@ -157,6 +157,24 @@ def test_files_handed_in_at_once_queue_and_each_time_limit_counts_from_its_own_s
     }
 
 
+def _slow(path: str, filename: str) -> str:
+    time.sleep(1.5)
+    return filename
+
+
+def test_closing_the_parser_while_a_file_is_being_parsed_does_not_strand_its_thread():
+    # A runtime closing while a worker thread is mid-parse (seen in CI: a parser that stopped its pool under a
+    # pending parse left that thread waiting forever, and pytest could not exit). The parse finishes first.
+    parser = IsolatedParser(timeout_s=30, memory_bytes=2 * 1024**3, target=_slow)
+    outcome: list[object] = []
+    thread = threading.Thread(target=lambda: outcome.append(parser.parse(DOCS / "fake-memo.pdf", "memo.pdf")), daemon=True)
+    thread.start()
+    time.sleep(0.5)  # the child is busy with the file (or starting up for it)
+    parser.close()
+    thread.join(30)
+    assert not thread.is_alive() and outcome == ["memo.pdf"]
+
+
 def _hog(path: str, filename: str):
     return bytearray(3 * 1024**3)  # 3 GB for one file
 
