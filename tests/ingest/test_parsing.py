@@ -127,11 +127,11 @@ def _slow_hang_or_crash(path: str, filename: str) -> str:
     return filename
 
 
-def test_files_handed_in_at_once_queue_and_each_time_limit_counts_from_its_own_start():
-    # Worker threads hand the one child their files at once. Every file here takes 0.7 s and the limit is 2 s, but
-    # the ones queued behind a hanging file and a crashing one wait longer than that in total: they must still
-    # parse (a limit counted from the hand-in would reject them), in a replacement child, and only the culprits
-    # are rejected, each with its own reason.
+def test_files_handed_in_at_once_wait_their_turn_and_each_time_limit_counts_from_its_own_start():
+    # Worker threads call the one child with their files at once and take turns. Every file here takes 0.7 s and
+    # the limit is 2 s, but the ones waiting behind a hanging file and a crashing one wait longer than that in
+    # total: they must still parse (a limit counted from the hand-in would reject them), in a replacement child,
+    # and only the culprits are rejected, each with its own reason.
     parser = IsolatedParser(timeout_s=2, memory_bytes=2 * 1024**3, target=_slow_hang_or_crash)
     names = ["hang.pdf", "crash.pdf", "a.pdf", "b.pdf", "c.pdf"]
     outcomes: dict[str, object] = {}
