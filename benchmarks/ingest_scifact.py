@@ -38,6 +38,15 @@ def process_cpu_s() -> float:
     return times.user + times.system
 
 
+def ingest_and_wait(runtime: Runtime, path: Path, collection: str, poll_s: float) -> str:
+    """Submits a file or folder as one job to the in-process worker and returns its id once every file has an outcome."""
+    job_id = submit(runtime, collect_files([path]), tenant="bench", collection=collection,
+                    strategy=runtime.settings.chunking.strategy)
+    while not runtime.jobs.is_finished(job_id):
+        time.sleep(poll_s)
+    return job_id
+
+
 def raw_embed(settings: Settings, texts: list[str], threads: int) -> float:
     """Seconds for the bare embedder to embed `texts`, split over `threads` threads like the worker's."""
     embedder = build_embedder(settings.embedder)
@@ -105,15 +114,10 @@ def main() -> None:
         warm_file = Path(tmp) / "warm-up.txt"
         sentences = " ".join(f"Sentence {i} of this warm-up document loads what ingestion needs." for i in range(80))
         warm_file.write_text(f"Warm-up\n\n{sentences}\n")
-        warm_up = submit(runtime, collect_files([warm_file]), tenant="bench", collection="warmup",
-                         strategy=settings.chunking.strategy)
-        while not runtime.jobs.is_finished(warm_up):
-            time.sleep(0.1)
+        ingest_and_wait(runtime, warm_file, "warmup", poll_s=0.1)
         cpu_before, children_before = process_cpu_s(), tree_cpu_s(os.getpid())
         started = time.perf_counter()
-        job_id = submit(runtime, collect_files([folder]), tenant="bench", collection="scifact", strategy=settings.chunking.strategy)
-        while not runtime.jobs.is_finished(job_id):
-            time.sleep(0.5)
+        job_id = ingest_and_wait(runtime, folder, "scifact", poll_s=0.5)
         pipeline_s = time.perf_counter() - started
         pipeline_cpu_s = process_cpu_s() - cpu_before
         parser_cpu_s = tree_cpu_s(os.getpid()) - children_before
