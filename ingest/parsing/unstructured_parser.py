@@ -39,12 +39,15 @@ def _prepare_unstructured() -> None:
     import unstructured.nlp.tokenize as tokenize
     import unstructured.partition.text_type as text_type
 
-    from core.models import load_spacy_sentences, spacy_en_dir
+    from core.models import spacy_en_dir
 
     model_dir = spacy_en_dir()
     # unstructured classifies each text block with spaCy: sentence counts for every block, part-of-speech tags
-    # only for short single-sentence ones (the "contains a verb" test). Sentences come from the small `senter`
-    # pipe alone (5x cheaper than tok2vec + tagger + parser on a page); the tagger runs only where tags are asked.
+    # only for short single-sentence ones (the "contains a verb" test). The counts only decide "one sentence or
+    # several", which punctuation rules (spaCy's `sentencizer`, same English tokenizer) settle as well as the
+    # trained `senter` pipe at a fraction of its cost: on 1,500 SciFact abstracts and the chunking benchmark's
+    # corpora, 3,695 of 3,698 blocks get the same element type, and parsing a plain-text abstract takes less
+    # than half the CPU. The tagger runs only where tags are asked.
     @functools.lru_cache(maxsize=1)
     def tagging_model():
         return spacy.load(model_dir, exclude=[*tokenize._SPACY_EXCLUDE, "parser", "senter"])
@@ -56,7 +59,8 @@ def _prepare_unstructured() -> None:
         return [(token.text, token.tag_) for token in tagging_model()(str(text)[:HEURISTIC_CHARS])]
 
     def sentences_model():
-        nlp = load_spacy_sentences()
+        nlp = spacy.blank("en")
+        nlp.add_pipe("sentencizer")
         nlp.max_length = HEURISTIC_CHARS  # unstructured truncates longer blocks to this for its heuristics
         return nlp
 
