@@ -31,6 +31,10 @@ class TcpProxy:
             except OSError:
                 client.close()
                 continue
+            # The timeout was for connecting: a connection quiet for a while (a worker blocked on BRPOP, or busy)
+            # must stay open, or the proxy itself would drop the broker every few seconds and a task popped in
+            # that instant would be lost with the connection (seen: a job that never finished).
+            upstream.settimeout(None)
             with self._lock:
                 self._open += [client, upstream]
             for a, b in ((client, upstream), (upstream, client)):
