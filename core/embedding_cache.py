@@ -3,33 +3,31 @@
 from __future__ import annotations
 
 import numpy as np
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import bindparam, select
 
-from core.db import Database, EmbeddingCacheRow
+from core.db import Database, EmbeddingCacheRow, insert_for
+
+_CACHE = EmbeddingCacheRow.__table__
+_BATCH = 500  # keys per query: well under SQLite's limit on bound parameters
+_FIND = select(_CACHE.c.key, _CACHE.c.vector).where(_CACHE.c.key.in_(bindparam("keys", expanding=True)))
 
 
 class SqlEmbeddingCache:
     def __init__(self, db: Database):
         self.db = db
+        self._add = insert_for(db.dialect)(_CACHE).on_conflict_do_nothing(index_elements=["key"])
 
     def get_many(self, keys: list[str]) -> dict[str, np.ndarray]:
         found: dict[str, np.ndarray] = {}
-        with self.db.session() as s:
-            for start in range(0, len(keys), 500):
-                rows = s.execute(
-                    select(EmbeddingCacheRow.key, EmbeddingCacheRow.vector).where(
-                        EmbeddingCacheRow.key.in_(keys[start : start + 500])
-                    )
-                )
+        with self.db.connection() as connection:
+            for start in range(0, len(keys), _BATCH):
+                rows = connection.execute(_FIND, {"keys": keys[start : start + _BATCH]})
                 found.update((key, np.frombuffer(blob, dtype=np.float32)) for key, blob in rows)
         return found
 
     def put_many(self, items: dict[str, np.ndarray]) -> None:
         if not items:
             return
-        insert = pg_insert if self.db.engine.dialect.name == "postgresql" else sqlite_insert
         rows = [{"key": k, "vector": np.asarray(v, dtype=np.float32).tobytes()} for k, v in items.items()]
-        with self.db.session() as s:
-            s.execute(insert(EmbeddingCacheRow).values(rows).on_conflict_do_nothing(index_elements=["key"]))
+        with self.db.connection() as connection:
+            connection.execute(self._add, rows)

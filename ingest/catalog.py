@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.db import (
@@ -15,9 +15,28 @@ from core.db import (
     DocumentRow,
     DocumentVersionRow,
     IndexEntryRow,
+    UtcDateTime,
+    insert_for,
     utcnow,
 )
 from core.types import ParsedDocument
+
+# The statements every ingested file runs, built once (see Database.connection).
+_DOCUMENTS, _VERSIONS, _ENTRIES = DocumentRow.__table__, DocumentVersionRow.__table__, IndexEntryRow.__table__
+_DOCUMENT_CONTENT_COLUMNS = ("filename", "title", "mime_type", "size_bytes", "content_hash", "version", "updated_at")
+_INDEX_ENTRY = select(_ENTRIES.c.content_hash, _ENTRIES.c.version).where(
+    _ENTRIES.c.document_id == bindparam("document_id"), _ENTRIES.c.strategy == bindparam("strategy")
+)
+_DOCUMENT_CONTENT = select(_DOCUMENTS.c.content_hash, _DOCUMENTS.c.version).where(_DOCUMENTS.c.id == bindparam("document_id"))
+_VERSION_EXISTS = select(_VERSIONS.c.version).where(
+    _VERSIONS.c.document_id == bindparam("document_id"), _VERSIONS.c.version == bindparam("version")
+)
+_RETIRE_VERSIONS = (
+    update(_VERSIONS)
+    .where(_VERSIONS.c.document_id == bindparam("retiring"), _VERSIONS.c.retired_at.is_(None))
+    .values(retired_at=bindparam("retired", type_=UtcDateTime))
+)
+_ADD_VERSION = insert(_VERSIONS)
 
 
 @dataclass(frozen=True)
@@ -36,6 +55,18 @@ class CollectionMismatch(ValueError):
 class DocumentCatalog:
     def __init__(self, db: Database):
         self.db = db
+        upsert = insert_for(db.dialect)
+        document = upsert(_DOCUMENTS)
+        # A document keeps its tenant, collection, source and creation time; the rest describes its new content.
+        self._upsert_document = document.on_conflict_do_update(
+            index_elements=[_DOCUMENTS.c.id],
+            set_={name: document.excluded[name] for name in _DOCUMENT_CONTENT_COLUMNS},
+        )
+        entry = upsert(_ENTRIES)
+        self._upsert_index_entry = entry.on_conflict_do_update(
+            index_elements=[_ENTRIES.c.document_id, _ENTRIES.c.strategy],
+            set_={name: entry.excluded[name] for name in ("content_hash", "version", "chunks", "indexed_at")},
+        )
 
     def register_collection(
         self, tenant: str, name: str, strategy: str, store_name: str, embedder: str, dim: int, size: int, overlap: int
@@ -69,11 +100,11 @@ class DocumentCatalog:
             return list(s.scalars(select(CollectionRow).where(CollectionRow.tenant == tenant)))
 
     def plan(self, document_id: str, strategy: str, content_hash: str) -> DocumentVersion:
-        with self.db.session() as s:
-            entry = s.get(IndexEntryRow, (document_id, strategy))
+        with self.db.connection() as c:
+            entry = c.execute(_INDEX_ENTRY, {"document_id": document_id, "strategy": strategy}).first()
             if entry is not None and entry.content_hash == content_hash:
                 return DocumentVersion(entry.version, unchanged=True, replaces=False)
-            document = s.get(DocumentRow, document_id)
+            document = c.execute(_DOCUMENT_CONTENT, {"document_id": document_id}).first()
             if document is None:
                 version = 1
             elif document.content_hash == content_hash:
@@ -97,29 +128,27 @@ class DocumentCatalog:
         parsed: ParsedDocument,
         chunks: int,
     ) -> None:
-        with self.db.session() as s:
-            document = s.get(DocumentRow, document_id)
-            if document is None:
-                document = DocumentRow(id=document_id, tenant=tenant, collection=collection, source=source)
-                s.add(document)
-            document.filename = filename
-            document.title = parsed.title
-            document.mime_type = parsed.mime_type
-            document.size_bytes = size_bytes
-            document.content_hash = content_hash
-            document.version = version
-            if s.get(DocumentVersionRow, (document_id, version)) is None:
-                s.execute(
-                    DocumentVersionRow.__table__.update()
-                    .where(DocumentVersionRow.document_id == document_id, DocumentVersionRow.retired_at.is_(None))
-                    .values(retired_at=utcnow())
+        now = utcnow()
+        with self.db.connection() as c:
+            c.execute(
+                self._upsert_document,
+                dict(
+                    id=document_id, tenant=tenant, collection=collection, source=source, filename=filename,
+                    title=parsed.title, mime_type=parsed.mime_type, size_bytes=size_bytes, content_hash=content_hash,
+                    version=version, created_at=now, updated_at=now,
+                ),
+            )
+            if c.execute(_VERSION_EXISTS, {"document_id": document_id, "version": version}).first() is None:
+                c.execute(_RETIRE_VERSIONS, {"retiring": document_id, "retired": now})
+                c.execute(
+                    _ADD_VERSION,
+                    dict(document_id=document_id, version=version, content_hash=content_hash, text=parsed.text, created_at=now),
                 )
-                s.add(DocumentVersionRow(document_id=document_id, version=version, content_hash=content_hash, text=parsed.text))
-            entry = s.get(IndexEntryRow, (document_id, strategy))
-            if entry is None:
-                s.add(IndexEntryRow(document_id=document_id, strategy=strategy, content_hash=content_hash, version=version, chunks=chunks))
-            else:
-                entry.content_hash, entry.version, entry.chunks = content_hash, version, chunks
+            c.execute(
+                self._upsert_index_entry,
+                dict(document_id=document_id, strategy=strategy, content_hash=content_hash, version=version, chunks=chunks,
+                     indexed_at=now),
+            )
 
     def get(self, tenant: str, document_id: str) -> DocumentRow | None:
         with self.db.session() as s:
@@ -146,11 +175,7 @@ class DocumentCatalog:
     def remove(self, document_id: str) -> None:
         with self.db.session() as s:
             s.execute(delete(IndexEntryRow).where(IndexEntryRow.document_id == document_id))
-            s.execute(
-                DocumentVersionRow.__table__.update()
-                .where(DocumentVersionRow.document_id == document_id, DocumentVersionRow.retired_at.is_(None))
-                .values(retired_at=utcnow())
-            )
+            s.execute(_RETIRE_VERSIONS, {"retiring": document_id, "retired": utcnow()})
             s.execute(delete(DocumentRow).where(DocumentRow.id == document_id))
 
     def record_corpus_version(self, tenant: str, collection: str) -> str:

@@ -5,12 +5,34 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Row, bindparam, func, insert, select, update
 
 from core.db import Database, JobItemRow, JobRow
 from core.types import TERMINAL_STATUSES, DocumentLabels, DocumentStatus, IngestOutcome, Stage
 
 _STAGE_ORDER = [Stage.QUEUED, Stage.PARSING, Stage.CHUNKING, Stage.EMBEDDING, Stage.INDEXING]
+
+# The statements every task runs, built once (see Database.connection).
+_ITEMS, _JOBS = JobItemRow.__table__, JobRow.__table__
+_TERMINAL = sorted(TERMINAL_STATUSES)
+_START = (
+    update(_ITEMS)
+    .where(_ITEMS.c.id == bindparam("item_id"), _ITEMS.c.status.not_in(_TERMINAL))
+    .values(attempts=_ITEMS.c.attempts + 1, status=Stage.PARSING.value)
+    .returning(*_ITEMS.c)
+)
+_JOB = select(_JOBS).where(_JOBS.c.id == bindparam("job_id"))
+# A top-level item gets its outcome once: a redelivered task's UPDATE matches no row and returns nothing. The
+# columns to set come with each execution (an outcome's, or a failure's).
+_CONCLUDE = (
+    update(_ITEMS)
+    .where(_ITEMS.c.id == bindparam("item_id"), _ITEMS.c.parent_id.is_(None), _ITEMS.c.status.not_in(_TERMINAL))
+    .returning(_ITEMS.c.job_id, _ITEMS.c.position)
+)
+# Each finisher reads the count its own decrement left: exactly one of them reads 0, however they interleave.
+_COUNT_DOWN = (
+    update(_JOBS).where(_JOBS.c.id == bindparam("job_id")).values(remaining=_JOBS.c.remaining - 1).returning(_JOBS.c.remaining)
+)
 
 
 @dataclass(frozen=True)
@@ -65,16 +87,14 @@ class JobStore:
                 )
         return job_id, item_ids
 
-    def start(self, item_id: str) -> tuple[JobItemRow, JobRow] | None:
+    def start(self, item_id: str) -> tuple[Row, Row] | None:
         """Counts an attempt and marks the item as parsing; None when the item is unknown or already has an
-        outcome (a redelivered task has nothing to do)."""
-        with self.db.session() as s:
-            item = s.get(JobItemRow, item_id)
-            if item is None or item.status in TERMINAL_STATUSES:
+        outcome (a redelivered task has nothing to do). Returns the item's and its job's rows."""
+        with self.db.connection() as c:
+            item = c.execute(_START, {"item_id": item_id}).first()
+            if item is None:
                 return None
-            item.attempts += 1
-            item.status = Stage.PARSING.value
-            return item, s.get(JobRow, item.job_id)
+            return item, c.execute(_JOB, {"job_id": item.job_id}).one()
 
     def set_stage(self, item_id: str, stage: Stage, progress: float) -> None:
         with self.db.session() as s:
@@ -90,41 +110,30 @@ class JobStore:
             status=outcome.status.value, progress=1.0, chunks=outcome.chunks, reason=outcome.reason,
             document_id=outcome.document_id,
         )
-        with self.db.session() as s:
-            item = self._conclude(s, item_id, values)
+        with self.db.connection() as c:
+            item = c.execute(_CONCLUDE, {"item_id": item_id, **values}).first()
             if item is None:
                 return False
-            for member in outcome.members:
-                s.add(
-                    JobItemRow(
-                        id=str(uuid.uuid4()), job_id=item.job_id, position=item.position, parent_id=item.id,
-                        path=member.path, stored_path="", source="", document_id=member.document_id,
-                        status=member.status.value, progress=1.0, chunks=member.chunks, reason=member.reason,
-                    )
+            if outcome.members:
+                c.execute(
+                    insert(_ITEMS),
+                    [
+                        dict(
+                            id=str(uuid.uuid4()), job_id=item.job_id, position=item.position, parent_id=item_id,
+                            path=member.path, stored_path="", source="", document_id=member.document_id,
+                            status=member.status.value, progress=1.0, chunks=member.chunks, reason=member.reason,
+                        )
+                        for member in outcome.members
+                    ],
                 )
-            return self._count_down(s, item.job_id)
+            return c.execute(_COUNT_DOWN, {"job_id": item.job_id}).scalar_one() == 0
 
     def fail(self, item_id: str, reason: str) -> bool:
         """Marks the item failed; True when this completed the job."""
-        with self.db.session() as s:
-            item = self._conclude(s, item_id, dict(status=DocumentStatus.FAILED.value, progress=1.0, reason=reason))
-            return item is not None and self._count_down(s, item.job_id)
-
-    @staticmethod
-    def _conclude(s, item_id: str, values: dict) -> JobItemRow | None:
-        """Gives a top-level item its outcome, once: None if it had one already (a redelivered task)."""
-        changed = s.execute(
-            update(JobItemRow)
-            .where(JobItemRow.id == item_id, JobItemRow.parent_id.is_(None), JobItemRow.status.not_in(TERMINAL_STATUSES))
-            .values(**values)
-        ).rowcount
-        return s.get(JobItemRow, item_id) if changed == 1 else None
-
-    @staticmethod
-    def _count_down(s, job_id: str) -> bool:
-        # The row lock taken by the UPDATE orders concurrent finishers: exactly one of them reads 0.
-        s.execute(update(JobRow).where(JobRow.id == job_id).values(remaining=JobRow.remaining - 1))
-        return s.scalar(select(JobRow.remaining).where(JobRow.id == job_id)) == 0
+        with self.db.connection() as c:
+            values = dict(status=DocumentStatus.FAILED.value, progress=1.0, reason=reason)
+            item = c.execute(_CONCLUDE, {"item_id": item_id, **values}).first()
+            return item is not None and c.execute(_COUNT_DOWN, {"job_id": item.job_id}).scalar_one() == 0
 
     def summary(self, job_id: str) -> tuple[str, float] | None:
         """(status, progress) from aggregates: cheap enough to poll while a job of thousands of files runs."""

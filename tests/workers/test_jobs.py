@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from core.db import Database
 from core.types import DocumentStatus, IngestOutcome, Stage
-from workers.jobs import FileToIngest
+from workers.jobs import FileToIngest, JobStore
+
+
+@pytest.fixture
+def jobs(database_url):
+    """The job store on each SQL backend (its statements are built once and must run on both)."""
+    db = Database(database_url)
+    db.migrate()
+    yield JobStore(db)
+    db.dispose()
 
 
 def files(n):
     return [FileToIngest(display=f"f{i}.txt", stored_path=f"/tmp/f{i}.txt", source=f"/tmp/f{i}.txt") for i in range(n)]
 
 
-def test_job_moves_through_stages_to_done(runtime):
-    jobs = runtime.jobs
+def test_job_moves_through_stages_to_done(jobs):
     job_id, items = jobs.create("acme", "c", "sentence", files(2))
     view = jobs.get(job_id)
     assert (view.status, view.progress) == ("queued", 0.0)
@@ -33,26 +46,48 @@ def test_job_moves_through_stages_to_done(runtime):
     ]
 
 
-def test_a_finished_item_is_not_started_again(runtime):
-    job_id, items = runtime.jobs.create("acme", "c", "sentence", files(1))
-    item, job = runtime.jobs.start(items[0])
+def test_a_finished_item_is_not_started_again(jobs):
+    job_id, items = jobs.create("acme", "c", "sentence", files(1))
+    item, job = jobs.start(items[0])
     assert (item.attempts, item.status, job.id) == (1, "parsing", job_id)
-    assert runtime.jobs.finish(items[0], IngestOutcome("f0.txt", "d", DocumentStatus.UNCHANGED))
-    assert runtime.jobs.start(items[0]) is None  # a redelivered task does nothing
+    assert jobs.finish(items[0], IngestOutcome("f0.txt", "d", DocumentStatus.UNCHANGED))
+    assert jobs.start(items[0]) is None  # a redelivered task does nothing
     # and its outcome is recorded once: the job is not completed a second time
-    assert not runtime.jobs.finish(items[0], IngestOutcome("f0.txt", "d", DocumentStatus.UNCHANGED))
-    runtime.jobs.set_stage(items[0], Stage.PARSING, 0.1)  # and cannot move it back
-    assert runtime.jobs.get(job_id).documents[0]["status"] == "unchanged"
+    assert not jobs.finish(items[0], IngestOutcome("f0.txt", "d", DocumentStatus.UNCHANGED))
+    jobs.set_stage(items[0], Stage.PARSING, 0.1)  # and cannot move it back
+    assert jobs.get(job_id).documents[0]["status"] == "unchanged"
 
 
-def test_all_failed_is_failed_and_jobs_are_tenant_scoped(runtime):
-    job_id, items = runtime.jobs.create("acme", "c", "sentence", files(1))
-    assert runtime.jobs.fail(items[0], "internal error: boom")  # the last outcome completes the job
-    assert runtime.jobs.get(job_id).status == "failed"
-    assert runtime.jobs.get(job_id, tenant="globex") is None
+def test_all_failed_is_failed_and_jobs_are_tenant_scoped(jobs):
+    job_id, items = jobs.create("acme", "c", "sentence", files(1))
+    assert jobs.fail(items[0], "internal error: boom")  # the last outcome completes the job
+    assert jobs.get(job_id).status == "failed"
+    assert jobs.get(job_id, tenant="globex") is None
 
 
-def test_unfinished_items_are_found_for_recovery(runtime):
-    _, items = runtime.jobs.create("acme", "c", "sentence", files(3))
-    runtime.jobs.finish(items[1], IngestOutcome("f1.txt", "d", DocumentStatus.INDEXED, chunks=1))
-    assert set(runtime.jobs.unfinished_items()) == {items[0], items[2]}
+def test_unfinished_items_are_found_for_recovery(jobs):
+    _, items = jobs.create("acme", "c", "sentence", files(3))
+    jobs.finish(items[1], IngestOutcome("f1.txt", "d", DocumentStatus.INDEXED, chunks=1))
+    assert set(jobs.unfinished_items()) == {items[0], items[2]}
+
+
+def test_an_archive_item_lists_its_members_under_it(jobs):
+    job_id, items = jobs.create("acme", "c", "sentence", [FileToIngest("a.zip", "/tmp/a.zip", "/tmp/a.zip")])
+    members = [
+        IngestOutcome("a.zip::x.txt", "dx", DocumentStatus.INDEXED, chunks=2),
+        IngestOutcome("a.zip::y.bin", None, DocumentStatus.REJECTED, reason="unsupported: binary"),
+    ]
+    assert jobs.finish(items[0], IngestOutcome("a.zip", None, DocumentStatus.INDEXED, chunks=2, members=members))
+    assert [(d["path"], d["status"], d["chunks"], d["parent"]) for d in jobs.get(job_id).documents] == [
+        ("a.zip", "indexed", 2, None),
+        ("a.zip::x.txt", "indexed", 2, "a.zip"),
+        ("a.zip::y.bin", "rejected", 0, "a.zip"),
+    ]
+
+
+def test_of_items_finishing_at_once_exactly_one_completes_the_job(jobs):
+    job_id, items = jobs.create("acme", "c", "sentence", files(12))
+    outcome = IngestOutcome("f.txt", "d", DocumentStatus.INDEXED, chunks=1)
+    with ThreadPoolExecutor(4) as pool:
+        completed = list(pool.map(lambda item: jobs.finish(item, outcome), items))
+    assert completed.count(True) == 1 and jobs.is_finished(job_id)
