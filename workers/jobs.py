@@ -22,8 +22,8 @@ _START = (
     .returning(*_ITEMS.c)
 )
 _JOB = select(_JOBS).where(_JOBS.c.id == bindparam("job_id"))
-# A top-level item gets its outcome once: a redelivered task's UPDATE matches no row and returns nothing. The
-# columns to set come with each execution (an outcome's, or a failure's).
+# The columns to set come with each execution (an outcome's, or a failure's); a redelivered task's UPDATE matches
+# no row and returns nothing.
 _CONCLUDE = (
     update(_ITEMS)
     .where(_ITEMS.c.id == bindparam("item_id"), _ITEMS.c.parent_id.is_(None), _ITEMS.c.status.not_in(_TERMINAL))
@@ -111,7 +111,7 @@ class JobStore:
             document_id=outcome.document_id,
         )
         with self.db.connection() as c:
-            item = c.execute(_CONCLUDE, {"item_id": item_id, **values}).first()
+            item = self._conclude(c, item_id, values)
             if item is None:
                 return False
             if outcome.members:
@@ -126,14 +126,22 @@ class JobStore:
                         for member in outcome.members
                     ],
                 )
-            return c.execute(_COUNT_DOWN, {"job_id": item.job_id}).scalar_one() == 0
+            return self._count_down(c, item.job_id)
 
     def fail(self, item_id: str, reason: str) -> bool:
         """Marks the item failed; True when this completed the job."""
         with self.db.connection() as c:
-            values = dict(status=DocumentStatus.FAILED.value, progress=1.0, reason=reason)
-            item = c.execute(_CONCLUDE, {"item_id": item_id, **values}).first()
-            return item is not None and c.execute(_COUNT_DOWN, {"job_id": item.job_id}).scalar_one() == 0
+            item = self._conclude(c, item_id, dict(status=DocumentStatus.FAILED.value, progress=1.0, reason=reason))
+            return item is not None and self._count_down(c, item.job_id)
+
+    @staticmethod
+    def _conclude(c, item_id: str, values: dict) -> Row | None:
+        """Gives a top-level item its outcome, once: None if it had one already (a redelivered task)."""
+        return c.execute(_CONCLUDE, {"item_id": item_id, **values}).first()
+
+    @staticmethod
+    def _count_down(c, job_id: str) -> bool:
+        return c.execute(_COUNT_DOWN, {"job_id": job_id}).scalar_one() == 0
 
     def summary(self, job_id: str) -> tuple[str, float] | None:
         """(status, progress) from aggregates: cheap enough to poll while a job of thousands of files runs."""
