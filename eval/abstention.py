@@ -6,10 +6,12 @@ it falls back for lack of evidence (no_relevant_context, low_confidence)."""
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
 from eval.beir import COLLECTION, index_corpus, load
+from retrieval.search import Query
 
 ABSTAINING = ("no_relevant_context", "low_confidence")
 OFF_TOPIC = Path(__file__).with_name("off_topic_questions.txt")
@@ -36,6 +38,21 @@ def _rates(answerable: list[float], unanswerable: list[float], threshold: float)
     }
 
 
+def lowest_false_abstention(answerable: int, removed: int, off_topic: int, identical: int, recall: float = 0.9) -> float:
+    """The lowest false abstention at which `recall` of the unanswerable questions can abstain, for any judge that
+    decides from the passages read. A claim whose evidence is not among the passages read sees the same passages
+    answerable as evidence-removed (the evidence was not there to remove), so both get the same decision: each such
+    claim abstaining counts once in each rate. Even a perfect judge elsewhere (every other unanswerable question
+    abstains, no other answerable one does) must let this many of those pairs abstain."""
+    needed = math.ceil(recall * (removed + off_topic) - 1e-9)
+    shortfall = max(0, needed - off_topic - (removed - identical))
+    return round(shortfall / answerable, 4)
+
+
+def _share(flags: list[bool]) -> float | None:
+    return round(sum(flags) / len(flags), 4) if flags else None
+
+
 def run(runtime, folder: Path, *, limit: int = 100) -> dict:
     settings = runtime.settings
     data = load(folder, "test")
@@ -50,7 +67,15 @@ def run(runtime, folder: Path, *, limit: int = 100) -> dict:
         reason = answer.fallback.reason if answer.fallback else None
         return answer.confidence, reason in ABSTAINING
 
+    def evidence_rank(claim: str, evidence: set[str], depth: int = 20) -> int | None:
+        """Where the claim's first evidence chunk ranks in the search (1-based), None when not in the first `depth`."""
+        hits = runtime.search.retrieve(Query(claim, settings.tenant, COLLECTION, top_k=depth)).hits
+        return next((i for i, h in enumerate(hits, 1) if h.document_id in evidence), None)
+
     answerable = [ask(data.queries[q]) for q in claims]
+    ranks = [evidence_rank(data.queries[q], {cairn_id[d] for d in data.qrels[q] if d in cairn_id}) for q in claims]
+    read = settings.answer.passages
+    evidence_read = [r is not None and r <= read for r in ranks]
     removed = [ask(data.queries[q], tuple(cairn_id[d] for d in data.qrels[q] if d in cairn_id)) for q in claims]
     unrelated = [ask(q) for q in off_topic]
     unanswerable = removed + unrelated
@@ -73,6 +98,23 @@ def run(runtime, folder: Path, *, limit: int = 100) -> dict:
         "confidence_auroc": round(auroc(conf_a, conf_u), 4),
         "confidence_auroc_evidence_removed": round(auroc(conf_a, [c for c, _ in removed]), 4),
         "confidence_auroc_off_topic": round(auroc(conf_a, [c for c, _ in unrelated]), 4),
+        # The passages the generator reads hold an evidence document for this share of the answerable claims; for
+        # the rest even a perfect judge of support would abstain, so 1 - this is the lowest false abstention
+        # reachable without retrieving better. Deeper: the same share had more passages been read.
+        "passages_read": read,
+        "evidence_read": round(sum(evidence_read) / len(claims), 4),
+        "evidence_within": {str(k): round(sum(r is not None and r <= k for r in ranks) / len(claims), 4) for k in (1, 4, 10, 20)},
+        "false_abstention_evidence_read": _share([a for (_, a), e in zip(answerable, evidence_read, strict=True) if e]),
+        "false_abstention_evidence_not_read": _share([a for (_, a), e in zip(answerable, evidence_read, strict=True) if not e]),
+        # Those claims ask the same question over the same passages in both runs; whatever the judge, a 90%
+        # abstention recall then costs at least this much false abstention.
+        "lowest_false_abstention_at_target": lowest_false_abstention(
+            len(answerable), len(removed), len(unrelated), sum(not e for e in evidence_read)),
+        "claims": [
+            {"id": q, "evidence_rank": r, "answerable": {"confidence": a[0], "abstained": a[1]},
+             "evidence_removed": {"confidence": u[0], "abstained": u[1]}}
+            for q, r, a, u in zip(claims, ranks, answerable, removed, strict=True)
+        ],
         "thresholds": [_rates(conf_a, conf_u, t / 20) for t in range(1, 20)],
         "target": {"abstention_recall": ">= 0.90", "false_abstention": "<= 0.10"},
         "seconds": round(time.perf_counter() - started, 1),
