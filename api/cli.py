@@ -517,10 +517,19 @@ def worker() -> None:
     if settings.embedded_index:
         runtime.open_ingestion()
         pool = ["--pool", "threads", "--concurrency", str(settings.worker.concurrency)]
-    from celery.signals import worker_shutdown
+    from celery.signals import worker_process_init, worker_shutdown
+
+    from workers.requeue import LostTaskSweeper
+
+    sweeper = LostTaskSweeper(runtime, settings.worker.requeue_after_s)
+    if settings.embedded_index:
+        sweeper.start()
+    else:  # each pool process sweeps with its own connections (the parent's must not be shared across a fork)
+        worker_process_init.connect(lambda **_: sweeper.start(), weak=False)
 
     @worker_shutdown.connect(weak=False)
     def _release(**_) -> None:  # stop the parser child and release the index, or the process cannot exit
+        sweeper.stop()
         runtime.close()
 
     app_.worker_main(["worker", "--loglevel", "INFO", "-Q", settings.worker.queue, "--without-gossip", "--without-mingle", *pool])

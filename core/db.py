@@ -186,7 +186,12 @@ class JobItemRow(Base):
     chunks: Mapped[int] = mapped_column(Integer, default=0)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # The task (Celery task id) that started the item: only that task, redelivered after its worker died, may start
+    # it again; another copy of the item's task (a re-queue) finds it taken (workers.jobs.JobStore.start).
+    claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+    # Finding items that have waited too long (workers.requeue).
+    __table_args__ = (Index("ix_job_items_status_updated", "status", "updated_at"),)
 
 
 class AnswerRow(Base):

@@ -66,6 +66,9 @@ class WorkerSettings(BaseModel):
     # Redis re-delivers a task whose worker died (no ack) after this long; it must exceed the longest task, or a
     # slow task runs twice. None: three parse timeouts plus five minutes.
     visibility_timeout_s: float | None = Field(default=None, gt=0)
+    # An item still queued this long while the queue is empty lost its task (Redis popped it as a connection
+    # dropped): a worker queues a new one (workers.requeue).
+    requeue_after_s: float = Field(default=120.0, gt=0)
 
 
 class RetrievalSettings(BaseModel):

@@ -64,7 +64,7 @@ def make_celery(settings: Settings, runtime: Runtime | None = None) -> Celery:
         from workers.tasks import run_item
 
         final = task.request.retries >= (task.max_retries or 0)
-        return run_item(holder.get(), item_id, final_attempt=final)
+        return run_item(holder.get(), item_id, final_attempt=final, claim=task.request.id)
 
     # An eval runs for minutes: acknowledged on receipt (a redelivery after the visibility timeout would start a
     # second copy), never retried; a failure is recorded on the run.

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from dataclasses import dataclass, field
 
-from sqlalchemy import Row, bindparam, func, insert, select, update
+from sqlalchemy import Row, bindparam, func, insert, or_, select, update
 
-from core.db import Database, JobItemRow, JobRow
+from core.db import Database, JobItemRow, JobRow, utcnow
 from core.types import TERMINAL_STATUSES, DocumentLabels, DocumentStatus, IngestOutcome, Stage
 
 _STAGE_ORDER = [Stage.QUEUED, Stage.PARSING, Stage.CHUNKING, Stage.EMBEDDING, Stage.INDEXING]
@@ -15,11 +16,26 @@ _STAGE_ORDER = [Stage.QUEUED, Stage.PARSING, Stage.CHUNKING, Stage.EMBEDDING, St
 # The statements every task runs, built once (see Database.connection).
 _ITEMS, _JOBS = JobItemRow.__table__, JobRow.__table__
 _TERMINAL = sorted(TERMINAL_STATUSES)
+# An item is started by whichever copy of its task comes first; once started, only the same task may start it
+# again (redelivered after its worker died), so a re-queued copy of a task that was not lost after all does
+# nothing (see workers.requeue). Items started before claims were recorded have none, and may be taken over.
 _START = (
     update(_ITEMS)
-    .where(_ITEMS.c.id == bindparam("item_id"), _ITEMS.c.status.not_in(_TERMINAL))
-    .values(attempts=_ITEMS.c.attempts + 1, status=Stage.PARSING.value)
+    .where(
+        _ITEMS.c.id == bindparam("item_id"), _ITEMS.c.status.not_in(_TERMINAL),
+        or_(_ITEMS.c.status == Stage.QUEUED.value, _ITEMS.c.claimed_by.is_(None), _ITEMS.c.claimed_by == bindparam("claim")),
+    )
+    .values(attempts=_ITEMS.c.attempts + 1, status=Stage.PARSING.value, claimed_by=bindparam("claim"))
     .returning(*_ITEMS.c)
+)
+# Top-level items still queued and last touched before the cutoff; each is touched again as it is re-queued, so
+# workers sweeping at once re-queue it once.
+_WAITING = (_ITEMS.c.status == Stage.QUEUED.value, _ITEMS.c.parent_id.is_(None), _ITEMS.c.updated_at < bindparam("cutoff"))
+_REQUEUE = (
+    update(_ITEMS)
+    .where(_ITEMS.c.id.in_(select(_ITEMS.c.id).where(*_WAITING).limit(bindparam("most"))), *_WAITING)
+    .values(updated_at=bindparam("now"))
+    .returning(_ITEMS.c.id)
 )
 _JOB = select(_JOBS).where(_JOBS.c.id == bindparam("job_id"))
 # The columns to set come with each execution (an outcome's, or a failure's); a redelivered task's UPDATE matches
@@ -87,11 +103,12 @@ class JobStore:
                 )
         return job_id, item_ids
 
-    def start(self, item_id: str) -> tuple[Row, Row] | None:
-        """Counts an attempt and marks the item as parsing; None when the item is unknown or already has an
-        outcome (a redelivered task has nothing to do). Returns the item's and its job's rows."""
+    def start(self, item_id: str, claim: str | None = None) -> tuple[Row, Row] | None:
+        """Counts an attempt and marks the item as parsing, started by task `claim`; None when the item is unknown,
+        already has an outcome (a redelivered task has nothing to do), or was started by another task. Returns the
+        item's and its job's rows."""
         with self.db.connection() as c:
-            item = c.execute(_START, {"item_id": item_id}).first()
+            item = c.execute(_START, {"item_id": item_id, "claim": claim}).first()
             if item is None:
                 return None
             return item, c.execute(_JOB, {"job_id": item.job_id}).one()
@@ -194,12 +211,23 @@ class JobStore:
         with self.db.session() as s:
             return dict(s.execute(select(JobItemRow.status, func.count()).group_by(JobItemRow.status)).all())
 
-    def unfinished_items(self) -> list[str]:
-        """Items that never got an outcome (their process died with them); resubmitted at start-up."""
+    def unfinished_items(self) -> dict[str, str | None]:
+        """Items that never got an outcome (their process died with them), each with the task that started it if
+        any; resubmitted at start-up, as that task, so that they may be started again."""
         with self.db.session() as s:
-            return list(
-                s.scalars(select(JobItemRow.id).where(JobItemRow.status.not_in(TERMINAL_STATUSES), JobItemRow.parent_id.is_(None)))
-            )
+            rows = s.execute(
+                select(JobItemRow.id, JobItemRow.claimed_by)
+                .where(JobItemRow.status.not_in(TERMINAL_STATUSES), JobItemRow.parent_id.is_(None))
+            ).all()
+        return dict(rows)
+
+    def take_waiting(self, older_than_s: float, most: int = 1000) -> list[str]:
+        """Items queued for longer than `older_than_s` (their task may have been lost), marked as just queued again so
+        that no other sweep takes them for as long; the caller queues a task for each."""
+        now = utcnow()
+        with self.db.connection() as c:
+            found = c.execute(_REQUEUE, {"cutoff": now - timedelta(seconds=older_than_s), "now": now, "most": most})
+            return list(found.scalars())
 
 
 def _status_of(counts: dict[str, tuple[int, float]]) -> tuple[str, float]:

@@ -48,19 +48,23 @@ def submit(runtime, files: list[FileToIngest], *, tenant: str, collection: str, 
     return job_id
 
 
-def enqueue(runtime, item_ids: list[str]) -> None:
-    send(runtime, INGEST_TASK, item_ids,
-         lambda item_id: runtime.jobs.fail(item_id, "the queue is unavailable; nothing was ingested, submit again"))
+def enqueue(runtime, item_ids: list[str] | dict[str, str | None]) -> None:
+    """Queues a task per item; a mapping names the task id to queue an item as (the task that started it, which
+    alone may start it again), or None for a new one."""
+    send(runtime, INGEST_TASK, list(item_ids),
+         lambda item_id: runtime.jobs.fail(item_id, "the queue is unavailable; nothing was ingested, submit again"),
+         item_ids if isinstance(item_ids, dict) else None)
 
 
-def send(runtime, task_name: str, ids: list[str], unsent: Callable[[str], object]) -> None:
-    """Queues one `task_name` task per id. When the broker cannot be reached, `unsent(id)` records every id as not
-    started, and BrokerUnavailable is raised."""
+def send(runtime, task_name: str, ids: list[str], unsent: Callable[[str], object], task_ids: dict[str, str | None] | None = None) -> None:
+    """Queues one `task_name` task per id (with the task id `task_ids` gives it, if any). When the broker cannot be
+    reached, `unsent(id)` records every id as not started, and BrokerUnavailable is raised."""
     task = runtime.celery.tasks[task_name]
+    task_ids = task_ids or {}
 
     def publish() -> None:
         for one in ids:
-            task.apply_async(args=[one])
+            task.apply_async(args=[one], task_id=task_ids.get(one))
 
     try:
         if runtime.settings.redis_url:

@@ -28,10 +28,11 @@ class StageReporter:
             self._last = now
 
 
-def run_item(runtime, item_id: str, final_attempt: bool) -> str:
-    started = runtime.jobs.start(item_id)
+def run_item(runtime, item_id: str, final_attempt: bool, claim: str | None = None) -> str:
+    """Ingests one job item as task `claim` (the Celery task id)."""
+    started = runtime.jobs.start(item_id, claim)
     if started is None:
-        return "already-done"
+        return "not-started"  # finished already, or another copy of this task has it
     item, job = started
     target = IngestTarget(job.tenant, job.collection, job.strategy)
     try:

@@ -18,7 +18,7 @@ from ingest.pipeline import store_name
 from tests.conftest import DOCS
 from workers.inprocess import InProcessWorker
 from workers.runtime import Runtime
-from workers.submit import collect_files, submit
+from workers.submit import collect_files, enqueue, submit
 
 
 def wait_for(runtime, job_id, timeout_s=240):
@@ -50,6 +50,23 @@ def test_in_process_worker_ingests_a_folder(runtime, tmp_path):
     assert outcomes["empty.txt"] == ("rejected", "empty: the file is empty (0 bytes)")
     assert view.status == "done"
     assert runtime.catalog.corpus_version("default", "inbox") is not None
+
+
+def test_work_left_by_a_process_that_died_is_resumed_at_start_up(runtime, tmp_path):
+    """What `cairn serve` does at start-up: items the previous process started and never finished are queued
+    again as the task that started them, the only one allowed to start them again."""
+    (tmp_path / "moss.txt").write_text("Moss grows on the north side of trees in damp forests.")
+    job_id, (item,) = runtime.jobs.create("default", "moss", "sentence", collect_files([tmp_path / "moss.txt"]))
+    runtime.jobs.start(item, "task-of-the-dead-process")
+    assert runtime.jobs.start(item, "another-task") is None
+    worker = InProcessWorker(runtime.celery)
+    worker.start()
+    try:
+        enqueue(runtime, runtime.jobs.unfinished_items())
+        view = wait_for(runtime, job_id, timeout_s=60)
+    finally:
+        worker.stop()
+    assert [d["status"] for d in view.documents] == ["indexed"]
 
 
 @pytest.mark.integration

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -65,10 +66,36 @@ def test_all_failed_is_failed_and_jobs_are_tenant_scoped(jobs):
     assert jobs.get(job_id, tenant="globex") is None
 
 
-def test_unfinished_items_are_found_for_recovery(jobs):
+def test_unfinished_items_are_found_for_recovery_with_the_task_that_started_them(jobs):
     _, items = jobs.create("acme", "c", "sentence", files(3))
     jobs.finish(items[1], IngestOutcome("f1.txt", "d", DocumentStatus.INDEXED, chunks=1))
-    assert set(jobs.unfinished_items()) == {items[0], items[2]}
+    jobs.start(items[2], "task-2")
+    assert jobs.unfinished_items() == {items[0]: None, items[2]: "task-2"}
+
+
+def test_a_started_item_is_started_again_only_by_its_own_task(jobs):
+    _, items = jobs.create("acme", "c", "sentence", files(1))
+    item, _ = jobs.start(items[0], "task-a")  # the first copy of the task to arrive takes it
+    assert (item.claimed_by, item.attempts) == ("task-a", 1)
+    assert jobs.start(items[0], "task-b") is None  # a re-queued copy finds it taken
+    assert jobs.start(items[0]) is None
+    item, _ = jobs.start(items[0], "task-a")  # its own task, redelivered after its worker died
+    assert (item.claimed_by, item.attempts) == ("task-a", 2)
+    jobs.finish(items[0], IngestOutcome("f0.txt", "d", DocumentStatus.INDEXED, chunks=1))
+    assert jobs.start(items[0], "task-a") is None
+
+
+def test_items_waiting_too_long_are_taken_once(jobs):
+    _, items = jobs.create("acme", "c", "sentence", files(3))
+    jobs.start(items[1], "task-1")  # started: its task is not lost
+    assert jobs.take_waiting(older_than_s=3600) == []  # queued only just now
+    time.sleep(0.05)
+    assert sorted(jobs.take_waiting(older_than_s=0.01)) == sorted([items[0], items[2]])
+    assert jobs.take_waiting(older_than_s=0.01) == []  # each was marked as queued again just now
+    time.sleep(0.05)
+    assert len(jobs.take_waiting(older_than_s=0.01, most=1)) == 1  # at most `most` per sweep
+    item, _ = jobs.start(items[0], "task-0")  # a re-queued task starts it like the first one
+    assert item.status == "parsing"
 
 
 def test_an_archive_item_lists_its_members_under_it(jobs):
