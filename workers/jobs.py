@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import Row, bindparam, func, insert, or_, select, update
 
