@@ -72,11 +72,12 @@ def run(runtime, folder: Path, *, limit: int = 100) -> dict:
         hits = runtime.search.retrieve(Query(claim, settings.tenant, COLLECTION, top_k=depth)).hits
         return next((i for i, h in enumerate(hits, 1) if h.document_id in evidence), None)
 
+    evidence = {q: tuple(cairn_id[d] for d in data.qrels[q] if d in cairn_id) for q in claims}
     answerable = [ask(data.queries[q]) for q in claims]
-    ranks = [evidence_rank(data.queries[q], {cairn_id[d] for d in data.qrels[q] if d in cairn_id}) for q in claims]
+    ranks = [evidence_rank(data.queries[q], set(evidence[q])) for q in claims]
     read = settings.answer.passages
     evidence_read = [r is not None and r <= read for r in ranks]
-    removed = [ask(data.queries[q], tuple(cairn_id[d] for d in data.qrels[q] if d in cairn_id)) for q in claims]
+    removed = [ask(data.queries[q], evidence[q]) for q in claims]
     unrelated = [ask(q) for q in off_topic]
     unanswerable = removed + unrelated
     conf_a = [c for c, _ in answerable]
@@ -98,16 +99,14 @@ def run(runtime, folder: Path, *, limit: int = 100) -> dict:
         "confidence_auroc": round(auroc(conf_a, conf_u), 4),
         "confidence_auroc_evidence_removed": round(auroc(conf_a, [c for c, _ in removed]), 4),
         "confidence_auroc_off_topic": round(auroc(conf_a, [c for c, _ in unrelated]), 4),
-        # The passages the generator reads hold an evidence document for this share of the answerable claims; for
-        # the rest even a perfect judge of support would abstain, so 1 - this is the lowest false abstention
-        # reachable without retrieving better. Deeper: the same share had more passages been read.
+        # The passages the generator reads hold an evidence document for this share of the answerable claims
+        # (evidence_within: the same share had more passages been read); the rest read the same passages with and
+        # without their evidence, which bounds what any judge can reach (lowest_false_abstention_at_target).
         "passages_read": read,
         "evidence_read": round(sum(evidence_read) / len(claims), 4),
         "evidence_within": {str(k): round(sum(r is not None and r <= k for r in ranks) / len(claims), 4) for k in (1, 4, 10, 20)},
         "false_abstention_evidence_read": _share([a for (_, a), e in zip(answerable, evidence_read, strict=True) if e]),
         "false_abstention_evidence_not_read": _share([a for (_, a), e in zip(answerable, evidence_read, strict=True) if not e]),
-        # Those claims ask the same question over the same passages in both runs; whatever the judge, a 90%
-        # abstention recall then costs at least this much false abstention.
         "lowest_false_abstention_at_target": lowest_false_abstention(
             len(answerable), len(removed), len(unrelated), sum(not e for e in evidence_read)),
         "claims": [

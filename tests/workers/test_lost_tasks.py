@@ -12,13 +12,12 @@ from sqlalchemy import select
 
 from core.db import JobItemRow
 from core.settings import Settings, WorkerSettings
-from tests.conftest import SHARED_DATA, open_runtime
+from tests.conftest import open_runtime
+from tests.workers.test_worker_kill import SPEECH, wait_until
 from workers.celery_app import INGEST_TASK
 from workers.inprocess import InProcessWorker
 from workers.requeue import LostTaskSweeper
 from workers.submit import collect_files, send, submit
-
-SPEECH = SHARED_DATA / "chunking" / "corpora" / "state_of_the_union.md"
 
 
 @pytest.mark.integration
@@ -47,10 +46,8 @@ def test_lost_tasks_are_queued_again_and_a_duplicate_task_does_nothing(redis_url
         worker = InProcessWorker(runtime.celery, concurrency=2)
         worker.start()
         try:
-            deadline = time.monotonic() + 120
-            while not runtime.jobs.is_finished(job_id) or any(runtime.queue_length().values()):
-                assert time.monotonic() < deadline, runtime.jobs.get(job_id)
-                time.sleep(0.1)
+            wait_until(lambda: runtime.jobs.is_finished(job_id) and not any(runtime.queue_length().values()), 120,
+                       "the job to finish and the queue to empty")
             time.sleep(0.5)  # the duplicate, popped last, has had its turn
         finally:
             worker.stop()
