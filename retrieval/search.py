@@ -130,7 +130,9 @@ def _distinct_spans(found, limit: int) -> list[SearchHit]:
     """One hit per distinct span (hierarchical children of one parent collapse into the parent)."""
     hits: list[SearchHit] = []
     seen: set[tuple[str, int, int]] = set()
-    for chunk in found:
+    # Fused scores tie (RRF gives ranks (1, 2) and (2, 1) the same score) and the store orders ties as it likes: the
+    # chunk id breaks them, so the same question always reads the same passages.
+    for chunk in sorted(found, key=lambda c: (-c.score, str(c.id))):
         p = chunk.payload
         text, start, end = p["text"], p["start"], p["end"]
         if p.get("parent_text") is not None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from core.types import ScoredChunk
 from core.vectorstore import SearchMode
 from ingest.pipeline import IngestTarget
-from retrieval.search import Query
+from retrieval.search import Query, _distinct_spans
 from tests.conftest import SHARED_DATA
 
 SPEECH = SHARED_DATA / "chunking" / "corpora" / "state_of_the_union.md"
@@ -82,3 +83,13 @@ def test_cross_encoder_contract():
     scores = reranker.score("How many people live in Berlin?", passages)
     assert scores.shape == (3,) and scores[1] > scores[0] and scores[1] > 0
     assert reranker.score("anything", []).shape == (0,)
+
+
+def test_tied_scores_are_read_in_one_order_whatever_order_the_store_gives():
+    # RRF gives ranks (1, 2) and (2, 1) the same score; the store may return such ties either way round.
+    def chunk(cid: str, score: float, start: int) -> ScoredChunk:
+        return ScoredChunk(cid, score, {"document_id": f"doc-{cid}", "text": "t", "start": start, "end": start + 1, "source": "s"})
+
+    found = [chunk("b", 0.0328, 0), chunk("a", 0.0328, 5), chunk("c", 0.05, 9)]
+    for order in (found, found[::-1], [found[1], found[2], found[0]]):
+        assert [h.chunk_id for h in _distinct_spans(order, 3)] == ["c", "a", "b"]
