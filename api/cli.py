@@ -352,7 +352,7 @@ def eval_compare(
 @eval_app.command("abstention")
 def eval_abstention(
     folder: Annotated[Path, typer.Argument(help="The BEIR SciFact folder.")],
-    limit: Annotated[int, typer.Option(help="Claims used (each asked with and without its evidence).")] = 100,
+    limit: Annotated[int | None, typer.Option(help="Claims used (each asked with and without its evidence); default all.")] = None,
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("eval-results/abstention"),
 ) -> None:
     """Abstention precision/recall and confidence AUROC on answerable vs unanswerable questions."""

@@ -1,11 +1,16 @@
 """Does Cairn say "I don't know" when it should? Abstention on answerable and unanswerable questions.
 
-Answerable: SciFact test claims, with their evidence documents in the index. Unanswerable: the same claims with
-their evidence documents removed from what the search may see, and off-topic questions. An answer abstains when
-it falls back for lack of evidence (no_relevant_context, low_confidence)."""
+Answerable: SciFact test claims that SciFact's annotators found evidence for (SUPPORT or CONTRADICT rationales in
+`extra/claims_dev.jsonl`: BEIR's SciFact test queries are SciFact's dev claims), with their evidence documents in
+the index. Unanswerable: the same claims with their evidence documents removed from what the search may see, and
+off-topic questions. Claims labelled NOT ENOUGH INFO (their cited abstract neither supports nor contradicts them,
+though BEIR's qrels list it as relevant) are neither: the corpus does not settle them, so their abstention is
+reported on its own and counted in no target. An answer abstains when it falls back for lack of evidence
+(no_relevant_context, low_confidence)."""
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
@@ -49,70 +54,105 @@ def lowest_false_abstention(answerable: int, removed: int, off_topic: int, ident
     return round(shortfall / answerable, 4)
 
 
+def evidence_labels(folder: Path, data) -> tuple[dict[str, set[str]], list[str], str]:
+    """Each answerable claim's evidence documents, the not-enough-info claims, and where the labels came from.
+    Without SciFact's labels every claim with a qrel counts as answerable, its qrels as its evidence."""
+    labels = folder / "extra" / "claims_dev.jsonl"
+    if not labels.is_file():
+        return {q: set(docs) for q, docs in data.qrels.items() if q in data.queries}, [], "qrels"
+    evidence, not_enough = {}, []
+    with labels.open() as handle:
+        for line in handle:
+            claim = json.loads(line)
+            key = str(claim["id"])
+            if key not in data.queries:
+                continue
+            docs = {d for d in claim.get("evidence") or {} if d in data.corpus}
+            if docs:
+                evidence[key] = docs
+            else:
+                not_enough.append(key)
+    return evidence, sorted(not_enough), str(labels.relative_to(folder))
+
+
 def _share(flags: list[bool]) -> float | None:
     return round(sum(flags) / len(flags), 4) if flags else None
 
 
-def run(runtime, folder: Path, *, limit: int = 100) -> dict:
+def run(runtime, folder: Path, *, limit: int | None = None) -> dict:
     settings = runtime.settings
     data = load(folder, "test")
     ids = index_corpus(runtime, data, settings.tenant, settings.chunking.strategy)
     cairn_id = {beir: cairn for cairn, beir in ids.items()}
-    claims = sorted(data.queries)[:limit]
+    labelled, not_enough, labels_from = evidence_labels(folder, data)
+    claims = sorted(labelled)[:limit]
+    not_enough = not_enough[:limit]
     off_topic = [q.strip() for q in OFF_TOPIC.read_text().splitlines() if q.strip() and not q.startswith("#")]
     started = time.perf_counter()
 
+    read = settings.answer.passages
+
     def ask(question: str, exclude: tuple[str, ...] = ()):
+        """(confidence, abstained, the passages the answer read): the answer runs the same search for its passages."""
+        query = Query(question, settings.tenant, COLLECTION, top_k=read, exclude_document_ids=exclude)
+        passages = tuple((h.document_id, h.chunk_id) for h in runtime.search.retrieve(query).hits[:read])
         answer = runtime.answers.answer(question, tenant=settings.tenant, collection=COLLECTION, exclude_document_ids=exclude)
         reason = answer.fallback.reason if answer.fallback else None
-        return answer.confidence, reason in ABSTAINING
+        return answer.confidence, reason in ABSTAINING, passages
 
     def evidence_rank(claim: str, evidence: set[str], depth: int = 20) -> int | None:
         """Where the claim's first evidence chunk ranks in the search (1-based), None when not in the first `depth`."""
         hits = runtime.search.retrieve(Query(claim, settings.tenant, COLLECTION, top_k=depth)).hits
         return next((i for i, h in enumerate(hits, 1) if h.document_id in evidence), None)
 
-    evidence = {q: tuple(cairn_id[d] for d in data.qrels[q] if d in cairn_id) for q in claims}
+    evidence = {q: tuple(cairn_id[d] for d in labelled[q] if d in cairn_id) for q in claims}
     answerable = [ask(data.queries[q]) for q in claims]
     ranks = [evidence_rank(data.queries[q], set(evidence[q])) for q in claims]
-    read = settings.answer.passages
-    evidence_read = [r is not None and r <= read for r in ranks]
+    evidence_read = [any(doc in evidence[q] for doc, _ in a[2]) for q, a in zip(claims, answerable, strict=True)]
     removed = [ask(data.queries[q], evidence[q]) for q in claims]
+    # Pairs that read the very same passages with and without the evidence: no judge of the passages can tell them apart.
+    same_passages = [a[2] == u[2] for a, u in zip(answerable, removed, strict=True)]
     unrelated = [ask(q) for q in off_topic]
+    unsettled = [ask(data.queries[q]) for q in not_enough]
     unanswerable = removed + unrelated
-    conf_a = [c for c, _ in answerable]
-    conf_u = [c for c, _ in unanswerable]
+    conf_a = [c for c, *_ in answerable]
+    conf_u = [c for c, *_ in unanswerable]
     threshold = settings.answer.min_confidence
     return {
         "suite": "abstention",
         "dataset": folder.name,
+        "evidence_labels": labels_from,
         "answerable": len(answerable),
         "unanswerable_evidence_removed": len(removed),
         "unanswerable_off_topic": len(unrelated),
+        "not_enough_info": len(unsettled),
         "min_confidence": threshold,
         # as served (the service's own fallback decisions)
-        "abstention_recall": round(sum(a for _, a in unanswerable) / len(unanswerable), 4),
-        "abstention_recall_evidence_removed": round(sum(a for _, a in removed) / len(removed), 4),
-        "abstention_recall_off_topic": round(sum(a for _, a in unrelated) / len(unrelated), 4),
-        "false_abstention": round(sum(a for _, a in answerable) / len(answerable), 4),
+        "abstention_recall": round(sum(a for _, a, _ in unanswerable) / len(unanswerable), 4),
+        "abstention_recall_evidence_removed": round(sum(a for _, a, _ in removed) / len(removed), 4),
+        "abstention_recall_off_topic": round(sum(a for _, a, _ in unrelated) / len(unrelated), 4),
+        "false_abstention": round(sum(a for _, a, _ in answerable) / len(answerable), 4),
+        "abstention_not_enough_info": _share([a for _, a, _ in unsettled]),  # in no target: the corpus does not settle them
         "abstention_precision": _rates(conf_a, conf_u, threshold)["abstention_precision"],
         "confidence_auroc": round(auroc(conf_a, conf_u), 4),
-        "confidence_auroc_evidence_removed": round(auroc(conf_a, [c for c, _ in removed]), 4),
-        "confidence_auroc_off_topic": round(auroc(conf_a, [c for c, _ in unrelated]), 4),
+        "confidence_auroc_evidence_removed": round(auroc(conf_a, [c for c, *_ in removed]), 4),
+        "confidence_auroc_off_topic": round(auroc(conf_a, [c for c, *_ in unrelated]), 4),
         # The passages the generator reads hold an evidence document for this share of the answerable claims
-        # (evidence_within: the same share had more passages been read); the rest read the same passages with and
-        # without their evidence, which bounds what any judge can reach (lowest_false_abstention_at_target).
+        # (evidence_within: where the evidence ranks in a deeper search). Claims that read the same passages with and
+        # without their evidence get the same decision from any judge, which bounds what a judge can reach
+        # (lowest_false_abstention_at_target).
         "passages_read": read,
         "evidence_read": round(sum(evidence_read) / len(claims), 4),
         "evidence_within": {str(k): round(sum(r is not None and r <= k for r in ranks) / len(claims), 4) for k in (1, 4, 10, 20)},
-        "false_abstention_evidence_read": _share([a for (_, a), e in zip(answerable, evidence_read, strict=True) if e]),
-        "false_abstention_evidence_not_read": _share([a for (_, a), e in zip(answerable, evidence_read, strict=True) if not e]),
+        "false_abstention_evidence_read": _share([a for (_, a, _), e in zip(answerable, evidence_read, strict=True) if e]),
+        "false_abstention_evidence_not_read": _share([a for (_, a, _), e in zip(answerable, evidence_read, strict=True) if not e]),
         "lowest_false_abstention_at_target": lowest_false_abstention(
-            len(answerable), len(removed), len(unrelated), sum(not e for e in evidence_read)),
+            len(answerable), len(removed), len(unrelated), sum(same_passages)),
+        "same_passages_both_ways": sum(same_passages),
         "claims": [
-            {"id": q, "evidence_rank": r, "answerable": {"confidence": a[0], "abstained": a[1]},
-             "evidence_removed": {"confidence": u[0], "abstained": u[1]}}
-            for q, r, a, u in zip(claims, ranks, answerable, removed, strict=True)
+            {"id": q, "evidence_rank": r, "evidence_read": e, "same_passages": same,
+             "answerable": {"confidence": a[0], "abstained": a[1]}, "evidence_removed": {"confidence": u[0], "abstained": u[1]}}
+            for q, r, e, same, a, u in zip(claims, ranks, evidence_read, same_passages, answerable, removed, strict=True)
         ],
         "thresholds": [_rates(conf_a, conf_u, t / 20) for t in range(1, 20)],
         "target": {"abstention_recall": ">= 0.90", "false_abstention": "<= 0.10"},

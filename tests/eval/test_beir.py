@@ -39,6 +39,9 @@ def make_slice(folder, queries: int = 30, others: int = 90):
     (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": q, "text": data.queries[q]}) + "\n" for q in chosen))
     rows = [f"{q}\t{d}\t{s}" for q in chosen for d, s in data.qrels[q].items()]
     (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\r\n" + "\r\n".join(rows) + "\r\n")
+    (folder / "extra").mkdir()  # SciFact's own labels of the chosen claims (evidence or not enough info)
+    labels = [line for line in (SCIFACT / "extra" / "claims_dev.jsonl").read_text().splitlines() if json.loads(line)["id"] in chosen]
+    (folder / "extra" / "claims_dev.jsonl").write_text("".join(line + "\n" for line in labels))
     return folder
 
 
