@@ -81,7 +81,8 @@ def beir_table(result: dict) -> str:
 def abstention_table(result: dict) -> str:
     keys = ("abstention_recall", "abstention_recall_evidence_removed", "abstention_recall_off_topic", "false_abstention",
             "abstention_precision", "confidence_auroc", "evidence_read", "false_abstention_evidence_read",
-            "false_abstention_evidence_not_read", "lowest_false_abstention_at_target")
+            "false_abstention_evidence_not_read", "same_passages_both_ways", "lowest_false_abstention_at_target",
+            "abstention_not_enough_info")
     summary = _table(["metric", "value"], [[k, result[k]] for k in keys if result.get(k) is not None])
     sweep = _table(
         ["threshold", "abstention recall", "false abstention", "precision"],
