@@ -175,9 +175,8 @@ class _Tokens:
     """Counts tokens with the tokenizer the chunkers size their chunks with (llama-index's default, cl100k)."""
 
     def __init__(self):
-        from llama_index.core.utils import get_tokenizer
-
         import tiktoken
+        from llama_index.core.utils import get_tokenizer
 
         self.encoding = tiktoken.get_encoding("cl100k_base")
         self.count_tokenizer = get_tokenizer()

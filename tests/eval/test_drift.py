@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from core.db import AnswerRow
-from eval.drift import psi, tenant_report
 from eval.abstention import OFF_TOPIC
+from eval.drift import psi, tenant_report
 from retrieval.audit import Asker
 from tests.conftest import SHARED_DATA
 
