@@ -93,11 +93,11 @@ def run(runtime, folder: Path, *, limit: int | None = None) -> dict:
     read = settings.answer.passages
 
     def ask(question: str, exclude: tuple[str, ...] = ()):
-        """(confidence, abstained, the passages the answer read): the answer runs the same search for its passages."""
-        query = Query(question, settings.tenant, COLLECTION, top_k=read, exclude_document_ids=exclude)
-        passages = tuple((h.document_id, h.chunk_id) for h in runtime.search.retrieve(query).hits[:read])
+        """(confidence, abstained, the passages the answer read, as its audit record lists them)."""
         answer = runtime.answers.answer(question, tenant=settings.tenant, collection=COLLECTION, exclude_document_ids=exclude)
         reason = answer.fallback.reason if answer.fallback else None
+        record = runtime.answers.log.record(settings.tenant, answer.id)
+        passages = tuple((r["document_id"], r["chunk_id"]) for r in record["retrieved"])
         return answer.confidence, reason in ABSTAINING, passages
 
     def evidence_rank(claim: str, evidence: set[str], depth: int = 20) -> int | None:
