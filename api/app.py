@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from api.errors import document_errors, install_error_handlers
 from api.routers import answers, documents, evals, health, jobs, operations, search
@@ -66,6 +67,20 @@ def create_app(runtime: Runtime, ingest_on_start: list[Path] | None = None) -> F
     for router in (health.router, documents.router, jobs.router, search.router, answers.router, evals.router,
                    operations.router):
         app.include_router(router)
+
+    @app.middleware("http")
+    async def request_size_limit(request: Request, call_next):
+        """An upload request over the whole-request limit is refused before its body is read; under it, every file
+        is judged on its own (a file over the per-file limit is rejected alone)."""
+        limit = runtime.settings.ingest.max_request_bytes
+        if request.method in ("POST", "PUT") and request.url.path.startswith("/v1/documents"):
+            declared = request.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > limit:
+                return JSONResponse(
+                    {"error": {"code": "too_large", "message": f"the request is larger than the limit of {limit} bytes"}},
+                    status_code=413,
+                )
+        return await call_next(request)
 
     @app.middleware("http")
     async def observe(request: Request, call_next):

@@ -48,6 +48,8 @@ def _describe(entry: dict) -> str:
         return f"{status} ({entry['chunks']} chunks)"
     if status in ("rejected", "failed"):
         return f"{status}: {entry['reason']}"
+    if status == "conflict":
+        return f"conflict: {entry['reason'].removeprefix('conflict: ')}" if entry.get("reason") else status
     return status
 
 
@@ -80,9 +82,13 @@ def ingest(
     collection: Annotated[str | None, typer.Option(help="Collection to ingest into.")] = None,
     strategy: Annotated[str | None, typer.Option(help="Chunking strategy.")] = None,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for every file's outcome.")] = True,
+    no_replace: Annotated[
+        bool, typer.Option("--no-replace", help="A file whose document has other content is a conflict, left as it is.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print outcomes as JSON.")] = False,
 ) -> None:
-    """Ingest files and folders: each file ends indexed, unchanged, replaced or rejected (with the reason)."""
+    """Ingest files and folders: each file ends indexed, unchanged, replaced, conflict (with --no-replace) or
+    rejected (with the reason). A `.cairnignore` in a folder (gitignore syntax) leaves out what it matches."""
     from workers.submit import BrokerUnavailable, collect_files, submit
 
     settings = Settings()
@@ -90,7 +96,7 @@ def ingest(
     strategy = strategy or settings.chunking.strategy
     if not wait and settings.in_process_worker:
         _fail("--no-wait needs a queue and separate workers (set CAIRN_REDIS_URL and run `cairn worker`)")
-    files = collect_files(paths)
+    files = collect_files(paths, replace=not no_replace)
     if not files:
         _fail("no files found under the given paths")
     runtime = _runtime()
@@ -190,6 +196,23 @@ def documents_delete(document_id: str) -> None:
     if not deleted:
         _fail(f"no document {document_id}", code=1)
     typer.echo(f"deleted {document_id}")
+
+
+@documents_app.command("purge")
+def documents_purge(document_id: str) -> None:
+    """Erase a document and redact its quotes in past answer records (ids and quote hashes are kept)."""
+    settings = Settings()
+    runtime = _runtime()
+    try:
+        deleted = runtime.ingest.delete(settings.tenant, document_id)
+        redacted = runtime.answer_log.redact_document(settings.tenant, document_id)
+    except StoreLocked as exc:
+        _fail(str(exc))
+    finally:
+        runtime.close()
+    if not deleted and not redacted:
+        _fail(f"no document {document_id}, and no answer quotes it", code=1)
+    typer.echo(f"{'erased' if deleted else 'already erased'} {document_id}; quotes redacted in {redacted} answer record(s)")
 
 
 @app.command()

@@ -66,3 +66,12 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 Reader = Annotated[Principal, Depends(require(Role.READER))]
 Editor = Annotated[Principal, Depends(require(Role.EDITOR))]
 Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
+
+
+def known_collection(runtime: Runtime, who: Principal, requested: str | None) -> str:
+    """The collection a request reads: the deployment's default (which may still be empty) or one the caller's
+    tenant has ingested into; ApiError 404 `unknown_collection` for any other, rather than an empty answer."""
+    name = requested or runtime.settings.collection
+    if name != runtime.settings.collection and name not in {c.name for c in runtime.catalog.collections(who.tenant)}:
+        raise ApiError(404, "unknown_collection", f"no collection {name!r}: ingest documents into it first")
+    return name

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from core.types import timestamp_of
 
@@ -13,6 +13,8 @@ from core.types import timestamp_of
 class UploadedDocument(BaseModel):
     document_id: str | None
     filename: str
+    status: str = Field(description="accepted (queued), rejected or conflict")
+    reason: str | None = Field(None, description="why a file was not accepted: `<code>: <message>`")
 
 
 class UploadAccepted(BaseModel):
@@ -54,11 +56,26 @@ class DocumentIndex(BaseModel):
     chunks: int
 
 
+class DocumentVersionInfo(BaseModel):
+    version: int
+    content_hash: str
+    created_at: datetime
+    retired_at: datetime | None = Field(description="when a newer version replaced it; null for the live one")
+    written_by: str | None = Field(description="the API key id that wrote it (null: open API or the CLI)")
+
+
 class DocumentDetail(DocumentSummary):
     filename: str
     mime_type: str
     size_bytes: int
     indexes: list[DocumentIndex]
+    versions: list[DocumentVersionInfo]
+
+
+class PurgeReport(BaseModel):
+    document_id: str
+    deleted: bool = Field(description="the document existed and was erased")
+    answers_redacted: int = Field(description="past answer records whose quotes of it were redacted")
 
 
 class DocumentPage(BaseModel):
@@ -67,7 +84,13 @@ class DocumentPage(BaseModel):
     offset: int
 
 
-class Filters(BaseModel):
+class StrictBody(BaseModel):
+    """A request body: unknown fields are refused (422), so a misspelt option never silently does nothing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Filters(StrictBody):
     """Metadata filters of search and answer requests (the tenant filter is always applied on top)."""
 
     document_ids: list[str] = Field(default_factory=list)
@@ -87,17 +110,17 @@ class Filters(BaseModel):
         }
 
 
-class EvalOptions(BaseModel):
+class EvalOptions(StrictBody):
     variants: list[str] | None = Field(None, description="chunking: STRATEGY-SIZE-OVERLAP names; default all variants")
     corpora: list[str] | None = Field(None, description="chunking: corpus ids (file stems); default all")
     modes: list[str] | None = Field(None, description="beir: dense, sparse, hybrid, hybrid+rerank")
     limit: int | None = Field(None, ge=1, description="only the first N questions")
     k: int | None = Field(None, ge=1, le=100, description="chunking: returned chunks scored at a fixed count")
     budget: int | None = Field(None, ge=16, le=100_000, description="chunking: token budget scored")
-    llm_judge: bool | None = Field(None, description="chunking: also LLM-judged context precision (needs an LLM endpoint)")
+    llm_judge: bool | None = Field(None, strict=True, description="chunking: also LLM-judged context precision (needs an LLM endpoint)")
 
 
-class EvalRequest(BaseModel):
+class EvalRequest(StrictBody):
     suite: Literal["chunking", "beir"]
     dataset: str = Field(min_length=1, max_length=300, description="a folder below the deployment's eval datasets dir")
     options: EvalOptions = EvalOptions()

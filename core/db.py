@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import (
+    Boolean,
     Connection,
     DateTime,
     Float,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     event,
     inspect,
     text,
+    true as sa_true,
 )
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SqlTimeoutError
@@ -127,6 +129,8 @@ class DocumentVersionRow(Base):
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     retired_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    written_by: Mapped[str | None] = mapped_column(String(36), nullable=True)  # the API key id; None: open API or CLI
+    stored_path: Mapped[str | None] = mapped_column(Text, nullable=True)  # the kept upload (None: the user's own file)
 
 
 class IndexEntryRow(Base):
@@ -166,6 +170,7 @@ class JobRow(Base):
     remaining: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    api_key_id: Mapped[str | None] = mapped_column(String(36), nullable=True)  # who submitted it
 
 
 class JobItemRow(Base):
@@ -189,6 +194,8 @@ class JobItemRow(Base):
     # The task (Celery task id) that started the item: only that task, redelivered after its worker died, may start
     # it again; another copy of the item's task (a re-queue) finds it taken (workers.jobs.JobStore.start).
     claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # False: a live document of the same source with other content makes this file a `conflict`, not a new version.
+    replace: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
     # Finding items that have waited too long (workers.requeue).
     __table_args__ = (Index("ix_job_items_status_updated", "status", "updated_at"),)
@@ -363,4 +370,6 @@ def _sqlite_pragmas(connection, _record) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Deleted rows are overwritten, not left in free pages: an erased document's text is gone from the file too.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()

@@ -118,6 +118,8 @@ class EmbeddingCache(Protocol):
 
     def put_many(self, items: dict[str, np.ndarray]) -> None: ...
 
+    def delete_many(self, keys: list[str]) -> None: ...
+
 
 class CachedEmbedder:
     """Wraps an embedder so that a text already embedded by the same model is never embedded again."""
@@ -144,6 +146,10 @@ class CachedEmbedder:
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.inner.embed_query(text)
+
+    def forget(self, texts: list[str]) -> None:
+        """Drops the cached embeddings of these texts (an erased document's chunks no other document holds)."""
+        self._cache.delete_many([content_key(self.model_id, t) for t in dict.fromkeys(texts)])
 
 
 class LlamaIndexEmbedding:

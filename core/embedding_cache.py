@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, delete, select
 
 from core.db import Database, EmbeddingCacheRow, insert_for
 
 _CACHE = EmbeddingCacheRow.__table__
 _BATCH = 500  # keys per query: well under SQLite's limit on bound parameters
 _FIND = select(_CACHE.c.key, _CACHE.c.vector).where(_CACHE.c.key.in_(bindparam("keys", expanding=True)))
+_FORGET = delete(_CACHE).where(_CACHE.c.key.in_(bindparam("keys", expanding=True)))
 
 
 class SqlEmbeddingCache:
@@ -31,3 +32,8 @@ class SqlEmbeddingCache:
         rows = [{"key": k, "vector": np.asarray(v, dtype=np.float32).tobytes()} for k, v in items.items()]
         with self.db.connection() as connection:
             connection.execute(self._add, rows)
+
+    def delete_many(self, keys: list[str]) -> None:
+        with self.db.connection() as connection:
+            for start in range(0, len(keys), _BATCH):
+                connection.execute(_FORGET, {"keys": keys[start : start + _BATCH]})

@@ -48,6 +48,14 @@ class ChunkingSettings(BaseModel):
 
 class IngestSettings(BaseModel):
     max_file_bytes: int = Field(default=50 * 1024 * 1024, ge=1)
+    # A whole upload request over this is refused (413) before it is read; a single file over max_file_bytes is
+    # rejected on its own and the others go on.
+    max_request_bytes: int = Field(default=500 * 1024 * 1024, ge=1)
+    # Tesseract languages for images and pages without a text layer, joined with '+' (e.g. "eng+deu").
+    ocr_languages: str = Field(default="eng", pattern=r"^[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*$")
+    ocr_page_timeout_s: float = Field(default=60.0, gt=0)
+    # LibreOffice's conversion of legacy Office and ODF files (.doc, .ppt, .xls, .odp, .ods, .rtf).
+    convert_timeout_s: float = Field(default=90.0, gt=0)
     parse_timeout_s: float = Field(default=120.0, gt=0)
     parser_memory_bytes: int = Field(default=4 * 1024 * 1024 * 1024, ge=64 * 1024 * 1024)
     archive_max_members: int = Field(default=500, ge=1)

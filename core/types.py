@@ -28,6 +28,7 @@ class ElementSpan:
     end: int
     type: str
     page: int | None = None
+    ocr: bool = False  # the text was read from an image by OCR
 
 
 @dataclass
@@ -55,6 +56,7 @@ class Chunk:
     parent_text: str | None = None
     parent_start: int | None = None
     parent_end: int | None = None
+    ocr: bool = False  # some of the text was read by OCR (a scan or an image)
 
 
 @dataclass
@@ -80,6 +82,8 @@ class DocumentStatus(StrEnum):
     UNCHANGED = "unchanged"
     REPLACED = "replaced"
     REJECTED = "rejected"
+    # An upload named like a live document with other content, and not asked to replace it: nothing changed.
+    CONFLICT = "conflict"
     FAILED = "failed"
 
 
@@ -104,6 +108,7 @@ class IngestOutcome:
     chunks: int = 0
     reason: str | None = None
     members: list["IngestOutcome"] = field(default_factory=list)
+    keeps_file: bool = False  # the file is kept as the content of the version written (an upload must not be removed)
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -46,6 +46,8 @@ class DocumentVersion:
     version: int
     unchanged: bool
     replaces: bool
+    # The document is live with other content: a new version replaces what someone else may have uploaded.
+    other_content: bool = False
 
 
 class CollectionMismatch(ValueError):
@@ -111,7 +113,8 @@ class DocumentCatalog:
                 version = document.version
             else:
                 version = document.version + 1
-            return DocumentVersion(version, unchanged=False, replaces=entry is not None)
+            other = document is not None and document.content_hash != content_hash
+            return DocumentVersion(version, unchanged=False, replaces=entry is not None, other_content=other)
 
     def record(
         self,
@@ -127,7 +130,11 @@ class DocumentCatalog:
         version: int,
         parsed: ParsedDocument,
         chunks: int,
-    ) -> None:
+        written_by: str | None = None,
+        stored_path: str | None = None,
+    ) -> bool:
+        """Records the document and its index entry, and the version when it is new; True if the version is new
+        (and so keeps `stored_path`)."""
         now = utcnow()
         with self.db.connection() as c:
             c.execute(
@@ -138,17 +145,20 @@ class DocumentCatalog:
                     version=version, created_at=now, updated_at=now,
                 ),
             )
-            if c.execute(_VERSION_EXISTS, {"document_id": document_id, "version": version}).first() is None:
+            new_version = c.execute(_VERSION_EXISTS, {"document_id": document_id, "version": version}).first() is None
+            if new_version:
                 c.execute(_RETIRE_VERSIONS, {"retiring": document_id, "retired": now})
                 c.execute(
                     _ADD_VERSION,
-                    dict(document_id=document_id, version=version, content_hash=content_hash, text=parsed.text, created_at=now),
+                    dict(document_id=document_id, version=version, content_hash=content_hash, text=parsed.text,
+                         created_at=now, written_by=written_by, stored_path=stored_path),
                 )
             c.execute(
                 self._upsert_index_entry,
                 dict(document_id=document_id, strategy=strategy, content_hash=content_hash, version=version, chunks=chunks,
                      indexed_at=now),
             )
+        return new_version
 
     def get(self, tenant: str, document_id: str) -> DocumentRow | None:
         with self.db.session() as s:
@@ -172,11 +182,29 @@ class DocumentCatalog:
             query = query.order_by(DocumentRow.source).limit(limit).offset(offset)
             return list(s.scalars(query))
 
-    def remove(self, document_id: str) -> None:
+    def versions(self, document_id: str) -> list[DocumentVersionRow]:
+        """Every version the document has had, oldest first (with the key that wrote it)."""
         with self.db.session() as s:
+            return list(s.scalars(
+                select(DocumentVersionRow).where(DocumentVersionRow.document_id == document_id).order_by(DocumentVersionRow.version)
+            ))
+
+    def erase(self, document_id: str) -> list[str]:
+        """Removes the document, its index entries and every version with its extracted text; returns the stored
+        upload files of those versions, for the caller to delete."""
+        with self.db.session() as s:
+            stored = [p for p in s.scalars(
+                select(DocumentVersionRow.stored_path).where(DocumentVersionRow.document_id == document_id)
+            ) if p]
             s.execute(delete(IndexEntryRow).where(IndexEntryRow.document_id == document_id))
-            s.execute(_RETIRE_VERSIONS, {"retiring": document_id, "retired": utcnow()})
+            s.execute(delete(DocumentVersionRow).where(DocumentVersionRow.document_id == document_id))
             s.execute(delete(DocumentRow).where(DocumentRow.id == document_id))
+        return stored
+
+    def store_names(self, embedder: str) -> list[str]:
+        """The vector-store collections (all tenants) built with this embedder: they share its embedding cache."""
+        with self.db.session() as s:
+            return sorted(set(s.scalars(select(CollectionRow.store_name).where(CollectionRow.embedder == embedder))))
 
     def record_corpus_version(self, tenant: str, collection: str) -> str:
         """Hashes the manifest (document id, content hash) of the live documents; stores it when it changed."""

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.embedders import Embedder
+from core.embedders import CachedEmbedder, Embedder
 from core.hashing import sha256_file
 from core.settings import Settings
 from core.sparse import Bm25Encoder
@@ -31,6 +31,7 @@ from ingest import archive
 from ingest.catalog import DocumentCatalog
 from ingest.chunking import build_chunker
 from ingest.parsing import Parser
+from ingest.uploads import UploadArea
 
 StageCallback = Callable[[Stage, float], None]
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -55,6 +56,7 @@ class IngestTarget:
     tenant: str
     collection: str
     strategy: str
+    written_by: str | None = None  # the API key id recorded on each version written (None: open API or the CLI)
 
 
 class IngestService:
@@ -69,8 +71,10 @@ class IngestService:
         embedder: Embedder,
         parser: Parser,
         sparse: Bm25Encoder | None = None,
+        uploads: UploadArea | None = None,
     ):
         self.settings = settings
+        self.uploads = uploads or UploadArea(settings.resolved_data_dir / "uploads")
         self.catalog = catalog
         self.store = store
         self.embedder = embedder
@@ -110,17 +114,21 @@ class IngestService:
         labels: DocumentLabels = DocumentLabels(),
         on_stage: StageCallback = _noop,
         depth: int = 0,
+        replace: bool = True,
     ) -> IngestOutcome:
-        """Ingests one file (or one archive, member by member). Bad input becomes a `rejected` outcome."""
+        """Ingests one file (or one archive, member by member). Bad input becomes a `rejected` outcome. With
+        `replace` False, a live document of the same source with other content is left as it is: `conflict`."""
         document_id = None if archive.is_archive(display) else document_id_for(target.tenant, target.collection, source)
         try:
             self._check_file(path)
             if document_id is None:
                 return self._ingest_archive(
-                    path, display=display, source=source, target=target, labels=labels, on_stage=on_stage, depth=depth
+                    path, display=display, source=source, target=target, labels=labels, on_stage=on_stage, depth=depth,
+                    replace=replace,
                 )
             return self._ingest_document(
-                path, document_id, display=display, source=source, target=target, labels=labels, on_stage=on_stage
+                path, document_id, display=display, source=source, target=target, labels=labels, on_stage=on_stage,
+                replace=replace,
             )
         except RejectedDocument as rejected:
             return IngestOutcome(display, document_id, DocumentStatus.REJECTED, reason=str(rejected))
@@ -146,12 +154,15 @@ class IngestService:
         target: IngestTarget,
         labels: DocumentLabels,
         on_stage: StageCallback,
+        replace: bool,
     ) -> IngestOutcome:
         name = self.prepare_collection(target)
         content_hash = sha256_file(path)
         plan = self.catalog.plan(document_id, target.strategy, content_hash)
         if plan.unchanged and self.store.count(name, document_id) > 0:
             return IngestOutcome(display, document_id, DocumentStatus.UNCHANGED)
+        if plan.other_content and not replace:
+            return IngestOutcome(display, document_id, DocumentStatus.CONFLICT, reason=conflict_reason(document_id))
 
         on_stage(Stage.PARSING, 0.05)
         parsed = self.parser.parse(path, Path(display).name)
@@ -188,6 +199,7 @@ class IngestService:
                 "section": chunk.section,
                 "tags": list(labels.tags),
                 "date_ts": date_ts,
+                "ocr": chunk.ocr,
             }
             if chunk.parent_text is not None:
                 payload.update(parent_text=chunk.parent_text, parent_start=chunk.parent_start, parent_end=chunk.parent_end)
@@ -195,13 +207,15 @@ class IngestService:
                 ChunkRecord(chunk_id_for(document_id, plan.version, index), vector.tolist(), indices, values, payload)
             )
         self.store.replace_document(name, document_id, plan.version, records)
-        self.catalog.record(
+        keep = self.uploads.owns(path)
+        new_version = self.catalog.record(
             document_id=document_id, tenant=target.tenant, collection=target.collection, strategy=target.strategy,
             source=source, filename=Path(display).name, size_bytes=path.stat().st_size, content_hash=content_hash,
-            version=plan.version, parsed=parsed, chunks=len(records),
+            version=plan.version, parsed=parsed, chunks=len(records), written_by=target.written_by,
+            stored_path=str(path) if keep else None,
         )
         status = DocumentStatus.REPLACED if plan.replaces else DocumentStatus.INDEXED
-        return IngestOutcome(display, document_id, status, chunks=len(records))
+        return IngestOutcome(display, document_id, status, chunks=len(records), keeps_file=keep and new_version)
 
     def _ingest_archive(
         self,
@@ -213,12 +227,13 @@ class IngestService:
         labels: DocumentLabels,
         on_stage: StageCallback,
         depth: int,
+        replace: bool,
     ) -> IngestOutcome:
         if depth > self.settings.ingest.archive_max_depth:
             raise RejectedDocument(RejectReason.ARCHIVE_LIMIT, f"archives nested deeper than {self.settings.ingest.archive_max_depth}")
         workdir = self.settings.resolved_data_dir / "work" / uuid.uuid4().hex
         try:
-            members = archive.expand(path, workdir, self.settings.ingest)
+            members = archive.expand(path, workdir, self.settings.ingest, display)
             outcomes = []
             for member in members:
                 member_display, member_source = f"{display}::{member.name}", f"{source}::{member.name}"
@@ -229,7 +244,7 @@ class IngestService:
                 outcomes.append(
                     self.ingest(
                         member.path, display=member_display, source=member_source, target=target, labels=labels,
-                        depth=depth + 1,
+                        depth=depth + 1, replace=replace,
                     )
                 )
         finally:
@@ -237,14 +252,37 @@ class IngestService:
         return _archive_outcome(display, outcomes)
 
     def delete(self, tenant: str, document_id: str) -> bool:
+        """Erases a document: its chunks, the extracted text of every version, its kept upload files and the cached
+        embeddings no other document still uses; a new corpus version follows (cached answers are not served)."""
         document = self.catalog.get(tenant, document_id)
         if document is None:
             return False
+        texts: list[str] = []
         for entry in self.catalog.index_entries(document_id):
-            self.store.delete_document(store_name(self.settings.qdrant.prefix, document.collection, entry.strategy), document_id)
-        self.catalog.remove(document_id)
+            name = store_name(self.settings.qdrant.prefix, document.collection, entry.strategy)
+            texts.extend(chunk.payload["text"] for chunk in self.store.chunks(name, document_id))
+            self.store.delete_document(name, document_id)
+        for stored in self.catalog.erase(document_id):
+            self.uploads.discard(Path(stored))
+        self._forget_embeddings(texts, document_id)
         self.catalog.record_corpus_version(tenant, document.collection)
         return True
+
+    def _forget_embeddings(self, texts: list[str], document_id: str) -> None:
+        if not isinstance(self.embedder, CachedEmbedder) or not texts:
+            return
+        unique = list(dict.fromkeys(texts))
+        in_use: set[str] = set()
+        for name in self.catalog.store_names(self.embedder.model_id):
+            in_use |= self.store.texts_in_use(name, unique, document_id)
+        self.embedder.forget([t for t in unique if t not in in_use])
+
+
+def conflict_reason(document_id: str) -> str:
+    return (
+        f"conflict: a document with this name and other content exists ({document_id}); nothing was changed. "
+        f"Send replace=true, or PUT /v1/documents/{document_id}, to replace it"
+    )
 
 
 def _archive_outcome(display: str, members: list[IngestOutcome]) -> IngestOutcome:
@@ -254,6 +292,10 @@ def _archive_outcome(display: str, members: list[IngestOutcome]) -> IngestOutcom
         status = DocumentStatus.INDEXED
     elif DocumentStatus.REPLACED in statuses:
         status = DocumentStatus.REPLACED
+    elif DocumentStatus.CONFLICT in statuses:
+        conflicts = "; ".join(m.path for m in members if m.status is DocumentStatus.CONFLICT)
+        return IngestOutcome(display, None, DocumentStatus.CONFLICT, members=members,
+                             reason=f"conflict: members named like documents with other content were left as they are ({conflicts})")
     elif statuses == {DocumentStatus.UNCHANGED} or statuses == {DocumentStatus.UNCHANGED, DocumentStatus.REJECTED}:
         status = DocumentStatus.UNCHANGED
     else:

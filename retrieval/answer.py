@@ -134,7 +134,7 @@ class AnswerService:
         if fallback is None and confidence < cfg.min_confidence:
             fallback = Fallback("low_confidence", f"the evidence found is too weak (confidence {confidence:.2f})")
         if draft is None or (fallback is not None and fallback.reason in ("no_relevant_context", "low_confidence")):
-            fallback.closest_sources = [_source(h) for h in passages[:3]]
+            fallback.closest_sources = _closest_sources(passages)
             text = NOT_COVERED + _closest(passages)
             draft = Draft(text, [], 0.0, self.extractive.name, draft.usage if draft else Usage())
         timings["total"] = round((time.perf_counter() - started) * 1000, 2)
@@ -190,6 +190,15 @@ class AnswerService:
 
 def _source(hit: SearchHit) -> dict:
     return {"document_id": hit.document_id, "source": hit.source, "title": hit.title, "page": hit.page, "score": round(hit.score, 4)}
+
+
+def _closest_sources(passages: list[SearchHit], most: int = 3) -> list[dict]:
+    """The best passage of each of the first `most` documents among the passages read: each document once."""
+    best: dict[str, SearchHit] = {}
+    for hit in passages:
+        if hit.document_id not in best:
+            best[hit.document_id] = hit
+    return [_source(hit) for hit in list(best.values())[:most]]
 
 
 def _closest(passages: list[SearchHit]) -> str:

@@ -3,12 +3,17 @@ retrieved), read back as an audit record and by the cost and drift reports."""
 
 from __future__ import annotations
 
+import copy
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
 
 from core.db import AnswerRow, Database, FeedbackRow, ReviewRow
+
+
+REDACTED = "[redacted]"
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,24 @@ class AnswerLog:
                     "id": review.id, "reason": review.reason, "status": review.status, "resolution": review.resolution,
                 },
             }
+
+    def redact_document(self, tenant: str, document_id: str) -> int:
+        """Replaces every quote of the document in the tenant's past answers (citations and answer text) with
+        REDACTED, keeping the citation's ids, offsets and the quote's sha256; returns how many answers changed."""
+        changed = 0
+        with self.db.session() as s:
+            for row in s.scalars(select(AnswerRow).where(AnswerRow.tenant == tenant)):
+                body = copy.deepcopy(row.body)
+                quotes = [c for c in body.get("citations") or [] if c.get("document_id") == document_id and c.get("quote") != REDACTED]
+                if not quotes:
+                    continue
+                for citation in quotes:
+                    body["answer"] = body.get("answer", "").replace(citation["quote"], REDACTED)
+                    citation["quote_sha256"] = hashlib.sha256(citation["quote"].encode()).hexdigest()
+                    citation["quote"] = REDACTED
+                row.body = body
+                changed += 1
+        return changed
 
     def between(self, tenant: str | None, start: datetime | None = None, end: datetime | None = None) -> list[AnswerRow]:
         """Answers logged in [start, end), oldest first (every tenant's when tenant is None)."""

@@ -31,6 +31,7 @@ class Citation:
     end: int
     quote: str  # == the document's extracted text[start:end]
     score: float
+    ocr: bool = False  # the quoted text was read by OCR
 
     @classmethod
     def of(cls, index: int, hit: SearchHit, start: int, end: int, score: float) -> Citation:
@@ -38,6 +39,7 @@ class Citation:
         return cls(
             index=index, chunk_id=hit.chunk_id, document_id=hit.document_id, source=hit.source, title=hit.title,
             page=hit.page, start=hit.start + start, end=hit.start + end, quote=hit.text[start:end], score=round(score, 4),
+            ocr=hit.ocr,
         )
 
 

@@ -20,21 +20,31 @@ class NotFound(LookupError):
     pass
 
 
+class AlreadyResolved(ValueError):
+    """A review item is resolved once; a second decision would overwrite the first reviewer's."""
+
+
 class ReviewQueue:
     def __init__(self, db: Database):
         self.db = db
 
     def pending(self, tenant: str, limit: int = 50, offset: int = 0) -> list[ReviewRow]:
+        return [row for row, _ in self.items(tenant, "pending", limit, offset)]
+
+    def items(self, tenant: str, status: str = "pending", limit: int = 50, offset: int = 0) -> list[tuple[ReviewRow, dict]]:
+        """Review items of one status, oldest first, each with the answer as it was given (its audit body)."""
+        if status not in REVIEW_STATUSES:
+            raise ValueError(f"status must be one of {', '.join(REVIEW_STATUSES)}, not {status!r}")
         with self.db.session() as s:
-            return list(
-                s.scalars(
-                    select(ReviewRow)
-                    .where(ReviewRow.tenant == tenant, ReviewRow.status == "pending")
-                    .order_by(ReviewRow.created_at)
-                    .limit(limit)
-                    .offset(offset)
-                )
-            )
+            rows = s.execute(
+                select(ReviewRow, AnswerRow.body)
+                .join(AnswerRow, AnswerRow.id == ReviewRow.answer_id)
+                .where(ReviewRow.tenant == tenant, ReviewRow.status == status)
+                .order_by(ReviewRow.created_at, ReviewRow.id)
+                .limit(limit)
+                .offset(offset)
+            ).all()
+            return [(row, body) for row, body in rows]
 
     def depth(self) -> int:
         """Pending review items, all tenants (a metric)."""
@@ -49,9 +59,11 @@ class ReviewQueue:
         if status == "edited" and not (resolution or "").strip():
             raise ValueError("an edited review needs the corrected answer")
         with self.db.session() as s:
-            row = s.get(ReviewRow, review_id)
+            row = s.get(ReviewRow, review_id, with_for_update=True)
             if row is None or row.tenant != tenant:
                 return None
+            if row.status != "pending":
+                raise AlreadyResolved(f"review item {review_id} was already resolved ({row.status})")
             row.status, row.resolution, row.resolved_at = status, resolution, utcnow()
             row.reviewer_key_id = reviewer_key_id
             return row

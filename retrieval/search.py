@@ -34,6 +34,7 @@ class SearchHit:
     version: int = 1
     retrieval_score: float = 0.0  # the fusion (or single-mode) score that ranked the candidate first
     rerank_logit: float | None = None
+    ocr: bool = False  # the passage's text was read by OCR (a scan or an image): it may hold misread words
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -145,7 +146,7 @@ def _distinct_spans(found, limit: int) -> list[SearchHit]:
             SearchHit(
                 chunk_id=chunk.id, document_id=p["document_id"], text=text, score=chunk.score, source=p["source"],
                 title=p.get("title", ""), page=p.get("page"), start=start, end=end, version=p.get("version", 1),
-                retrieval_score=chunk.score,
+                retrieval_score=chunk.score, ocr=bool(p.get("ocr", False)),
             )
         )
         if len(hits) == limit:

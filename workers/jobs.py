@@ -57,6 +57,8 @@ class FileToIngest:
     stored_path: str  # where the worker reads it
     source: str  # the identity of the document (same source again = same document)
     labels: DocumentLabels = DocumentLabels()
+    replace: bool = True  # False: a live document of this source with other content makes it a `conflict`
+    outcome: IngestOutcome | None = None  # refused before it was queued (at upload): recorded as is, never queued
 
 
 @dataclass
@@ -87,21 +89,30 @@ class JobStore:
     def __init__(self, db: Database):
         self.db = db
 
-    def create(self, tenant: str, collection: str, strategy: str, files: list[FileToIngest]) -> tuple[str, list[str]]:
+    def create(
+        self, tenant: str, collection: str, strategy: str, files: list[FileToIngest], api_key_id: str | None = None
+    ) -> tuple[str, list[str]]:
+        """A job with one item per file; returns its id and the ids of the items to queue (files refused already
+        get their outcome here and are not queued)."""
         job_id = str(uuid.uuid4())
         item_ids = [str(uuid.uuid4()) for _ in files]
+        queued = [item_id for item_id, f in zip(item_ids, files, strict=True) if f.outcome is None]
         with self.db.session() as s:
-            s.add(JobRow(id=job_id, tenant=tenant, collection=collection, strategy=strategy, remaining=len(files)))
+            s.add(JobRow(id=job_id, tenant=tenant, collection=collection, strategy=strategy, remaining=len(queued),
+                         api_key_id=api_key_id))
             s.flush()
             for position, (item_id, f) in enumerate(zip(item_ids, files, strict=True)):
+                settled = dict(status=Stage.QUEUED.value) if f.outcome is None else dict(
+                    status=f.outcome.status.value, progress=1.0, reason=f.outcome.reason, document_id=f.outcome.document_id
+                )
                 s.add(
                     JobItemRow(
                         id=item_id, job_id=job_id, position=position, path=f.display, stored_path=f.stored_path,
                         source=f.source, labels=f.labels.as_json() if f.labels != DocumentLabels() else None,
-                        status=Stage.QUEUED.value,
+                        replace=f.replace, **settled,
                     )
                 )
-        return job_id, item_ids
+        return job_id, queued
 
     def start(self, item_id: str, claim: str | None = None) -> tuple[Row, Row] | None:
         """Counts an attempt and marks the item as parsing, started by task `claim`; None when the item is unknown,

@@ -12,8 +12,11 @@ from core.embedding_cache import SqlEmbeddingCache
 from core.settings import Settings
 from core.vectorstore import build_vector_store
 from ingest.catalog import DocumentCatalog
-from ingest.parsing import IsolatedParser
+from ingest.parsing import IsolatedParser, parse_options
 from ingest.pipeline import IngestService
+from ingest.uploads import UploadArea
+from workers.intake import UploadIntake
+from workers.submit import submit
 from workers.jobs import JobStore
 
 
@@ -67,11 +70,24 @@ class Runtime:
     @cached_property
     def parser(self) -> IsolatedParser:
         ingest = self.settings.ingest
-        return IsolatedParser(ingest.parse_timeout_s, ingest.parser_memory_bytes)
+        return IsolatedParser(ingest.parse_timeout_s, ingest.parser_memory_bytes, options=parse_options(ingest))
+
+    @cached_property
+    def uploads(self) -> UploadArea:
+        return UploadArea(self.settings.resolved_data_dir / "uploads")
 
     @cached_property
     def ingest(self) -> IngestService:
-        return IngestService(self.settings, self.catalog, self.store, self.embedder, self.parser)
+        return IngestService(self.settings, self.catalog, self.store, self.embedder, self.parser, uploads=self.uploads)
+
+    @cached_property
+    def intake(self) -> UploadIntake:
+        """Uploads checked and queued; needs only the database and the queue (an API process never opens the index)."""
+
+        def submit_files(files, **target) -> str:
+            return submit(self, files, **target)
+
+        return UploadIntake(self.catalog, self.uploads, submit_files, self.settings.ingest.max_file_bytes)
 
     @cached_property
     def reranker(self):

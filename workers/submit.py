@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import pathspec
 import pybreaker
 from kombu.exceptions import OperationalError as BrokerOperationalError
 
@@ -20,19 +21,37 @@ class BrokerUnavailable(TransientError):
     """The queue (Redis) cannot be reached: nothing was queued."""
 
 
-def collect_files(paths: list[Path]) -> list[FileToIngest]:
-    """Every regular file under the given files and folders (recursively, in a stable order)."""
-    files: list[FileToIngest] = []
+IGNORE_FILE = ".cairnignore"
+
+
+def collect_files(paths: list[Path], replace: bool = True) -> list[FileToIngest]:
+    """Every regular file under the given files and folders (recursively, in a stable order), but for what a
+    `.cairnignore` (gitignore syntax) in a folder leaves out below it; the ignore files themselves are not
+    ingested. A path is the document's identity, so by default a changed file replaces its document."""
+    found: list[Path] = []
     for given in paths:
         if given.is_dir():
-            for root, dirs, names in os.walk(given):
-                dirs.sort()
-                for name in sorted(names):
-                    path = Path(root) / name
-                    files.append(FileToIngest(display=str(path), stored_path=str(path.resolve()), source=str(path.resolve())))
+            found.extend(_walk(given))
         else:
-            # A missing path still becomes an item, so the user sees it rejected as not found.
-            files.append(FileToIngest(display=str(given), stored_path=str(given.resolve()), source=str(given.resolve())))
+            found.append(given)  # a missing path still becomes an item, so the user sees it rejected as not found
+    return [FileToIngest(display=str(p), stored_path=str(p.resolve()), source=str(p.resolve()), replace=replace) for p in found]
+
+
+def _walk(folder: Path) -> list[Path]:
+    files: list[Path] = []
+    rules: list[tuple[Path, pathspec.GitIgnoreSpec]] = []  # each ignore file with the folder it was found in
+    for root, dirs, names in os.walk(folder):
+        here = Path(root)
+        rules = [(base, spec) for base, spec in rules if here.is_relative_to(base)]
+        if IGNORE_FILE in names:
+            lines = (here / IGNORE_FILE).read_text(encoding="utf-8", errors="replace").splitlines()
+            rules.append((here, pathspec.GitIgnoreSpec.from_lines(lines)))
+
+        def ignored(path: Path, is_dir: bool) -> bool:
+            return any(spec.match_file(path.relative_to(base).as_posix() + ("/" if is_dir else "")) for base, spec in rules)
+
+        dirs[:] = sorted(d for d in dirs if not ignored(here / d, True))
+        files.extend(here / name for name in sorted(names) if name != IGNORE_FILE and not ignored(here / name, False))
     return files
 
 
@@ -41,10 +60,13 @@ def validate_target(collection: str, strategy: str) -> None:
     check_strategy(strategy)
 
 
-def submit(runtime, files: list[FileToIngest], *, tenant: str, collection: str, strategy: str) -> str:
+def submit(
+    runtime, files: list[FileToIngest], *, tenant: str, collection: str, strategy: str, api_key_id: str | None = None
+) -> str:
     validate_target(collection, strategy)
-    job_id, item_ids = runtime.jobs.create(tenant, collection, strategy, files)
-    enqueue(runtime, item_ids)
+    job_id, item_ids = runtime.jobs.create(tenant, collection, strategy, files, api_key_id)
+    if item_ids:
+        enqueue(runtime, item_ids)
     return job_id
 
 

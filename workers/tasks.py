@@ -34,25 +34,32 @@ def run_item(runtime, item_id: str, final_attempt: bool, claim: str | None = Non
     if started is None:
         return "not-started"  # finished already, or another copy of this task has it
     item, job = started
-    target = IngestTarget(job.tenant, job.collection, job.strategy)
+    target = IngestTarget(job.tenant, job.collection, job.strategy, written_by=job.api_key_id)
+    stored = Path(item.stored_path)
     try:
         outcome = runtime.ingest.ingest(
-            Path(item.stored_path),
+            stored,
             display=item.path,
             source=item.source,
             target=target,
             labels=DocumentLabels(tuple((item.labels or {}).get("tags", ())), (item.labels or {}).get("date")),
             on_stage=StageReporter(runtime.jobs, item_id),
+            replace=item.replace,
         )
     except TransientError as exc:
         if not final_attempt:
             raise
         status, completed = "failed", runtime.jobs.fail(item_id, f"dependency unavailable after retries: {exc}")
+        outcome = None
     except Exception as exc:  # a defect or a broken dependency: this item fails, the worker carries on
         log.exception("ingesting %s failed", item.path)
         status, completed = "failed", runtime.jobs.fail(item_id, f"internal error: {type(exc).__name__}: {exc}")
+        outcome = None
     else:
         status, completed = outcome.status.value, runtime.jobs.finish(item_id, outcome)
+    # An upload stays only while it is a version's content; once the outcome is recorded, any other is removed.
+    if outcome is None or not outcome.keeps_file:
+        runtime.ingest.uploads.discard(stored)
     if completed:
         _complete_job(runtime, job)
     return status

@@ -5,32 +5,36 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
-from api.deps import RuntimeDep, SettingsDep, Editor, Reader
+from api.deps import RuntimeDep, Editor, Reader, known_collection
 from api.errors import ApiError
-from api.schemas import Filters
+from api.schemas import Filters, StrictBody
 from core.access import Principal
 from retrieval.answer import Answer
 from retrieval.audit import Asker
-from retrieval.review import NotFound
+from retrieval.review import REVIEW_STATUSES, AlreadyResolved, NotFound
 
 router = APIRouter(prefix="/v1", tags=["answers"])
 
 
-class AnswerRequest(BaseModel):
-    question: str = Field(min_length=1, max_length=4000)
+MAX_QUESTION_CHARS = 4000
+
+
+class AnswerRequest(StrictBody):
+    question: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS)
     collection: str | None = None
     filters: Filters = Field(default_factory=Filters)
     top_k: int | None = Field(default=None, ge=1, le=50, description="passages read; default from the settings")
-    stream: bool = Field(default=False, description="server-sent events: `delta` pieces, then `answer`, then `done`")
+    stream: bool = Field(default=False, strict=True, description="server-sent events: `delta` pieces, then `answer`, then `done`")
 
 
-def _answer(runtime, who: Principal, collection: str, question: str, top_k: int | None, filters: Filters) -> Answer:
+def _answer(runtime, who: Principal, collection: str | None, question: str, top_k: int | None, filters: Filters) -> Answer:
+    collection = known_collection(runtime, who, collection)
     try:
         return runtime.answers.answer(
             question, tenant=who.tenant, collection=collection, top_k=top_k, api_key_id=who.key_id, **filters.as_query()
@@ -55,8 +59,8 @@ def _pieces(text: str) -> Iterator[str]:
     response_model=Answer,
     responses={200: {"content": {"text/event-stream": {}}, "description": "an Answer, or with stream: true, events"}},
 )
-def answer(body: AnswerRequest, runtime: RuntimeDep, settings: SettingsDep, who: Reader):
-    result = _answer(runtime, who, body.collection or settings.collection, body.question, body.top_k, body.filters)
+def answer(body: AnswerRequest, runtime: RuntimeDep, who: Reader):
+    result = _answer(runtime, who, body.collection, body.question, body.top_k, body.filters)
     if not body.stream:
         return result
     # The answer is checked against its sources before any of it is shown, so the stream starts after that check.
@@ -80,7 +84,7 @@ def answer_record(answer_id: str, runtime: RuntimeDep, who: Reader) -> dict:
     return record
 
 
-class FeedbackRequest(BaseModel):
+class FeedbackRequest(StrictBody):
     answer_id: str = Field(min_length=1, max_length=64)
     rating: Literal["up", "down"]
     comment: str | None = Field(default=None, max_length=4000)
@@ -111,19 +115,40 @@ class ReviewItem(BaseModel):
     question: str
     reason: str
     status: str
+    answer: str | None = Field(None, description="the answer or fallback as it was given")
+    citations: list[dict] = Field(default_factory=list)
+    closest_sources: list[dict] = Field(default_factory=list, description="of a fallback: the best passage of each document")
+    confidence: float | None = None
+    resolution: str | None = Field(None, description="the reviewer's corrected answer or note")
 
 
-class ReviewDecision(BaseModel):
+class ReviewDecision(StrictBody):
     action: Literal["approve", "edit", "reject"]
     answer: str | None = Field(default=None, max_length=20000, description="the corrected answer (edit)")
     comment: str | None = Field(default=None, max_length=4000)
 
 
+def _review_item(row, body: dict | None) -> ReviewItem:
+    body = body or {}
+    return ReviewItem(
+        id=row.id, answer_id=row.answer_id, question=row.question, reason=row.reason, status=row.status,
+        answer=body.get("answer"), citations=body.get("citations") or [],
+        closest_sources=(body.get("fallback") or {}).get("closest_sources") or [], confidence=body.get("confidence"),
+        resolution=row.resolution,
+    )
+
+
 @router.get("/review", response_model=list[ReviewItem])
-def review_queue(runtime: RuntimeDep, who: Editor, limit: int = 50, offset: int = 0):
-    if not (1 <= limit <= 500 and offset >= 0):
-        raise ApiError(422, "invalid_request", "limit must be 1..500 and offset >= 0")
-    return [ReviewItem.model_validate(row, from_attributes=True) for row in runtime.review.pending(who.tenant, limit, offset)]
+def review_queue(
+    runtime: RuntimeDep,
+    who: Editor,
+    status: Annotated[Literal[REVIEW_STATUSES], Query(description="which items")] = "pending",
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+):
+    """Review items of one status (oldest first), each with the answer as given, its citations and the closest
+    sources."""
+    return [_review_item(row, body) for row, body in runtime.review.items(who.tenant, status, limit, offset)]
 
 
 @router.get("/review/export", response_class=PlainTextResponse, responses={200: {"content": {"application/x-ndjson": {}}}})
@@ -140,16 +165,20 @@ def review_decide(review_id: str, body: ReviewDecision, runtime: RuntimeDep, who
         row = runtime.review.resolve(
             who.tenant, review_id, status, body.answer if body.action == "edit" else body.comment, who.key_id
         )
+    except AlreadyResolved as exc:
+        raise ApiError(409, "already_resolved", str(exc)) from None
     except ValueError as exc:
         raise ApiError(422, "invalid_request", str(exc)) from None
     if row is None:
         raise ApiError(404, "not_found", f"no review item {review_id}")
-    return ReviewItem.model_validate(row, from_attributes=True)
+    return _review_item(row, None)
 
 
 class ChatMessage(BaseModel):
     role: Literal["system", "user", "assistant", "tool", "developer"]
     content: str | list[dict] | None = None
+
+    model_config = {"extra": "allow"}  # name, tool_calls, tool_call_id...
 
     def text(self) -> str:
         if isinstance(self.content, list):
@@ -157,13 +186,35 @@ class ChatMessage(BaseModel):
         return self.content or ""
 
 
+# OpenAI's chat-completion parameters: accepted (SDKs and front ends send them), with no effect on an answer from
+# the knowledge base; any other field is refused like on every route.
+OPENAI_CHAT_PARAMETERS = frozenset({
+    "audio", "frequency_penalty", "function_call", "functions", "logit_bias", "logprobs", "max_completion_tokens",
+    "max_tokens", "metadata", "modalities", "n", "parallel_tool_calls", "prediction", "presence_penalty",
+    "prompt_cache_key", "reasoning_effort", "response_format", "safety_identifier", "seed", "service_tier", "stop",
+    "store", "stream_options", "temperature", "tool_choice", "tools", "top_logprobs", "top_p", "user", "verbosity",
+    "web_search_options",
+})
+MAX_CHAT_MESSAGES = 200
+MAX_CHAT_CHARS = 100_000  # all messages together
+
+
 class ChatRequest(BaseModel):
     model: str | None = None
-    messages: list[ChatMessage] = Field(min_length=1)
-    stream: bool = False
+    messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_CHAT_MESSAGES)
+    stream: bool = Field(default=False, strict=True)
     collection: str | None = Field(default=None, description="Cairn extension: which collection answers")
 
-    model_config = {"extra": "allow"}  # temperature, max_tokens... are accepted and have no effect
+    model_config = {"extra": "allow"}
+
+    @model_validator(mode="after")
+    def _known_fields_and_size(self) -> "ChatRequest":
+        unknown = sorted(set(self.model_extra or {}) - OPENAI_CHAT_PARAMETERS)
+        if unknown:
+            raise ValueError(f"unknown fields: {', '.join(unknown)}")
+        if sum(len(m.text()) for m in self.messages) > MAX_CHAT_CHARS:
+            raise ValueError(f"the messages hold more than {MAX_CHAT_CHARS} characters together")
+        return self
 
 
 @router.post(
@@ -171,13 +222,15 @@ class ChatRequest(BaseModel):
     responses={200: {"content": {"application/json": {}, "text/event-stream": {}},
                      "description": "a chat.completion, or with stream: true, chat.completion.chunk events"}},
 )
-def chat_completions(body: ChatRequest, runtime: RuntimeDep, settings: SettingsDep, who: Reader):
+def chat_completions(body: ChatRequest, runtime: RuntimeDep, who: Reader):
     """OpenAI-compatible: the last user message is answered from the knowledge base; `citations` and `cairn` (the
     confidence, fallback and answer id) are added to the response."""
     questions = [m.text().strip() for m in body.messages if m.role == "user" and m.text().strip()]
     if not questions:
         raise ApiError(422, "invalid_request", "messages must contain a user message with text")
-    result = _answer(runtime, who, body.collection or settings.collection, questions[-1], None, Filters())
+    if len(questions[-1]) > MAX_QUESTION_CHARS:
+        raise ApiError(422, "invalid_request", f"the last user message is longer than {MAX_QUESTION_CHARS} characters")
+    result = _answer(runtime, who, body.collection, questions[-1], None, Filters())
     created = int(time.time())
     model = result.generator
     citations = [c.__dict__ for c in result.citations]

@@ -3,33 +3,22 @@
 from __future__ import annotations
 
 import json
-import re
-import shutil
-import uuid
-from pathlib import Path, PurePath
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import RuntimeDep, SettingsDep, Editor, Reader
+from api.deps import Admin, RuntimeDep, SettingsDep, Editor, Reader
 from api.errors import ApiError
-from api.schemas import DocumentDetail, DocumentIndex, DocumentPage, DocumentSummary, UploadAccepted, UploadedDocument
-from core.types import DocumentLabels, document_id_for
-from ingest.archive import is_archive
-from ingest.parsing.formats import is_supported
-from workers.jobs import FileToIngest
-from workers.submit import submit, validate_target
+from api.schemas import (
+    DocumentDetail, DocumentIndex, DocumentPage, DocumentSummary, DocumentVersionInfo, PurgeReport, UploadAccepted,
+    UploadedDocument,
+)
+from core.types import DocumentLabels
+from workers.intake import IncomingFile, Intake
+from workers.submit import validate_target
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
-_UNSAFE = re.compile(r"[^\w.\- ]+")
-
-
-def safe_filename(name: str | None) -> str:
-    """The last path component, without control or shell characters; never empty, never a dot-file trick."""
-    base = PurePath((name or "").replace("\\", "/")).name
-    cleaned = _UNSAFE.sub("_", base).strip(" .")
-    return cleaned[:200] or "upload"
 
 
 def _summary(row) -> DocumentSummary:
@@ -39,20 +28,40 @@ def _summary(row) -> DocumentSummary:
     )
 
 
+def _accepted(request: Request, intake: Intake) -> UploadAccepted:
+    return UploadAccepted(
+        job_id=intake.job_id,
+        documents=[UploadedDocument(document_id=f.document_id, filename=f.filename, status=f.status, reason=f.reason)
+                   for f in intake.files],
+        status_url=str(request.url_for("job_status", job_id=intake.job_id)),
+    )
+
+
+def _incoming(files: list[UploadFile]) -> list[IncomingFile]:
+    return [IncomingFile(f.filename, f.file) for f in files]
+
+
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=UploadAccepted)
 async def upload(
     request: Request,
     runtime: RuntimeDep,
     settings: SettingsDep,
     who: Editor,
-    file: Annotated[list[UploadFile], File(description="One or more files")],
+    file: Annotated[list[UploadFile], File(description="One or more files; each gets its own outcome")],
     metadata: Annotated[
         str | None,
-        Form(description="JSON object: `source` (the document identity), `tags` (list of strings), `date` (ISO 8601)"),
+        Form(description="JSON object: `source` (the document identity, one file only), `tags` (list of strings), "
+                         "`date` (ISO 8601)"),
     ] = None,
     collection: Annotated[str | None, Form()] = None,
     strategy: Annotated[str | None, Form()] = None,
+    replace: Annotated[
+        bool, Form(description="replace a live document of the same name that has other content "
+                                            "(otherwise that file's outcome is `conflict`)")
+    ] = False,
 ) -> UploadAccepted:
+    """Every file is checked on its own: `accepted` (queued), or `rejected` (unsupported_type, too_large,
+    unsafe_name) or `conflict`, with the reason; a bad file never sinks the others."""
     collection = collection or settings.collection
     strategy = strategy or settings.chunking.strategy
     try:
@@ -60,46 +69,47 @@ async def upload(
         meta = json.loads(metadata) if metadata else {}
         if not isinstance(meta, dict):
             raise ValueError("metadata must be a JSON object")
+        unknown = sorted(set(meta) - {"source", "tags", "date"})
+        if unknown:
+            raise ValueError(f"metadata has unknown keys: {', '.join(unknown)} (known: source, tags, date)")
         labels = DocumentLabels.parse(meta)
+        source = meta.get("source")
+        if source is not None and (not isinstance(source, str) or not source.strip()):
+            raise ValueError("metadata.source must be a non-empty string")
     except (ValueError, json.JSONDecodeError) as exc:
         raise ApiError(422, "invalid_request", str(exc)) from None
-    folder = settings.resolved_data_dir / "uploads" / uuid.uuid4().hex
-    folder.mkdir(parents=True, exist_ok=True)
-    files: list[FileToIngest] = []
-    try:
-        for position, upload_file in enumerate(file):
-            name = safe_filename(upload_file.filename)
-            if not (is_supported(name) or is_archive(name)):
-                raise ApiError(415, "unsupported_media_type", f"{name}: this file type is not supported")
-            target = folder / f"{position:04d}_{name}"
-            await _save_bounded(upload_file, target, name, settings.ingest.max_file_bytes)
-            source = str(meta.get("source") or f"upload://{name}") if len(file) == 1 else f"upload://{name}"
-            files.append(FileToIngest(display=name, stored_path=str(target), source=source, labels=labels))
-    except ApiError:
-        await run_in_threadpool(shutil.rmtree, folder, ignore_errors=True)
-        raise
-    # The job store's transaction and the broker publish block: off the event loop, like the file writes.
-    job_id = await run_in_threadpool(submit, runtime, files, tenant=who.tenant, collection=collection, strategy=strategy)
-    documents = [
-        UploadedDocument(
-            document_id=None if is_archive(f.display) else document_id_for(who.tenant, collection, f.source), filename=f.display
-        )
-        for f in files
-    ]
-    return UploadAccepted(job_id=job_id, documents=documents, status_url=str(request.url_for("job_status", job_id=job_id)))
+    # File copies, the job store's transaction and the broker publish block: off the event loop.
+    intake = await run_in_threadpool(
+        runtime.intake.accept, _incoming(file), tenant=who.tenant, collection=collection, strategy=strategy,
+        labels=labels, source=source, replace=replace, api_key_id=who.key_id,
+    )
+    return _accepted(request, intake)
 
 
-async def _save_bounded(upload_file: UploadFile, target: Path, name: str, limit: int) -> None:
-    written = 0
-    sink = await run_in_threadpool(target.open, "wb")
+@router.put("/{document_id}", status_code=status.HTTP_202_ACCEPTED, response_model=UploadAccepted)
+async def replace_document(
+    document_id: str,
+    request: Request,
+    runtime: RuntimeDep,
+    who: Editor,
+    file: Annotated[UploadFile, File(description="The document's new content")],
+    strategy: Annotated[str | None, Form()] = None,
+) -> UploadAccepted:
+    """Replaces a document's content explicitly: the file becomes its next version (same id, same source)."""
+    document = await run_in_threadpool(runtime.catalog.get, who.tenant, document_id)
+    if document is None:
+        raise ApiError(404, "not_found", f"no document {document_id}")
+    entries = await run_in_threadpool(runtime.catalog.index_entries, document_id)
+    strategy = strategy or (entries[0].strategy if entries else runtime.settings.chunking.strategy)
     try:
-        while block := await upload_file.read(1 << 20):
-            written += len(block)
-            if written > limit:
-                raise ApiError(413, "too_large", f"{name}: larger than the limit of {limit} bytes")
-            await run_in_threadpool(sink.write, block)
-    finally:
-        await run_in_threadpool(sink.close)
+        validate_target(document.collection, strategy)
+    except ValueError as exc:
+        raise ApiError(422, "invalid_request", str(exc)) from None
+    intake = await run_in_threadpool(
+        runtime.intake.accept, _incoming([file]), tenant=who.tenant, collection=document.collection, strategy=strategy,
+        source=document.source, replace=True, api_key_id=who.key_id,
+    )
+    return _accepted(request, intake)
 
 
 @router.get("", response_model=DocumentPage)
@@ -120,13 +130,32 @@ def show_document(document_id: str, runtime: RuntimeDep, who: Reader) -> Documen
     if row is None:
         raise ApiError(404, "not_found", f"no document {document_id}")
     indexes = [DocumentIndex(strategy=e.strategy, version=e.version, chunks=e.chunks) for e in runtime.catalog.index_entries(row.id)]
+    versions = [
+        DocumentVersionInfo(version=v.version, content_hash=v.content_hash, created_at=v.created_at,
+                            retired_at=v.retired_at, written_by=v.written_by)
+        for v in runtime.catalog.versions(row.id)
+    ]
     return DocumentDetail(
-        **_summary(row).model_dump(), filename=row.filename, mime_type=row.mime_type, size_bytes=row.size_bytes, indexes=indexes
+        **_summary(row).model_dump(), filename=row.filename, mime_type=row.mime_type, size_bytes=row.size_bytes,
+        indexes=indexes, versions=versions,
     )
 
 
 @router.delete("/{document_id}", status_code=status.HTTP_200_OK)
 def delete_document(document_id: str, runtime: RuntimeDep, who: Editor) -> dict:
+    """Erases the document: its chunks, the text of every version, its stored uploads, the cached embeddings no
+    other document uses. Past answers keep what they showed (see purge)."""
     if not runtime.ingest.delete(who.tenant, document_id):
         raise ApiError(404, "not_found", f"no document {document_id}")
     return {"document_id": document_id, "deleted": True}
+
+
+@router.post("/{document_id}/purge", response_model=PurgeReport)
+def purge_document(document_id: str, runtime: RuntimeDep, who: Admin) -> PurgeReport:
+    """Erases the document (if it still exists) and redacts its quotes in past answer records, keeping their ids
+    and a hash of each quote."""
+    deleted = runtime.ingest.delete(who.tenant, document_id)
+    redacted = runtime.answer_log.redact_document(who.tenant, document_id)
+    if not deleted and not redacted:
+        raise ApiError(404, "not_found", f"no document {document_id}, and no answer quotes it")
+    return PurgeReport(document_id=document_id, deleted=deleted, answers_redacted=redacted)

@@ -16,6 +16,7 @@ SPARSE = "bm25"
 STATE = "state"
 STAGED = "staged"
 LIVE = "live"
+TEXT_BATCH = 64  # chunk texts matched per query by texts_in_use
 
 
 class SearchMode(StrEnum):
@@ -71,6 +72,11 @@ class VectorStore(Protocol):
     def count(self, name: str, document_id: str | None = None) -> int: ...
 
     def chunks(self, name: str, document_id: str) -> list[ScoredChunk]: ...
+
+    def texts_in_use(self, name: str, texts: list[str], exclude_document_id: str) -> set[str]:
+        """Which of these chunk texts a chunk of another document holds (staged or live): their cached embeddings
+        are still in use."""
+        ...
 
     def search(
         self,

@@ -15,7 +15,9 @@ import qdrant_edge as qe
 from filelock import FileLock, Timeout
 
 from core.types import ChunkRecord, ScoredChunk
-from core.vectorstore.base import DENSE, LIVE, SPARSE, STAGED, STATE, Fusion, SearchFilter, SearchMode, StoreLocked
+from core.vectorstore.base import (
+    DENSE, LIVE, SPARSE, STAGED, STATE, TEXT_BATCH, Fusion, SearchFilter, SearchMode, StoreLocked,
+)
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 
@@ -170,6 +172,25 @@ class EdgeVectorStore:
                 found.extend(_scored(r) for r in records)
                 if offset is None:
                     return found
+
+    def texts_in_use(self, name: str, texts: list[str], exclude_document_id: str) -> set[str]:
+        with self._mutex:
+            shard = self._shard(name)
+            if shard is None:
+                return set()
+            used: set[str] = set()
+            for start in range(0, len(texts), TEXT_BATCH):
+                flt = qe.Filter(
+                    must=[qe.FieldCondition(key="text", match=qe.MatchAny(texts[start : start + TEXT_BATCH]))],
+                    must_not=[_match("document_id", exclude_document_id)],
+                )
+                offset = None
+                while True:
+                    records, offset = shard.scroll(qe.ScrollRequest(offset=offset, limit=512, filter=flt, with_payload=True))
+                    used.update(r.payload["text"] for r in records)
+                    if offset is None:
+                        break
+            return used
 
     def search(
         self,

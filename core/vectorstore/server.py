@@ -14,6 +14,7 @@ from core.vectorstore.base import (
     STATE,
     LIVE,
     SPARSE,
+    TEXT_BATCH,
     Fusion,
     SearchFilter,
     SearchMode,
@@ -177,6 +178,25 @@ class ServerVectorStore:
             found.extend(_scored(r) for r in records)
             if offset is None:
                 return found
+
+    def texts_in_use(self, name: str, texts: list[str], exclude_document_id: str) -> set[str]:
+        if not self.collection_exists(name):
+            return set()
+        used: set[str] = set()
+        for start in range(0, len(texts), TEXT_BATCH):
+            flt = models.Filter(
+                must=[models.FieldCondition(key="text", match=models.MatchAny(any=texts[start : start + TEXT_BATCH]))],
+                must_not=[_match("document_id", exclude_document_id)],
+            )
+            offset = None
+            while True:
+                records, offset = self._call(
+                    self._client.scroll, name, scroll_filter=flt, limit=512, offset=offset, with_payload=["text"]
+                )
+                used.update(r.payload["text"] for r in records)
+                if offset is None:
+                    break
+        return used
 
     def search(
         self,

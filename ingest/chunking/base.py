@@ -66,7 +66,8 @@ def make_chunks(document: ParsedDocument, spans: list[tuple[int, int]], section_
         body = document.text[start:end]
         if not body.strip():
             continue
-        types = sorted({e.type for e in index.covering(start, end)})
+        covered = index.covering(start, end)
+        types = sorted({e.type for e in covered})
         chunks.append(
             Chunk(
                 text=body,
@@ -75,6 +76,7 @@ def make_chunks(document: ParsedDocument, spans: list[tuple[int, int]], section_
                 page=index.page_at(start, end),
                 element_types=types,
                 section=section_of(start) if section_of else None,
+                ocr=any(e.ocr for e in covered),
             )
         )
     return chunks

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import resource
 import threading
@@ -11,7 +12,7 @@ from pathlib import Path
 from pebble import ProcessExpired, ProcessPool
 
 from core.types import ParsedDocument, RejectedDocument, RejectReason
-from ingest.parsing.unstructured_parser import UnstructuredParser
+from ingest.parsing.unstructured_parser import ParseOptions, UnstructuredParser
 
 
 def _limit_memory(max_bytes: int) -> None:
@@ -32,16 +33,16 @@ def _limit_memory(max_bytes: int) -> None:
 _CHILDREN = multiprocessing.get_context("forkserver")
 
 
-def _parse_in_child(path: str, filename: str) -> ParsedDocument:
-    return UnstructuredParser().parse(Path(path), filename)
+def _parse_in_child(path: str, filename: str, options: ParseOptions = ParseOptions()) -> ParsedDocument:
+    return UnstructuredParser(options).parse(Path(path), filename)
 
 
 class IsolatedParser:
     """One long-lived child process per parser; it is killed and replaced when a file exceeds its time limit."""
 
-    def __init__(self, timeout_s: float, memory_bytes: int, target=_parse_in_child):
+    def __init__(self, timeout_s: float, memory_bytes: int, target=None, options: ParseOptions = ParseOptions()):
         # `target(path, filename)` runs in the child; tests swap in one that hangs or crashes.
-        self._target = target
+        self._target = target or functools.partial(_parse_in_child, options=options)
         self._timeout_s = timeout_s
         self._memory_bytes = memory_bytes
         self._pool: ProcessPool | None = None

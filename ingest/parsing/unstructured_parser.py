@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import csv
 import functools
+import io
 import logging
+import tempfile
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 from core.types import ElementSpan, ParsedDocument, RejectedDocument, RejectReason
+from ingest.parsing import ocr
+from ingest.parsing.convert import convert
+from ingest.parsing.formats import CONVERTED_SUFFIXES, IMAGE_SUFFIXES, MEDIA_SUFFIXES, unsupported
 from ingest.parsing.text import decode_text
 
 # Formats whose extracted text is the decoded file itself: offsets then point into what the author wrote.
@@ -15,7 +22,12 @@ RAW_TEXT_SUFFIXES = {".txt", ".text", ".log", ".md", ".markdown", ".rst", ".json
 _MARKDOWN_SUFFIXES = {".md", ".markdown"}
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _NOT_READABLE_TYPES = {"Image", "PageBreak"}
-_OCR_ONLY = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".heic", ".gif", ".webp"}
+_DELIMITED = {".csv": ",", ".tsv": "\t"}
+# What a file of these types starts with; other bytes behind the extension are no such file (`corrupt`).
+_ZIP_MAGIC = b"PK\x03\x04"
+# (LibreOffice sniffs the formats it converts itself, and says so when it cannot.)
+_MAGIC = {".pdf": (b"%PDF",), ".docx": (_ZIP_MAGIC, _OLE_MAGIC), ".pptx": (_ZIP_MAGIC, _OLE_MAGIC),
+          ".xlsx": (_ZIP_MAGIC, _OLE_MAGIC), ".odt": (_ZIP_MAGIC,), ".epub": (_ZIP_MAGIC,)}
 
 # The language is fixed rather than detected per document: detection (langdetect) cost more than the rest of
 # parsing a plain-text page, and the packaged models are English ones anyway.
@@ -141,35 +153,126 @@ def _title(elements, filename: str) -> str:
     return Path(filename).stem
 
 
+@dataclass(frozen=True)
+class ParseOptions:
+    """What parsing needs from the settings; passed to the isolated child with each file."""
+
+    ocr: ocr.OcrOptions = ocr.OcrOptions()
+    convert_timeout_s: float = 90.0
+
+
+def _check_magic(path: Path, suffix: str) -> None:
+    expected = _MAGIC.get(suffix)
+    if expected is None:
+        return
+    with path.open("rb") as handle:
+        head = handle.read(1024)
+    # A PDF may have a few bytes of junk before its header (readers accept it within the first kilobyte).
+    found = any(head.find(magic) >= 0 if suffix == ".pdf" else head.startswith(magic) for magic in expected)
+    if not found:
+        raise RejectedDocument(RejectReason.CORRUPT, f"the bytes are not a {suffix} file (its header is missing)")
+
+
 class UnstructuredParser:
     """Parses in the calling process; wrap it in IsolatedParser to bound time and memory per file."""
+
+    def __init__(self, options: ParseOptions = ParseOptions()):
+        self.options = options
 
     def parse(self, path: Path, filename: str) -> ParsedDocument:
         _prepare_unstructured()
         with path.open("rb") as handle:
             head = handle.read(8)
         suffix = Path(filename).suffix.lower()
-        if suffix in _OCR_ONLY:
-            raise RejectedDocument(RejectReason.UNSUPPORTED, f"{suffix} images need OCR, which this deployment does not run")
+        if suffix in MEDIA_SUFFIXES:
+            raise unsupported(filename)
+        if suffix in IMAGE_SUFFIXES:
+            return self._parse_image(path, filename)
         _check_encryption(path, head)
+        _check_magic(path, suffix)
         if suffix in RAW_TEXT_SUFFIXES:
             return self._parse_raw_text(path, filename, suffix)
-        elements = self._partition(path, filename)
-        parts: list[str] = []
-        spans: list[ElementSpan] = []
-        offset = 0
+        if suffix in _DELIMITED:
+            return self._parse_delimited(path, filename, _DELIMITED[suffix])
+        if suffix in CONVERTED_SUFFIXES:
+            with tempfile.TemporaryDirectory(prefix="cairn-convert-") as work:
+                target = CONVERTED_SUFFIXES[suffix]
+                converted = convert(path, filename, target, Path(work), self.options.convert_timeout_s)
+                document = self._parse_elements(converted, f"{Path(filename).stem}.{target}", filename)
+                document.metadata["converted_from"] = suffix
+                return document
+        return self._parse_elements(path, filename, filename)
+
+    def _parse_elements(self, path: Path, parse_as: str, filename: str) -> ParsedDocument:
+        elements = self._partition(path, parse_as)
+        blocks = []  # (text, type, page, ocr)
         for element in elements:
             kind = type(element).__name__
             body = _element_text(element)
-            if not body or kind in _NOT_READABLE_TYPES and not body:
-                continue
+            if body and kind not in _NOT_READABLE_TYPES:
+                blocks.append((body, kind, element.metadata.page_number, False))
+        if parse_as.lower().endswith(".pdf"):
+            blocks = self._with_ocr_pages(path, blocks)
+        parts: list[str] = []
+        spans: list[ElementSpan] = []
+        offset = 0
+        for body, kind, page, from_ocr in blocks:
             if parts:
                 offset += 2
-            spans.append(ElementSpan(offset, offset + len(body), kind, element.metadata.page_number))
+            spans.append(ElementSpan(offset, offset + len(body), kind, page, ocr=from_ocr))
             parts.append(body)
             offset += len(body)
         text = "\n\n".join(parts)
         return self._finish(text, spans, _title(elements, filename), filename, elements)
+
+    def _with_ocr_pages(self, path: Path, blocks: list[tuple]) -> list[tuple]:
+        """Adds the OCR text of the PDF's pages that have no text layer (scans), each in its page's place."""
+        empty = ocr.pdf_pages_without_text(path)
+        with_text = {page for _, _, page, _ in blocks if page is not None}
+        scanned = {page for page in empty if page not in with_text}
+        if not scanned:
+            return blocks
+        read = ocr.read_pdf_pages(path, scanned, self.options.ocr)
+        added = [
+            (paragraph, "NarrativeText", page, True)
+            for page, text in read.items() for paragraph in text.split("\n\n") if paragraph.strip()
+        ]
+        return sorted(blocks + added, key=lambda block: block[2] or 0)
+
+    def _parse_image(self, path: Path, filename: str) -> ParsedDocument:
+        parts, spans, offset = [], [], 0
+        for page, text in ocr.read_image_file(path, self.options.ocr):
+            for paragraph in text.split("\n\n"):
+                if not paragraph.strip():
+                    continue
+                if parts:
+                    offset += 2
+                spans.append(ElementSpan(offset, offset + len(paragraph), "NarrativeText", page, ocr=True))
+                parts.append(paragraph)
+                offset += len(paragraph)
+        if not parts:
+            raise RejectedDocument(RejectReason.NO_TEXT, "OCR found no text in the image")
+        document = self._finish("\n\n".join(parts), spans, Path(filename).stem, filename, [])
+        document.mime_type = f"image/{Path(filename).suffix.lower().lstrip('.')}"
+        return document
+
+    def _parse_delimited(self, path: Path, filename: str, delimiter: str) -> ParsedDocument:
+        """CSV/TSV read leniently: rows of any length are kept (short rows padded to the header's width), each
+        rendered `cell | cell`, so an export with a ragged row is indexed rather than refused."""
+        raw, encoding = decode_text(path.read_bytes())
+        try:
+            rows = [[" ".join(cell.split()) for cell in row] for row in csv.reader(io.StringIO(raw, newline=""), delimiter=delimiter)]
+        except csv.Error as exc:
+            raise RejectedDocument(RejectReason.CORRUPT, f"not readable as {delimiter!r}-separated values ({exc})") from None
+        rows = [row for row in rows if any(row)]
+        width = len(rows[0]) if rows else 0
+        lines = [" | ".join(row + [""] * (width - len(row))).rstrip() for row in rows]
+        text = "\n".join(lines)
+        spans = [ElementSpan(0, len(text), "Table", 1)] if text.strip() else []
+        document = self._finish(text, spans, Path(filename).stem, filename, [])
+        document.mime_type = "text/tab-separated-values" if delimiter == "\t" else "text/csv"
+        document.metadata["encoding"] = encoding
+        return document
 
     def _parse_raw_text(self, path: Path, filename: str, suffix: str) -> ParsedDocument:
         text, encoding = decode_text(path.read_bytes())
@@ -193,7 +296,7 @@ class UnstructuredParser:
         if not text.strip():
             raise RejectedDocument(
                 RejectReason.NO_TEXT,
-                "no extractable text (whitespace only, images without OCR, or a scanned PDF without a text layer)",
+                "no extractable text (whitespace only, or images in which OCR found no text)",
             )
         mime = ""
         if elements:

@@ -51,25 +51,47 @@ def test_upload_list_show_delete(client):
     assert client.delete(f"/v1/documents/{document_id}").json()["error"]["code"] == "not_found"
 
 
-def test_path_traversal_names_are_made_safe(client, runtime):
-    response = upload(client, ("../../etc/passwd.txt", b"root text here", "text/plain"))
-    assert response.status_code == 202
-    assert response.json()["documents"][0]["filename"] == "passwd.txt"
-    uploads = runtime.settings.resolved_data_dir / "uploads"
-    assert all(p.resolve().is_relative_to(uploads) for p in uploads.rglob("*"))
-
-
-def test_oversized_upload_is_413(client, runtime):
+def test_a_mixed_batch_gives_every_file_its_own_outcome(client, runtime):
     runtime.settings.ingest.max_file_bytes = 1000
-    response = upload(client, ("big.txt", b"x" * 5000, "text/plain"))
-    assert response.status_code == 413
-    assert response.json()["error"]["code"] == "too_large"
+    sent = [
+        ("notes.txt", b"The lighthouse keeper logs every passing ship.", "text/plain"),
+        ("tool.exe", b"MZ\x90\x00", "application/octet-stream"),
+        ("big.txt", b"x" * 5000, "text/plain"),
+        ("../../etc/passwd.txt", b"root text here", "text/plain"),
+        ("song.mp3", b"ID3\x03\x00", "audio/mpeg"),
+        ("guide.md", b"# Guide\n\nHerons nest in tall reeds near the estuary.", "text/markdown"),
+    ]
+    response = upload(client, *sent)
+    assert response.status_code == 202, response.text
+    body = {d["filename"]: d for d in response.json()["documents"]}
+    assert [d["filename"] for d in response.json()["documents"]] == [
+        "notes.txt", "tool.exe", "big.txt", "../../etc/passwd.txt", "song.mp3", "guide.md"]
+    assert {name: d["status"] for name, d in body.items()} == {
+        "notes.txt": "accepted", "tool.exe": "rejected", "big.txt": "rejected", "../../etc/passwd.txt": "rejected",
+        "song.mp3": "rejected", "guide.md": "accepted"}
+    assert body["tool.exe"]["reason"].startswith("unsupported_type:")
+    assert body["big.txt"]["reason"].startswith("too_large:")
+    assert body["../../etc/passwd.txt"]["reason"].startswith("unsafe_name:")
+    assert body["song.mp3"]["reason"] == "unsupported_type: audio and video need speech-to-text, which Cairn does not run"
+
+    job = wait_job(client, response.json()["status_url"])
+    outcomes = {d["path"]: (d["status"], d["reason"]) for d in job["documents"]}
+    assert outcomes["notes.txt"][0] == "indexed" and outcomes["guide.md"][0] == "indexed"
+    assert outcomes["big.txt"] == ("rejected", body["big.txt"]["reason"])
+    assert job["status"] == "done" and job["progress"] == 1.0
+    found = client.post("/v1/search", json={"query": "herons nest reeds", "top_k": 1}).json()["results"]
+    assert found[0]["source"] == "upload://guide.md"
+    # Only the indexed files are kept; nothing was written outside the upload area.
+    uploads = runtime.settings.resolved_data_dir / "uploads"
+    kept = sorted(p.name.split("_", 1)[1] for p in uploads.rglob("*") if p.is_file())
+    assert kept == ["guide.md", "notes.txt"]
 
 
-def test_unsupported_type_is_415(client):
-    response = upload(client, ("tool.exe", b"MZ\x90\x00", "application/octet-stream"))
-    assert response.status_code == 415
-    assert "not supported" in response.json()["error"]["message"]
+def test_a_request_over_the_whole_request_limit_is_refused_whole(client, runtime):
+    runtime.settings.ingest.max_request_bytes = 2000
+    response = upload(client, ("a.txt", b"a" * 1500, "text/plain"), ("b.txt", b"b" * 1500, "text/plain"))
+    assert response.status_code == 413 and response.json()["error"]["code"] == "too_large"
+    assert client.get("/v1/documents").json()["documents"] == []
 
 
 def test_bad_parameters_are_422_with_a_message(client):

@@ -98,12 +98,12 @@ def test_random_bytes_with_a_document_extension_are_rejected(parser, tmp_path):
     assert info.value.code is RejectReason.CORRUPT
 
 
-def test_images_are_unsupported_without_ocr(parser, tmp_path):
+def test_an_image_that_is_not_one_is_corrupt(parser, tmp_path):
     image = tmp_path / "scan.png"
     image.write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(64))
     with pytest.raises(RejectedDocument) as info:
         parser.parse(image, "scan.png")
-    assert info.value.code is RejectReason.UNSUPPORTED
+    assert info.value.code is RejectReason.CORRUPT
 
 
 def _hang(path: str, filename: str):
