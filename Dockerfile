@@ -1,7 +1,8 @@
 # Cairn's image for the server profile (compose.yaml): the API (`cairn serve`) and the workers (`cairn worker`).
 FROM python:3.11-slim
 ENV PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1 PIP_NO_CACHE_DIR=1
-RUN apt-get update && apt-get install -y --no-install-recommends libmagic1 poppler-utils && rm -rf /var/lib/apt/lists/*
+RUN apt-get update && apt-get install -y --no-install-recommends libmagic1 poppler-utils \
+    tesseract-ocr tesseract-ocr-eng libreoffice-writer-nogui libreoffice-impress-nogui libreoffice-calc-nogui && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY pyproject.toml constraints.txt README.md ./
 COPY core core

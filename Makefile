@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 export OMP_NUM_THREADS := 1
 
-.PHONY: install services test test-fast run bench-ingest bench-latency bench-scale bench-memory profile reliability load soak eval-chunking eval-ragas eval-beir eval-abstention clean
+.PHONY: install services system-tools test test-fast run bench-ingest bench-latency bench-scale bench-memory profile reliability load soak eval-chunking eval-ragas eval-beir eval-abstention clean
 
 install: $(VENV)/.installed
 
@@ -20,13 +20,18 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 services:
 	bash scripts/ensure_services.sh
 
-test: install services
+# Tesseract (OCR) and LibreOffice (legacy Office conversion) from Debian's packages, when missing.
+system-tools:
+	bash scripts/ensure_system_tools.sh
+
+test: install services system-tools
 	$(PY) -m pytest
 
-test-fast: install services
+test-fast: install services system-tools
 	$(PY) -m pytest -m "not slow"
 
 run: install
+	bash scripts/ensure_system_tools.sh --best-effort
 	$(VENV)/bin/cairn serve --ingest corpora
 
 bench-ingest: install

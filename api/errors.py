@@ -83,7 +83,9 @@ _ERRORS = {
     "429": "rate limited: retry after `Retry-After` seconds",
     "503": "a dependency is down (database, vector store, queue)",
 }
-_UPLOAD_ERRORS = {"413": "the file is larger than the limit", "415": "the file type is not supported"}
+# A file that is too large or of an unsupported type is rejected on its own, in the 202 body; only a request over
+# the whole-request limit is refused.
+_UPLOAD_ERRORS = {"413": "the request is larger than the whole-request limit"}
 
 
 def document_errors(schema: dict) -> dict:
@@ -102,7 +104,8 @@ def document_errors(schema: dict) -> dict:
                 if path == "/readyz":
                     responses["503"] = {"description": "not ready: a dependency is down (the body lists each)"}
                 continue
-            errors = {**_ERRORS, **(_UPLOAD_ERRORS if (path, method) == ("/v1/documents", "post") else {})}
+            uploads = (path, method) in (("/v1/documents", "post"), ("/v1/documents/{document_id}", "put"))
+            errors = {**_ERRORS, **(_UPLOAD_ERRORS if uploads else {})}
             for status, description in errors.items():
                 responses[status] = {"description": description, "content": shape}
     return schema

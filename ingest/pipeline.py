@@ -206,7 +206,12 @@ class IngestService:
             records.append(
                 ChunkRecord(chunk_id_for(document_id, plan.version, index), vector.tolist(), indices, values, payload)
             )
+        # The replaced version's chunks leave the index: so do their cached embeddings, unless still in use.
+        replaced = [c.payload["text"] for c in self.store.chunks(name, document_id)] if plan.replaces else []
         self.store.replace_document(name, document_id, plan.version, records)
+        if replaced:
+            current = {c.text for c in chunks}
+            self._forget_embeddings([t for t in replaced if t not in current], document_id)
         keep = self.uploads.owns(path)
         new_version = self.catalog.record(
             document_id=document_id, tenant=target.tenant, collection=target.collection, strategy=target.strategy,

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import Admin, RuntimeDep
 from api.errors import ApiError
+from api.schemas import StrictBody
 from core.access import Role
 from eval import cost as cost_report
 from eval import drift as drift_report
@@ -40,7 +41,7 @@ def drift(
     return drift_report.tenant_report(runtime, who.tenant, datetime.now(UTC), recent_days, reference_days)
 
 
-class KeyRequest(BaseModel):
+class KeyRequest(StrictBody):
     name: str = Field(min_length=1, max_length=200)
     role: Role = Role.READER
 
