@@ -66,6 +66,25 @@ def open_runtime(settings: Settings, bge, parser):
         rt.close()
 
 
+SPEECH = SHARED_DATA / "chunking" / "corpora" / "state_of_the_union.md"
+
+
+@contextlib.contextmanager
+def speech_app(data_dir: Path, bge, parser):
+    """A test client of the app on a fresh runtime with the State of the Union ingested into the default collection."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from ingest.pipeline import IngestTarget
+
+    settings = Settings(data_dir=data_dir, _env_file=None)
+    with open_runtime(settings, bge, parser) as runtime:
+        target = IngestTarget(settings.tenant, settings.collection, settings.chunking.strategy)
+        assert runtime.ingest.ingest(SPEECH, display=SPEECH.name, source=str(SPEECH), target=target).status.value == "indexed"
+        with TestClient(create_app(runtime)) as client:
+            yield client
+
+
 @pytest.fixture
 def runtime(settings: Settings, bge, parser):
     """A Runtime on a fresh data dir."""

@@ -16,8 +16,8 @@ from ingest.parsing import IsolatedParser, parse_options
 from ingest.pipeline import IngestService
 from ingest.uploads import UploadArea
 from workers.intake import UploadIntake
-from workers.submit import submit
 from workers.jobs import JobStore
+from workers.submit import submit
 
 
 class Runtime:

@@ -8,21 +8,15 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from core.settings import Settings
-from ingest.pipeline import IngestTarget
-from tests.conftest import SHARED_DATA, open_runtime
+from tests.conftest import open_runtime, speech_app
 
-SPEECH = SHARED_DATA / "chunking" / "corpora" / "state_of_the_union.md"
 CHAT = "/v1/chat/completions"
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory, bge, parser):
-    settings = Settings(data_dir=tmp_path_factory.mktemp("strict-api") / "data", _env_file=None)
-    with open_runtime(settings, bge, parser) as runtime:
-        target = IngestTarget(settings.tenant, settings.collection, settings.chunking.strategy)
-        assert runtime.ingest.ingest(SPEECH, display=SPEECH.name, source=str(SPEECH), target=target).status.value == "indexed"
-        with TestClient(create_app(runtime)) as test_client:
-            yield test_client
+    with speech_app(tmp_path_factory.mktemp("strict-api") / "data", bge, parser) as test_client:
+        yield test_client
 
 
 def error(response, status: int) -> dict:
