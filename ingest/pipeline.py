@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -81,6 +82,7 @@ class IngestService:
         self.parser = parser
         self.sparse = sparse or Bm25Encoder()
         self._chunkers: dict[str, object] = {}
+        self._document_locks = [threading.Lock() for _ in range(64)]
         self._prepared: set[tuple[str, str, str]] = set()
 
     def _chunker(self, strategy: str):
@@ -158,6 +160,16 @@ class IngestService:
     ) -> IngestOutcome:
         name = self.prepare_collection(target)
         content_hash = sha256_file(path)
+        # One version of a document is written at a time in this process: two files of the same source arriving at
+        # once would otherwise both plan the same version, and one would silently overwrite the other.
+        with self._document_locks[hash(document_id) % len(self._document_locks)]:
+            return self._write_document(path, document_id, content_hash, name, display=display, source=source,
+                                        target=target, labels=labels, on_stage=on_stage, replace=replace)
+
+    def _write_document(
+        self, path: Path, document_id: str, content_hash: str, name: str, *, display: str, source: str,
+        target: IngestTarget, labels: DocumentLabels, on_stage: StageCallback, replace: bool,
+    ) -> IngestOutcome:
         plan = self.catalog.plan(document_id, target.strategy, content_hash)
         if plan.unchanged and self.store.count(name, document_id) > 0:
             return IngestOutcome(display, document_id, DocumentStatus.UNCHANGED)

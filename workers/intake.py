@@ -72,8 +72,16 @@ class UploadIntake:
         staged: list[tuple[FileToIngest, FileOutcome]] = []
         try:
             for position, item in enumerate(incoming):
-                staged.append(self._stage(item, position, folder, tenant, collection, labels,
-                                          source if len(incoming) == 1 else None, replace))
+                queued, outcome = self._stage(item, position, folder, tenant, collection, labels,
+                                              source if len(incoming) == 1 else None, replace)
+                if outcome.status == ACCEPTED and any(f.source == queued.source for f, _ in staged if f.outcome is None):
+                    # Two files of one request under one name: the second would silently replace the first.
+                    self.uploads.discard(Path(queued.stored_path))
+                    queued, outcome = _refused(queued.display, IngestOutcome(
+                        queued.display, outcome.document_id, DocumentStatus.CONFLICT,
+                        reason="conflict: another file of this request has the same name; send them in separate requests",
+                    ))
+                staged.append((queued, outcome))
             files = [f for f, _ in staged]
             job_id = self.submit(files, tenant=tenant, collection=collection, strategy=strategy, api_key_id=api_key_id)
         except BaseException:
@@ -94,7 +102,7 @@ class UploadIntake:
             if not (is_supported(name) or is_archive(name)):
                 raise unsupported(name)
             target = folder / f"{position:04d}_{name}"
-            content_hash = self._save(item.stream, target, name)
+            content_hash = self._save(item.stream, target)
         except RejectedDocument as refusal:
             return _refused(shown, IngestOutcome(shown, None, DocumentStatus.REJECTED, reason=str(refusal)))
         identity = source or f"upload://{name}"
@@ -108,7 +116,7 @@ class UploadIntake:
         queued = FileToIngest(display=name, stored_path=str(target), source=identity, labels=labels, replace=may_replace)
         return queued, FileOutcome(name, ACCEPTED, document_id)
 
-    def _save(self, stream: BinaryIO, target: Path, name: str) -> str:
+    def _save(self, stream: BinaryIO, target: Path) -> str:
         """Copies the file into the upload area; its sha256. Over the size limit: too_large, nothing kept."""
         digest = hashlib.sha256()
         written = 0

@@ -167,3 +167,11 @@ def test_purge_redacts_the_documents_quotes_in_past_answers(client, runtime):
     assert _sql_rows_holding(runtime, "Ostrava harbour charter") == []
     again = client.post(f"/v1/documents/{document_id}/purge", headers={"X-API-Key": admin["key"]})
     assert again.status_code == 404
+
+
+def test_two_files_of_one_request_under_one_name_do_not_replace_each_other(client):
+    response = upload(client, ("same.txt", HERONS, "text/plain"), ("same.txt", LANTERNS, "text/plain"))
+    assert [d["status"] for d in response.json()["documents"]] == ["accepted", "conflict"]
+    job = finished(client, response)
+    assert [d["status"] for d in job["documents"]] == ["indexed", "conflict"]
+    assert "herons" in top_source_text(client, "herons lanterns").lower()
