@@ -320,6 +320,52 @@ def eval_chunking(
     _write_results(result, out)
 
 
+@app.command()
+def calibrate(
+    datasets: Annotated[
+        list[Path] | None, typer.Argument(help="Folders to label answers with: a chunking benchmark, a BEIR SciFact folder.")
+    ] = None,
+    from_review: Annotated[bool, typer.Option("--from-review", help="Add the review queue's decisions as labels.")] = False,
+    max_false_abstention: Annotated[float, typer.Option(min=0.0, max=1.0, help="Answerable questions that may abstain.")] = 0.05,
+    fit_corpora: Annotated[str, typer.Option(help="Corpora (file stems) fitted on; the others are held back.")] = "chatlogs",
+    limit: Annotated[int | None, typer.Option(help="Only the first N questions of each corpus.")] = None,
+    out: Annotated[Path, typer.Option(help="Where the report and the reliability diagram go.")] = Path("eval-results/calibration"),
+    write: Annotated[Path | None, typer.Option(help="Also write the calibration file here (e.g. retrieval/calibration.json).")] = None,
+) -> None:
+    """Fit the answer confidence's calibration and threshold from labelled answers; answers use it from then on."""
+    from eval import calibrate as fitting
+
+    if not datasets and not from_review:
+        _fail("give a dataset folder, --from-review, or both")
+    runtime = _runtime()
+    examples: list = []
+    sources = []
+    try:
+        for dataset in datasets or []:
+            if not dataset.is_dir():
+                _fail(f"{dataset} is not a folder")
+            eval_runtime = _eval_runtime(dataset)
+            try:
+                examples += fitting.examples_from_dataset(eval_runtime, dataset, set(fit_corpora.split(",")), limit)
+            finally:
+                eval_runtime.close()
+            sources.append(str(dataset))
+        calibration, report, examples = fitting.recalibrate(
+            runtime, examples, sources, from_review=from_review, max_false_abstention=max_false_abstention)
+    except ValueError as exc:
+        _fail(str(exc))
+    finally:
+        runtime.close()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps({"version": calibration.version, **report}, indent=2) + "\n")
+    fitting.reliability_diagram([e for e in examples if e.held_back] or examples, calibration, out / "reliability.png")
+    if write is not None:
+        write.write_text(json.dumps(calibration.as_dict(), indent=2, sort_keys=True) + "\n")
+        fitting.write_examples(examples, write.with_name(write.stem + "_examples.jsonl"))
+    typer.echo(json.dumps({"version": calibration.version, "threshold": calibration.threshold, **report}, indent=2))
+    typer.echo(f"calibration {calibration.version} in use; report and reliability diagram in {out}", err=True)
+
+
 @eval_app.command("ragas")
 def eval_ragas(
     dataset: Annotated[Path, typer.Argument(help="JSONL questions (see eval/answers.py), or a chunking benchmark folder.")],

@@ -100,6 +100,10 @@ class AnswerSettings(BaseModel):
     min_confidence: float = Field(default=0.5, ge=0.0, le=1.0)
     passages: int = Field(default=4, ge=1, le=20)  # top passages the generator reads
     max_sentences: int = Field(default=3, ge=1, le=10)  # extractive: sentences in an answer
+    # The confidence is a calibrated model of the evidence's signals (retrieval.calibration; `cairn calibrate`),
+    # whose threshold then replaces min_confidence. False: the cross-encoder's probability, cut at min_confidence.
+    calibrate: bool = True
+    calibration_file: Path | None = None  # a calibration to use instead of the data dir's newest or the shipped one
 
 
 class EvalSettings(BaseModel):

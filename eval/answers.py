@@ -13,6 +13,8 @@ Per question (averaged over the questions that have what a metric needs):
 - ragas_context_recall / ragas_context_precision: the cited quotes against `reference_contexts` (ragas
   NonLLMContextRecall / NonLLMContextPrecisionWithReference; quotes and references are both sentence-sized);
 - citation_in_reference: cited spans that overlap a `reference_spans` span of the same source;
+- reference_coverage: the share of each answerable question's `reference_spans` that some citation overlaps (an
+  abstention covers none: it counts 0);
 - citation_support: citations whose quote the cross-encoder judges to support the sentence citing it (p >= 0.5);
 - answered / abstained: fallbacks for lack of evidence, split by `answerable`.
 """
@@ -96,11 +98,18 @@ def cited_sentences(answer: str) -> list[tuple[str, list[int]]]:
     return [(m.group(1).strip(), [int(n) for n in re.findall(r"\d+", m.group(2))]) for m in _MARKED.finditer(answer)]
 
 
+def _overlaps(citation, span: dict) -> bool:
+    same_source = Path(citation.source).name == Path(span.get("source", "")).name
+    return same_source and citation.start < span["end"] and span["start"] < citation.end
+
+
 def _in_reference(citation, spans: list[dict]) -> bool:
-    return any(
-        Path(citation.source).name == Path(s.get("source", "")).name and citation.start < s["end"] and s["start"] < citation.end
-        for s in spans
-    )
+    return any(_overlaps(citation, s) for s in spans)
+
+
+def reference_coverage(citations, spans: list[dict]) -> float:
+    """The share of the gold reference spans that at least one citation overlaps."""
+    return statistics.fmean(any(_overlaps(c, s) for c in citations) for s in spans)
 
 
 def _ragas():
@@ -203,6 +212,8 @@ def run(runtime, dataset: Path, *, corpus: Path | None = None, collection: str |
         abstained = answer.fallback is not None and answer.fallback.reason in ABSTAINING
         reasons[answer.fallback.reason if answer.fallback else "none"] += 1
         add("answered" if row.answerable else "abstained", (not abstained) if row.answerable else abstained)
+        if row.answerable and row.reference_spans:
+            add("reference_coverage", 0.0 if abstained else reference_coverage(answer.citations, row.reference_spans))
         if not row.answerable or abstained:
             continue
         quotes = [c.quote for c in answer.citations]

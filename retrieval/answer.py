@@ -19,6 +19,7 @@ from retrieval.generation import Citation, Draft, ExtractiveGenerator, Generatio
 from retrieval.rerank import Reranker, sigmoid
 from retrieval.audit import AnswerLog, Asker
 from retrieval.cache import AnswerCache, cache_key
+from retrieval.calibration import UNCALIBRATED, Calibration
 from retrieval.search import Query, SearchHit, SearchService
 
 NOT_COVERED = "The knowledge base does not answer this question."
@@ -45,6 +46,8 @@ class Answer:
     usage: Usage
     timings_ms: dict[str, float]
     cached: bool = False  # answered from the answer cache (same question, corpus version and settings)
+    calibration: str = UNCALIBRATED  # the version of the calibration that turned the signals into the confidence
+    signals: dict[str, float] = field(default_factory=dict)  # what the evidence said (the calibration's inputs)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -70,8 +73,10 @@ class AnswerService:
         metrics=None,
         cache: AnswerCache | None = None,
         tracer: Tracer | None = None,
+        calibration: Calibration | None = None,
     ):
         self.settings = settings
+        self.calibration = calibration
         self.search = search
         self.extractive = ExtractiveGenerator(reranker, settings.answer.max_sentences)
         self.llm = llm
@@ -81,10 +86,15 @@ class AnswerService:
         self.reranker = reranker
         self.cache = cache
         self.tracer = tracer or trace.NoOpTracer()
-        # What else decides an answer besides the question and the corpus: a change of any of it is a cache miss.
-        self._fingerprint = json.dumps(
+        self._fingerprint = self._fingerprint_of(settings, llm is not None, calibration)
+
+    @staticmethod
+    def _fingerprint_of(settings: Settings, with_llm: bool, calibration: Calibration | None) -> str:
+        """What else decides an answer besides the question and the corpus: a change of any of it is a cache miss."""
+        return json.dumps(
             [settings.answer.model_dump(), settings.retrieval.model_dump(), settings.embedder.name, settings.chunking.model_dump(),
-             settings.llm.model if llm is not None else None], sort_keys=True, default=str,
+             settings.llm.model if with_llm else None, calibration.version if calibration else None],
+            sort_keys=True, default=str,
         )
 
     def answer(
@@ -120,7 +130,7 @@ class AnswerService:
         top_logit = passages[0].rerank_logit if passages else None
 
         with stage(self.tracer, timings, "generate") as span:
-            draft, fallback = self._generate(question, passages, top_logit)
+            draft, fallback, confidence, signals = self._generate(question, passages, top_logit)
             llm_wrote = draft is not None and self.llm is not None and draft.generator == self.llm.name
             model = self.llm.name if llm_wrote else self.reranker.model_id
             if llm_wrote:
@@ -130,8 +140,7 @@ class AnswerService:
             else:
                 span.update_name(f"generate {self.extractive.name}")
                 span.set_attributes({GEN_AI_OPERATION: "cairn.extractive", GEN_AI_MODEL: model})
-        confidence = confidence_of(top_logit, draft.support) if draft else 0.0
-        if fallback is None and confidence < cfg.min_confidence:
+        if fallback is None and confidence < self.threshold:
             fallback = Fallback("low_confidence", f"the evidence found is too weak (confidence {confidence:.2f})")
         if draft is None or (fallback is not None and fallback.reason in ("no_relevant_context", "low_confidence")):
             fallback.closest_sources = _closest_sources(passages)
@@ -143,6 +152,7 @@ class AnswerService:
             id=str(uuid.uuid4()), question=question, answer=draft.text, citations=draft.citations,
             confidence=confidence, fallback=fallback, review_id=None, generator=draft.generator,
             corpus_version=corpus_version, usage=draft.usage, timings_ms=timings,
+            calibration=self.calibration.version if self.calibration else UNCALIBRATED, signals=signals,
         )
         if fallback is not None:
             answer.review_id = str(uuid.uuid4())
@@ -169,23 +179,44 @@ class AnswerService:
             citations=[Citation(**c) for c in given["citations"]], confidence=given["confidence"], fallback=None,
             review_id=None, generator=given["generator"], corpus_version=given["corpus_version"], usage=Usage(),
             timings_ms={"cache": elapsed, "total": elapsed}, cached=True,
+            calibration=given.get("calibration", UNCALIBRATED), signals=given.get("signals") or {},
         )
         self._record(answer, asker, collection, hit["model"], hit["retrieved"])
         return answer
 
+    def use_calibration(self, calibration: Calibration | None) -> None:
+        self.calibration = calibration
+        self._fingerprint = self._fingerprint_of(self.settings, self.llm is not None, calibration)
+
+    @property
+    def threshold(self) -> float:
+        """Below this confidence Cairn abstains: the calibration's (chosen for a false-abstention target) or the
+        setting's."""
+        return self.calibration.threshold if self.calibration else self.settings.answer.min_confidence
+
+    def confidence(self, draft: Draft, top_logit: float | None) -> float:
+        if self.calibration is not None and draft.signals:
+            return round(self.calibration.confidence(draft.signals), 4)
+        return confidence_of(top_logit, draft.support)
+
     def _generate(self, question: str, passages: list[SearchHit], top_logit: float | None):
-        """(draft, fallback); the draft is None when there is nothing to generate from."""
+        """(draft, fallback, confidence, signals); the draft is None when there is nothing to generate from. The
+        confidence is judged on the extractive reading of the evidence, before any LLM is called."""
         if not passages:
-            return None, Fallback("no_relevant_context", "nothing in the knowledge base matches the question")
+            return None, Fallback("no_relevant_context", "nothing in the knowledge base matches the question"), 0.0, {}
         extractive = self.extractive.generate(question, passages)
-        if confidence_of(top_logit, extractive.support) < self.settings.answer.min_confidence or self.llm is None:
-            return extractive, None  # weak evidence: the caller falls back, and no LLM is ever called for it
+        confidence = self.confidence(extractive, top_logit)
+        if confidence < self.threshold or self.llm is None:
+            return extractive, None, confidence, extractive.signals  # weak evidence: no LLM is ever called for it
         try:
-            return self.llm.generate(question, passages), None
+            written = self.llm.generate(question, passages)
         except GeneratorUnavailable as exc:
-            return extractive, Fallback("llm_unavailable", f"the language model could not be reached ({exc}); extractive answer given")
+            return extractive, Fallback("llm_unavailable", f"the language model could not be reached ({exc}); extractive answer given"), confidence, extractive.signals
         except GenerationRejected as exc:
-            return extractive, Fallback("llm_rejected", f"the language model's answer was not supported by the sources ({exc}); extractive answer given")
+            return extractive, Fallback("llm_rejected", f"the language model's answer was not supported by the sources ({exc}); extractive answer given"), confidence, extractive.signals
+        # Calibrated, the confidence is the evidence's (what the calibration was fitted on); otherwise the support of
+        # the sentences the LLM wrote.
+        return written, None, confidence if self.calibration else self.confidence(written, top_logit), extractive.signals
 
 
 def _source(hit: SearchHit) -> dict:

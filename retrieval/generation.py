@@ -57,6 +57,8 @@ class Draft:
     support: float  # how well the cited text supports the answer, in [0, 1]
     generator: str
     usage: Usage = field(default_factory=Usage)
+    # What the evidence says about the answer, for the calibrated confidence (retrieval.calibration.SIGNALS).
+    signals: dict[str, float] = field(default_factory=dict)
 
 
 class Generator(Protocol):
@@ -130,6 +132,24 @@ def _with_context(text: str, start: int, end: int) -> str:
     return f"{header.strip()}\n{sentence}" if header else sentence
 
 
+def _merge_adjacent(spans: list[tuple[int, int, int]], passages: list[SearchHit]) -> list[tuple[int, int, int]]:
+    """Chosen sentences that follow each other in one passage become one quote (still an exact span): the answer
+    then reads as the author wrote it rather than as separate fragments."""
+    merged: list[tuple[int, int, int]] = []
+    for rank, start, end in spans:
+        if merged:
+            last_rank, last_start, last_end = merged[-1]
+            if last_rank == rank and last_end <= start and not passages[rank].text[last_end:start].strip():
+                merged[-1] = (rank, last_start, end)
+                continue
+        merged.append((rank, start, end))
+    return merged
+
+
+def _within(candidate: tuple[int, int, int], span: tuple[int, int, int]) -> bool:
+    return candidate[0] == span[0] and span[1] <= candidate[1] and candidate[2] <= span[2]
+
+
 class ExtractiveGenerator:
     """Picks the passage sentences the cross-encoder finds best answer the question; each is quoted exactly."""
 
@@ -166,13 +186,40 @@ class ExtractiveGenerator:
         ranked = sorted(range(len(candidates)), key=lambda i: logits[i], reverse=True)
         chosen = [i for i in ranked if i == ranked[0] or (logits[i] > 0 and logits[i] >= best - 2.0)]
         chosen = sorted(chosen[: self.max_sentences], key=lambda i: candidates[i])  # passage order, then position
+        spans = _merge_adjacent([candidates[i] for i in chosen], passages)
         parts, citations = [], []
-        for number, i in enumerate(chosen, start=1):
-            rank, start, end = candidates[i]
-            citation = Citation.of(number, passages[rank], start, end, float(sigmoid(logits[i])))
+        for number, (rank, start, end) in enumerate(spans, start=1):
+            score = max(float(sigmoid(logits[i])) for i in chosen if _within(candidates[i], (rank, start, end)))
+            citation = Citation.of(number, passages[rank], start, end, score)
             citations.append(citation)
             parts.append(f"{' '.join(citation.quote.split())} [{number}]")
-        return Draft(" ".join(parts), citations, float(sigmoid(best)), self.name)
+        signals = self._signals(question, passages, candidates, logits, ranked, citations)
+        return Draft(" ".join(parts), citations, float(sigmoid(best)), self.name, signals=signals)
+
+    def _signals(self, question, passages, candidates, logits, ranked, citations) -> dict[str, float]:
+        """The evidence's signals for the calibrated confidence: how strongly the best sentence answers alone and
+        read in its context (title, neighbours), its lead over the next, how much of the question the quotes
+        cover, how many passages hold a relevant sentence, and how far down the passages it was found."""
+        top = ranked[0]
+        rank, start, end = candidates[top]
+        hit = passages[rank]
+        spans = sentence_spans(hit.text)
+        at = next((k for k, span in enumerate(spans) if span == (start, end)), None)
+        window = hit.text[spans[at - 1][0] if at else start : spans[at + 1][1] if at is not None and at + 1 < len(spans) else end]
+        context = f"{hit.title}: {window}" if hit.title else window
+        context_logit = float(self.reranker.score(question, [context])[0])
+        second = float(logits[ranked[1]]) if len(ranked) > 1 else float(logits[top]) - 10.0
+        query_terms = set(self.sparse.encode_query(question)[0])
+        quoted = set(self.sparse.encode_document(" ".join([hit.title or ""] + [c.quote for c in citations]))[0])
+        relevant = {candidates[i][0] for i in range(len(candidates)) if logits[i] > 0}
+        return {
+            "best_logit": round(float(logits[top]), 4),
+            "context_logit": round(context_logit, 4),
+            "margin": round(min(10.0, float(logits[top]) - second), 4),
+            "coverage": round(len(query_terms & quoted) / len(query_terms), 4) if query_terms else 0.0,
+            "agreement": round(len(relevant) / len(passages), 4),
+            "passage_rank": float(rank),
+        }
 
     def _shortlist(self, question: str, passages: list[SearchHit], candidates: list[tuple[int, int, int]]):
         if len(candidates) <= self.max_scored:

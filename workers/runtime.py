@@ -112,8 +112,33 @@ class Runtime:
             llm = OpenAIGenerator(self.settings.llm, self.reranker, breaker=self.breakers["llm"])
         return AnswerService(
             self.settings, self.search, self.reranker, self.catalog, self.answer_log, llm, metrics=self.metrics,
-            cache=self.answer_cache, tracer=self.tracer,
+            cache=self.answer_cache, tracer=self.tracer, calibration=self.calibration,
         )
+
+    def use_calibration(self, calibration) -> None:
+        """Answers from now on use this calibration (a refit through the API takes effect at once)."""
+        self.__dict__["calibration"] = calibration
+        if "answers" in self.__dict__:
+            self.answers.use_calibration(calibration)
+
+    @cached_property
+    def calibrations(self):
+        from retrieval.calibration import CalibrationStore
+
+        return CalibrationStore(self.settings.resolved_data_dir / "calibration")
+
+    @cached_property
+    def calibration(self):
+        """The calibration answers use: CAIRN_ANSWER__CALIBRATION_FILE, else the newest `cairn calibrate` wrote
+        for this data dir, else the one shipped with Cairn; None (uncalibrated) when CAIRN_ANSWER__CALIBRATE=false."""
+        from retrieval.calibration import SHIPPED, load_calibration
+
+        cfg = self.settings.answer
+        if not cfg.calibrate:
+            return None
+        if cfg.calibration_file is not None:
+            return load_calibration(cfg.calibration_file)
+        return self.calibrations.current() or (load_calibration(SHIPPED) if SHIPPED.is_file() else None)
 
     @cached_property
     def tracer(self):

@@ -13,6 +13,7 @@ from api.deps import Admin, RuntimeDep
 from api.errors import ApiError
 from api.schemas import StrictBody
 from core.access import Role
+from eval import calibrate as calibrate_fitting
 from eval import cost as cost_report
 from eval import drift as drift_report
 
@@ -74,3 +75,29 @@ def revoke_key(key_id: str, runtime: RuntimeDep, who: Admin) -> dict:
     if not runtime.keys.revoke(key_id, tenant=who.tenant):
         raise ApiError(404, "not_found", f"no key {key_id}")
     return {"id": key_id, "revoked": True}
+
+
+class CalibrationRequest(StrictBody):
+    max_false_abstention: float = Field(default=0.05, ge=0.0, le=1.0, description="answerable questions that may abstain")
+
+
+@router.get("/v1/calibrations/current")
+def current_calibration(runtime: RuntimeDep, who: Admin) -> dict:
+    """The calibration answers use now: its version, threshold, weights and what it was fitted on."""
+    calibration = runtime.calibration
+    if calibration is None:
+        raise ApiError(404, "not_found", "answers are not calibrated (CAIRN_ANSWER__CALIBRATE=false, or none was fitted)")
+    return calibration.as_dict()
+
+
+@router.post("/v1/calibrations")
+def refit_calibration(body: CalibrationRequest, runtime: RuntimeDep, who: Admin) -> dict:
+    """Refits the calibration on the labels the current one was fitted on plus the review queue's decisions
+    (approved = right, edited or rejected = wrong, an approved fallback = unanswerable); answers use it at once.
+    Returns the new version and threshold with before/after figures on held-back labels."""
+    try:
+        calibration, report, _ = calibrate_fitting.recalibrate(
+            runtime, [], [], from_review=True, max_false_abstention=body.max_false_abstention)
+    except ValueError as exc:
+        raise ApiError(422, "invalid_request", str(exc)) from None
+    return {"version": calibration.version, "threshold": calibration.threshold, **report}
