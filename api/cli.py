@@ -334,6 +334,7 @@ def calibrate(
 ) -> None:
     """Fit the answer confidence's calibration and threshold from labelled answers; answers use it from then on."""
     from eval import calibrate as fitting
+    from eval.reliability import reliability_diagram
 
     if not datasets and not from_review:
         _fail("give a dataset folder, --from-review, or both")
@@ -358,7 +359,9 @@ def calibrate(
         runtime.close()
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps({"version": calibration.version, **report}, indent=2) + "\n")
-    fitting.reliability_diagram([e for e in examples if e.held_back] or examples, calibration, out / "reliability.png")
+    shown = [e for e in examples if e.held_back] or examples
+    reliability_diagram([calibration.confidence(e.signals) for e in shown], [e.right for e in shown],
+                        f"{calibration.version}, held-back labels", out / "reliability.png")
     if write is not None:
         write.write_text(json.dumps(calibration.as_dict(), indent=2, sort_keys=True) + "\n")
         fitting.write_examples(examples, write.with_name(write.stem + "_examples.jsonl"))

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from eval.beir import COLLECTION, index_corpus, load
+from eval.reliability import expected_calibration_error
 from retrieval.search import Query
 
 ABSTAINING = ("no_relevant_context", "low_confidence")
@@ -92,12 +93,15 @@ def run(runtime, folder: Path, *, limit: int | None = None) -> dict:
 
     read = settings.answer.passages
 
+    cited: dict[tuple[str, tuple[str, ...]], set[str]] = {}  # the documents each answer cites
+
     def ask(question: str, exclude: tuple[str, ...] = ()):
         """(confidence, abstained, the passages the answer read, as its audit record lists them)."""
         answer = runtime.answers.answer(question, tenant=settings.tenant, collection=COLLECTION, exclude_document_ids=exclude)
         reason = answer.fallback.reason if answer.fallback else None
         record = runtime.answers.log.record(settings.tenant, answer.id)
         passages = tuple((r["document_id"], r["chunk_id"]) for r in record["retrieved"])
+        cited[(question, exclude)] = {c.document_id for c in answer.citations}
         return answer.confidence, reason in ABSTAINING, passages
 
     def evidence_rank(claim: str, evidence: set[str], depth: int = 20) -> int | None:
@@ -117,7 +121,10 @@ def run(runtime, folder: Path, *, limit: int | None = None) -> dict:
     unanswerable = removed + unrelated
     conf_a = [c for c, *_ in answerable]
     conf_u = [c for c, *_ in unanswerable]
-    threshold = settings.answer.min_confidence
+    threshold = runtime.answers.threshold
+    # Right: an answerable claim answered with a citation of one of its evidence abstracts; every other answer is not.
+    rights = [not a[1] and bool(cited[(data.queries[q], ())] & set(evidence[q])) for q, a in zip(claims, answerable, strict=True)]
+    ece = expected_calibration_error(conf_a + conf_u, rights + [False] * len(conf_u))
     return {
         "suite": "abstention",
         "dataset": folder.name,
@@ -127,6 +134,9 @@ def run(runtime, folder: Path, *, limit: int | None = None) -> dict:
         "unanswerable_off_topic": len(unrelated),
         "not_enough_info": len(unsettled),
         "min_confidence": threshold,
+        "calibration": runtime.calibration.version if runtime.calibration else "uncalibrated",
+        "ece": ece,
+        "right": round(sum(rights) / len(rights), 4),
         # as served (the service's own fallback decisions)
         "abstention_recall": round(sum(a for _, a, _ in unanswerable) / len(unanswerable), 4),
         "abstention_recall_evidence_removed": round(sum(a for _, a, _ in removed) / len(removed), 4),

@@ -33,7 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from eval.abstention import ABSTAINING
+from eval.abstention import ABSTAINING, auroc
+from eval.reliability import expected_calibration_error
 from retrieval.rerank import sigmoid
 
 COLLECTION = "answers-eval"
@@ -201,6 +202,7 @@ def run(runtime, dataset: Path, *, corpus: Path | None = None, collection: str |
     judge = LLMJudge(settings.llm, runtime.embedder) if settings.llm.base_url else None
     scores: dict[str, list[float]] = {}
     latencies, reasons = [], Counter()
+    judged: list[tuple[float, bool]] = []  # (confidence, right) of answerable questions with gold spans
 
     def add(name: str, value: float) -> None:
         scores.setdefault(name, []).append(float(value))
@@ -213,7 +215,9 @@ def run(runtime, dataset: Path, *, corpus: Path | None = None, collection: str |
         reasons[answer.fallback.reason if answer.fallback else "none"] += 1
         add("answered" if row.answerable else "abstained", (not abstained) if row.answerable else abstained)
         if row.answerable and row.reference_spans:
-            add("reference_coverage", 0.0 if abstained else reference_coverage(answer.citations, row.reference_spans))
+            covered = 0.0 if abstained else reference_coverage(answer.citations, row.reference_spans)
+            add("reference_coverage", covered)
+            judged.append((answer.confidence, bool(answer.citations) and covered > 0))
         if not row.answerable or abstained:
             continue
         quotes = [c.quote for c in answer.citations]
@@ -244,6 +248,7 @@ def run(runtime, dataset: Path, *, corpus: Path | None = None, collection: str |
             add("citation_support", statistics.fmean(p >= 0.5 for p in support))
 
     latencies.sort()
+    calibration = _calibration_figures(judged)
     return {
         "suite": "ragas",
         "dataset": dataset.name,
@@ -252,6 +257,8 @@ def run(runtime, dataset: Path, *, corpus: Path | None = None, collection: str |
         **{name: round(statistics.fmean(values), 4) for name, values in sorted(scores.items())},
         "scored": {name: len(values) for name, values in sorted(scores.items())},
         "fallbacks": dict(reasons),
+        # The confidence against "right" (a citation overlaps a gold span), answerable questions with gold spans.
+        **calibration,
         "llm_judge": {"model": judge.model, "errors": judge.errors} if judge else None,
         "answer_p50_ms": round(latencies[len(latencies) // 2], 1),
         "answer_p95_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.95))], 1),
@@ -262,8 +269,20 @@ def run(runtime, dataset: Path, *, corpus: Path | None = None, collection: str |
             "generator": settings.answer.generator,
             "strategy": settings.chunking.strategy,
             "min_confidence": settings.answer.min_confidence,
+            "calibration": runtime.calibration.version if runtime.calibration else "uncalibrated",
             "collection": collection,
             "documents": documents,
             "corpus": runtime.catalog.record_corpus_version(settings.tenant, collection),
         },
+    }
+
+
+def _calibration_figures(judged: list[tuple[float, bool]]) -> dict:
+    if not judged:
+        return {}
+    confidences, rights = [c for c, _ in judged], [r for _, r in judged]
+    return {
+        "ece": expected_calibration_error(confidences, rights),
+        "confidence_auroc_right": round(auroc([c for c, r in judged if r], [c for c, r in judged if not r]), 4),
+        "right": round(sum(rights) / len(rights), 4),
     }

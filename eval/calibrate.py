@@ -15,16 +15,15 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import statistics
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from eval.abstention import auroc
 from eval.answers import load, reference_coverage
+from eval.reliability import expected_calibration_error
 from retrieval.calibration import SIGNALS, Calibration
-
-BINS = 10
 
 
 @dataclass
@@ -166,20 +165,9 @@ def choose_threshold(answerable_confidences: list[float], max_false_abstention: 
     return round(max(0.0, ordered[allowed] - 1e-6), 6)
 
 
-def expected_calibration_error(confidences: list[float], rights: list[bool], bins: int = BINS) -> float:
-    total, error = len(confidences), 0.0
-    for b in range(bins):
-        inside = [(c, r) for c, r in zip(confidences, rights, strict=True) if b / bins <= c < (b + 1) / bins or (b == bins - 1 and c == 1.0)]
-        if inside:
-            error += len(inside) / total * abs(statistics.fmean(c for c, _ in inside) - statistics.fmean(r for _, r in inside))
-    return round(error, 4)
-
-
 def figures(examples: list[Example], confidence, threshold: float) -> dict:
     """What a calibration gives on labelled answers: ECE, AUROC (right vs the rest), false abstention, abstention
     recall on unanswerable questions."""
-    from eval.abstention import auroc
-
     if not examples:
         return {}
     conf = [confidence(e.signals) for e in examples]
@@ -198,35 +186,6 @@ def figures(examples: list[Example], confidence, threshold: float) -> dict:
     if unanswerable:
         out["abstention_recall"] = round(sum(c < threshold for c in unanswerable) / len(unanswerable), 4)
     return out
-
-
-def reliability_diagram(examples: list[Example], calibration: Calibration, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    conf = np.array([calibration.confidence(e.signals) for e in examples])
-    rights = np.array([e.right for e in examples], dtype=float)
-    centers, observed, counts = [], [], []
-    for b in range(BINS):
-        inside = (conf >= b / BINS) & ((conf < (b + 1) / BINS) | (b == BINS - 1))
-        if inside.any():
-            centers.append(conf[inside].mean())
-            observed.append(rights[inside].mean())
-            counts.append(int(inside.sum()))
-    fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=100)
-    ax.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
-    ax.plot(centers, observed, marker="o", label=f"{calibration.version} (ECE {expected_calibration_error(list(conf), list(rights.astype(bool)))})")
-    for x, y, n in zip(centers, observed, counts, strict=True):
-        ax.annotate(str(n), (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
-    ax.set_xlabel("confidence")
-    ax.set_ylabel("share right")
-    ax.set_title("Reliability on held-back labels")
-    ax.legend(loc="upper left", fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
 
 
 def write_examples(examples: list[Example], path: Path) -> None:

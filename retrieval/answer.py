@@ -15,6 +15,7 @@ from opentelemetry.trace import Tracer
 
 from core.settings import Settings
 from core.tracing import GEN_AI_INPUT_TOKENS, GEN_AI_MODEL, GEN_AI_OPERATION, GEN_AI_OUTPUT_TOKENS, GEN_AI_PROVIDER, stage
+from retrieval.questions import question_parts
 from retrieval.generation import Citation, Draft, ExtractiveGenerator, GenerationRejected, Generator, GeneratorUnavailable, Usage
 from retrieval.rerank import Reranker, sigmoid
 from retrieval.audit import AnswerLog, Asker
@@ -23,6 +24,7 @@ from retrieval.calibration import UNCALIBRATED, Calibration
 from retrieval.search import Query, SearchHit, SearchService
 
 NOT_COVERED = "The knowledge base does not answer this question."
+PART_PASSAGES = 2  # passages read for each part of a question of several parts
 
 
 @dataclass
@@ -126,7 +128,7 @@ class AnswerService:
         reads = top_k or cfg.passages
         retrieved = self.search.retrieve(Query(question, tenant, collection, top_k=reads, **filters))
         timings = dict(retrieved.timings_ms)
-        passages = retrieved.hits[:reads]
+        passages = retrieved.hits[:reads] + self._passages_for_parts(question, tenant, collection, filters, retrieved.hits[:reads], timings)
         top_logit = passages[0].rerank_logit if passages else None
 
         with stage(self.tracer, timings, "generate") as span:
@@ -183,6 +185,24 @@ class AnswerService:
         )
         self._record(answer, asker, collection, hit["model"], hit["retrieved"])
         return answer
+
+    def _passages_for_parts(self, question, tenant, collection, filters, passages, timings) -> list[SearchHit]:
+        """A question of several parts also reads the best passages for each part (PART_PASSAGES each) that the
+        whole question's search did not bring: a complete answer must find every part's evidence."""
+        parts = question_parts(question)
+        if len(parts) < 2:
+            return []
+        have = {h.chunk_id for h in passages}
+        extra: list[SearchHit] = []
+        for part in parts:
+            found = self.search.retrieve(Query(part, tenant, collection, top_k=PART_PASSAGES, **filters))
+            for stage_name, ms in found.timings_ms.items():
+                timings[stage_name] = round(timings.get(stage_name, 0.0) + ms, 2)
+            for hit in found.hits:
+                if hit.chunk_id not in have:
+                    have.add(hit.chunk_id)
+                    extra.append(hit)
+        return extra
 
     def use_calibration(self, calibration: Calibration | None) -> None:
         self.calibration = calibration

@@ -13,6 +13,7 @@ from typing import Protocol
 
 import numpy as np
 
+from retrieval.questions import question_parts, time_of
 from retrieval.rerank import Reranker, sigmoid
 from retrieval.search import SearchHit
 
@@ -132,22 +133,45 @@ def _with_context(text: str, start: int, end: int) -> str:
     return f"{header.strip()}\n{sentence}" if header else sentence
 
 
-def _merge_adjacent(spans: list[tuple[int, int, int]], passages: list[SearchHit]) -> list[tuple[int, int, int]]:
-    """Chosen sentences that follow each other in one passage become one quote (still an exact span): the answer
-    then reads as the author wrote it rather than as separate fragments."""
-    merged: list[tuple[int, int, int]] = []
+def _separate(spans: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """Chosen quotes in passage order, none overlapping: a short sentence whose lead-in holds an earlier chosen
+    sentence was chosen for what that sentence already says, and is left out."""
+    kept: list[tuple[int, int, int]] = []
     for rank, start, end in spans:
-        if merged:
-            last_rank, last_start, last_end = merged[-1]
-            if last_rank == rank and last_end <= start and not passages[rank].text[last_end:start].strip():
-                merged[-1] = (rank, last_start, end)
-                continue
-        merged.append((rank, start, end))
-    return merged
+        if kept and kept[-1][0] == rank and start < kept[-1][2]:
+            continue
+        kept.append((rank, start, end))
+    return kept
 
 
-def _within(candidate: tuple[int, int, int], span: tuple[int, int, int]) -> bool:
-    return candidate[0] == span[0] and span[1] <= candidate[1] and candidate[2] <= span[2]
+# Sentences shorter than this (characters) are read with the sentences just before them, up to LEAD_IN characters.
+SHORT_SENTENCE = 60
+LEAD_IN = 200
+
+
+def _lead_in(spans: list[tuple[int, int]], at: int) -> int:
+    """Where the lead-in of sentence `at` starts: the earlier sentences of the passage that fit in LEAD_IN
+    characters before it (at least the one just before)."""
+    start = spans[at][0]
+    lead = start
+    for earlier in range(at - 1, -1, -1):
+        if start - spans[earlier][0] > LEAD_IN and lead != start:
+            break
+        lead = spans[earlier][0]
+        if start - lead > LEAD_IN:
+            break
+    return lead
+
+
+def _quoted_by(candidate: tuple[int, int, int], span: tuple[int, int, int]) -> bool:
+    return candidate == span
+
+
+# Logits added to a sentence that speaks of the time the question asks about (TIME_WORDS): enough to prefer it over
+# an equally relevant sentence of another time, not enough to lift an irrelevant one.
+TIME_BONUS = 1.0
+RANK_PENALTY = 0.5  # logits a sentence loses per passage rank below the first (the search's judgement counts too)
+TIMELY_KEPT = 3  # sentences speaking of the asked time kept for scoring beyond the shortlist
 
 
 class ExtractiveGenerator:
@@ -155,7 +179,7 @@ class ExtractiveGenerator:
 
     name = "extractive"
 
-    def __init__(self, reranker: Reranker, max_sentences: int = 3, min_chars: int = 25, max_scored: int = 12, sparse=None):
+    def __init__(self, reranker: Reranker, max_sentences: int = 3, min_chars: int = 25, max_scored: int = 20, sparse=None):
         from core.sparse import Bm25Encoder
 
         self.reranker = reranker
@@ -170,31 +194,56 @@ class ExtractiveGenerator:
         candidates: list[tuple[int, int, int]] = []  # (passage rank, start, end)
         seen: set[tuple[str, int, int]] = set()  # overlapping chunks repeat sentences
         for rank, hit in enumerate(passages):
-            for start, end in sentence_spans(hit.text):
+            spans = sentence_spans(hit.text)
+            for at, (start, end) in enumerate(spans):
                 key = (hit.document_id, hit.start + start, hit.start + end)
                 row = _TABLE_CELL in hit.text[start:end]  # a table row is short but complete
                 if key in seen or (end - start < self.min_chars and not row and len(hit.text.strip()) >= self.min_chars):
                     continue
                 seen.add(key)
-                candidates.append((rank, start, end))
+                # A short sentence is read, and quoted, with what leads up to it ("They're making great sacrifices
+                # — 8.2 percent." answers nothing alone; after "What is the average federal tax of billionaires?"
+                # it does): the quote is still one exact span of the passage.
+                lead = _lead_in(spans, at) if end - start < SHORT_SENTENCE and not row else start
+                candidates.append((rank, lead, end))
         candidates = self._shortlist(question, passages, candidates)
         if not candidates:
             return Draft("", [], 0.0, self.name)
-        logits = self.reranker.score(question, [_with_context(passages[r].text, s, e) for r, s, e in candidates])
-        best = float(np.max(logits))
+        texts = [_with_context(passages[r].text, s, e) for r, s, e in candidates]
+        logits = self.reranker.score(question, texts)
+        # A question about a time ("today", "proposed") prefers the sentences that speak of that time (in choosing
+        # only: the signals stay the cross-encoder's own).
+        asked_time = time_of(question)
+        preference = logits + np.array([TIME_BONUS if asked_time & time_of(t) else 0.0 for t in texts], dtype=np.float32)
         # The best sentence, and others nearly as good (within 2 logits of it and themselves positive).
-        ranked = sorted(range(len(candidates)), key=lambda i: logits[i], reverse=True)
-        chosen = [i for i in ranked if i == ranked[0] or (logits[i] > 0 and logits[i] >= best - 2.0)]
-        chosen = sorted(chosen[: self.max_sentences], key=lambda i: candidates[i])  # passage order, then position
-        spans = _merge_adjacent([candidates[i] for i in chosen], passages)
-        parts, citations = [], []
+        preference = preference - RANK_PENALTY * np.array([r for r, _, _ in candidates], dtype=np.float32)
+        ranked = sorted(range(len(candidates)), key=lambda i: preference[i], reverse=True)
+        best = float(logits[ranked[0]])
+        chosen = [i for i in ranked
+                  if i == ranked[0] or (logits[i] > 0 and preference[i] >= preference[ranked[0]] - 2.0)][: self.max_sentences]
+        # A question of several parts: the best sentence for each part too, or a plain word that a part is not covered.
+        uncovered = []
+        parts = question_parts(question)
+        if len(parts) > 1:
+            for part in parts:
+                part_logits = self.reranker.score(part, texts)
+                top = int(np.argmax(part_logits))
+                if part_logits[top] <= 0:
+                    uncovered.append(part)
+                elif top not in chosen:
+                    chosen.append(top)
+        chosen = sorted(chosen, key=lambda i: candidates[i])  # passage order, then position
+        spans = _separate([candidates[i] for i in chosen])
+        parts_text, citations = [], []
         for number, (rank, start, end) in enumerate(spans, start=1):
-            score = max(float(sigmoid(logits[i])) for i in chosen if _within(candidates[i], (rank, start, end)))
+            score = max(float(sigmoid(logits[i])) for i in chosen if _quoted_by(candidates[i], (rank, start, end)))
             citation = Citation.of(number, passages[rank], start, end, score)
             citations.append(citation)
-            parts.append(f"{' '.join(citation.quote.split())} [{number}]")
+            parts_text.append(f"{' '.join(citation.quote.split())} [{number}]")
+        if uncovered:
+            parts_text.append("The sources found do not cover: " + "; ".join(uncovered) + ".")
         signals = self._signals(question, passages, candidates, logits, ranked, citations)
-        return Draft(" ".join(parts), citations, float(sigmoid(best)), self.name, signals=signals)
+        return Draft(" ".join(parts_text), citations, float(sigmoid(best)), self.name, signals=signals)
 
     def _signals(self, question, passages, candidates, logits, ranked, citations) -> dict[str, float]:
         """The evidence's signals for the calibrated confidence: how strongly the best sentence answers alone and
@@ -233,6 +282,10 @@ class ExtractiveGenerator:
             return sum(weight.get(i, 0.0) * v for i, v in zip(found, tf, strict=True))
 
         firsts = {c for c in candidates if not any(o[0] == c[0] and o[1] < c[1] for o in candidates)}
+        asked_time = time_of(question)
+        if asked_time:  # a question about a time keeps the sentences that speak of it in the running
+            timely = [c for c in candidates if asked_time & time_of(passages[c[0]].text[c[1]:c[2]])]
+            firsts |= set(sorted(timely, key=overlap, reverse=True)[:TIMELY_KEPT])
         ranked = sorted(candidates, key=overlap, reverse=True)
         keep = set(ranked[: max(self.max_scored - len(firsts), 1)]) | firsts
         return [c for c in candidates if c in keep]
