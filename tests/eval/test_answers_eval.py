@@ -65,7 +65,8 @@ def test_answers_scored_end_to_end(tmp_path, bge, parser):
     print(json.dumps(result, indent=1))
     assert result["questions"] == 6 and result["answerable"] == 5 and result["versions"]["documents"] == 1
     assert result["abstained"] == 1.0  # the off-topic question
-    assert result["answered"] >= 0.6
+    assert result["answered"] >= 0.6 and result["reference_coverage"] >= 0.5
+    assert 0 <= result["ece"] <= 1 and result["right"] >= 0.5 and result["versions"]["calibration"].startswith("cal-")
     assert result["citation_in_reference"] >= 0.5 and result["ragas_context_recall"] >= 0.5
     assert result["citation_support"] >= 0.8  # extractive citations quote the sentence they support
     assert 0 < result["answer_token_f1"] <= 1 and 0 < result["answer_semantic_similarity"] <= 1
