@@ -31,9 +31,10 @@ _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="an API k
 
 
 def _authenticate(runtime: Runtime, key: str | None) -> Principal:
+    # While the API is open, a key is ignored: SDKs (openai, langchain) always send one, often a placeholder.
+    if not runtime.auth_required():
+        return Principal(runtime.settings.tenant, Role.ADMIN)
     if key is None:
-        if not runtime.auth_required():
-            return Principal(runtime.settings.tenant, Role.ADMIN)
         raise ApiError(401, "unauthorized", "an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key'")
     principal = runtime.keys.authenticate(key)
     if principal is None:

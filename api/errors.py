@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pydantic import BaseModel, Field
 from sqlalchemy import exc as sa_exc
 
+from api.openai_compat import OPENAI_PATHS, error_body
 from core.types import TransientError
 from core.vectorstore import StoreLocked
 
@@ -27,26 +28,33 @@ def _body(code: str, message: str) -> dict:
     return {"error": {"code": code, "message": message}}
 
 
+def _error(request: Request, status: int, code: str, message: str, headers: dict | None = None) -> JSONResponse:
+    """Cairn's error shape, or OpenAI's (`{error: {message, type, param, code}}`) on the OpenAI-compatible routes,
+    whose clients parse that one."""
+    body = error_body(status, code, message) if request.url.path in OPENAI_PATHS else _body(code, message)
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def api_error(_: Request, exc: ApiError):
-        return JSONResponse(_body(exc.code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
+    async def api_error(request: Request, exc: ApiError):
+        return _error(request, exc.status_code, exc.code, str(exc.detail), exc.headers)
 
     @app.exception_handler(StarletteHTTPException)  # FastAPI's HTTPException and Starlette's own (body parsing)
-    async def http_error(_: Request, exc: StarletteHTTPException):
+    async def http_error(request: Request, exc: StarletteHTTPException):
         if exc.status_code == 400:  # a body FastAPI could not read (not UTF-8, not JSON): a bad request, as any other
-            return JSONResponse(_body("invalid_request", f"the request body could not be read: {exc.detail}"), status_code=422)
+            return _error(request, 422, "invalid_request", f"the request body could not be read: {exc.detail}")
         code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status_code, "http_error")
-        return JSONResponse(_body(code, str(exc.detail)), status_code=exc.status_code)
+        return _error(request, exc.status_code, code, str(exc.detail))
 
     @app.exception_handler(RequestValidationError)
-    async def validation_error(_: Request, exc: RequestValidationError):
+    async def validation_error(request: Request, exc: RequestValidationError):
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        return JSONResponse(_body("invalid_request", problems or "invalid request"), status_code=422)
+        return _error(request, 422, "invalid_request", problems or "invalid request")
 
     @app.exception_handler(TransientError)
-    async def unavailable(_: Request, exc: TransientError):
-        return JSONResponse(_body("unavailable", str(exc)), status_code=503)
+    async def unavailable(request: Request, exc: TransientError):
+        return _error(request, 503, "unavailable", str(exc))
 
     @app.exception_handler(sa_exc.OperationalError)
     @app.exception_handler(sa_exc.InterfaceError)

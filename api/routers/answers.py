@@ -11,6 +11,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from pydantic import BaseModel, Field, model_validator
 
+from api import openai_compat
 from api.deps import RuntimeDep, Editor, Reader, known_collection
 from api.errors import ApiError
 from api.schemas import Filters, StrictBody
@@ -174,6 +175,62 @@ def review_decide(review_id: str, body: ReviewDecision, runtime: RuntimeDep, who
     return _review_item(row, None)
 
 
+def _collection_of_model(runtime, who: Principal, model: str | None) -> str:
+    known = {c.name for c in runtime.catalog.collections(who.tenant)}
+    try:
+        return openai_compat.collection_of(model, known, runtime.settings.collection)
+    except openai_compat.UnknownModel as exc:
+        raise ApiError(404, "model_not_found", str(exc)) from None
+
+
+@router.get("/models")
+def list_models(runtime: RuntimeDep, who: Reader) -> dict:
+    """OpenAI-compatible: one model per collection of the caller's tenant (`cairn` is the default collection,
+    `cairn/<collection>` the others); a chat request's `model` picks the collection that answers."""
+    collections = [c.name for c in runtime.catalog.collections(who.tenant)]
+    return openai_compat.models(collections, runtime.settings.collection, openai_compat.now())
+
+
+@router.get("/models/{model_id:path}")
+def show_model(model_id: str, runtime: RuntimeDep, who: Reader) -> dict:
+    listed = list_models(runtime, who)["data"]
+    found = next((m for m in listed if m["id"] == model_id), None)
+    if found is None:
+        raise ApiError(404, "model_not_found", str(openai_compat.UnknownModel(model_id)))
+    return found
+
+
+class EmbeddingRequest(BaseModel):
+    input: str | list[str] = Field(description="a text or a list of texts (token arrays are not accepted)")
+    model: str | None = None
+    encoding_format: Literal["float", "base64"] | None = Field(
+        default=None, description="base64: little-endian float32 bytes, as the openai SDK asks by default")
+    user: str | None = None
+    dimensions: int | None = Field(default=None, description="must be the embedder's own, if given")
+
+    model_config = {"extra": "forbid"}
+
+
+MAX_EMBEDDING_INPUTS = 256
+
+
+@router.post("/embeddings")
+def embeddings(body: EmbeddingRequest, runtime: RuntimeDep, who: Reader) -> dict:
+    """OpenAI-compatible embeddings with the deployment's embedder (the one its index uses)."""
+    texts = [body.input] if isinstance(body.input, str) else list(body.input)
+    if not texts or len(texts) > MAX_EMBEDDING_INPUTS or any(not t or len(t) > 20_000 for t in texts):
+        raise ApiError(422, "invalid_request",
+                       f"input must be 1 to {MAX_EMBEDDING_INPUTS} non-empty texts of at most 20,000 characters")
+    embedder = runtime.embedder
+    if body.model not in (None, "", openai_compat.DEFAULT_MODEL, embedder.model_id):
+        raise ApiError(404, "model_not_found", f"the embedding model here is `{embedder.model_id}` (or `cairn`)")
+    if body.dimensions not in (None, embedder.dim):
+        raise ApiError(422, "invalid_request", f"this embedder makes {embedder.dim}-dimensional vectors")
+    # The model itself, not the ingestion cache: arbitrary texts sent here should not fill the index's cache.
+    return openai_compat.embeddings(embedder.inner.embed_documents(texts), embedder.model_id, texts,
+                                    as_base64=body.encoding_format == "base64")
+
+
 class ChatMessage(BaseModel):
     role: Literal["system", "user", "assistant", "tool", "developer"]
     content: str | list[dict] | None = None
@@ -230,17 +287,14 @@ def chat_completions(body: ChatRequest, runtime: RuntimeDep, who: Reader):
         raise ApiError(422, "invalid_request", "messages must contain a user message with text")
     if len(questions[-1]) > MAX_QUESTION_CHARS:
         raise ApiError(422, "invalid_request", f"the last user message is longer than {MAX_QUESTION_CHARS} characters")
-    result = _answer(runtime, who, body.collection, questions[-1], None, Filters())
+    collection = body.collection or _collection_of_model(runtime, who, body.model)
+    result = _answer(runtime, who, collection, questions[-1], None, Filters())
     created = int(time.time())
-    model = result.generator
+    model = openai_compat.response_model(result)
     citations = [c.__dict__ for c in result.citations]
     extension = {"answer_id": result.id, "confidence": result.confidence, "review_id": result.review_id,
-                 "fallback": result.fallback.__dict__ if result.fallback else None}
-    usage = {
-        "prompt_tokens": result.usage.input_tokens,
-        "completion_tokens": result.usage.output_tokens,
-        "total_tokens": result.usage.input_tokens + result.usage.output_tokens,
-    }
+                 "fallback": result.fallback.__dict__ if result.fallback else None, "calibration": result.calibration}
+    usage = openai_compat.usage_of(result, questions[-1])
     completion_id = f"chatcmpl-{result.id}"
     if not body.stream:
         return {

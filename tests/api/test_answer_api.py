@@ -60,7 +60,7 @@ def test_fallback_enters_the_review_queue_and_is_resolved(client):
 
 
 def test_chat_completions_is_openai_shaped_with_citations(client):
-    request = {"model": "anything", "messages": [{"role": "system", "content": "be nice"}, {"role": "user", "content": QUESTION}]}
+    request = {"model": "cairn", "messages": [{"role": "system", "content": "be nice"}, {"role": "user", "content": QUESTION}]}
     body = client.post("/v1/chat/completions", json=request).json()
     assert body["object"] == "chat.completion" and body["choices"][0]["message"]["role"] == "assistant"
     assert "Ukraine" in body["choices"][0]["message"]["content"] and body["citations"][0]["quote"]
