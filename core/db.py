@@ -289,6 +289,28 @@ class EvalRunRow(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
+class ConversationRow(Base):
+    """A conversation: the turns of one user's follow-up questions (per tenant)."""
+
+    __tablename__ = "conversations"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(128), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class ConversationTurnRow(Base):
+    """One question of a conversation, as asked and as made self-contained, with the answer it got."""
+
+    __tablename__ = "conversation_turns"
+    conversation_id: Mapped[str] = mapped_column(String(36), ForeignKey("conversations.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    question: Mapped[str] = mapped_column(Text)
+    standalone_question: Mapped[str] = mapped_column(Text)
+    answer_id: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
 class EmbeddingCacheRow(Base):
     __tablename__ = "embedding_cache"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -15,6 +15,7 @@ from opentelemetry.trace import Tracer
 
 from core.settings import Settings
 from core.tracing import GEN_AI_INPUT_TOKENS, GEN_AI_MODEL, GEN_AI_OPERATION, GEN_AI_OUTPUT_TOKENS, GEN_AI_PROVIDER, stage
+from retrieval.conversation import ConversationStore, condense
 from retrieval.questions import question_parts
 from retrieval.generation import Citation, Draft, ExtractiveGenerator, GenerationRejected, Generator, GeneratorUnavailable, Usage
 from retrieval.rerank import Reranker, sigmoid
@@ -25,6 +26,10 @@ from retrieval.search import Query, SearchHit, SearchService
 
 NOT_COVERED = "The knowledge base does not answer this question."
 PART_PASSAGES = 2  # passages read for each part of a question of several parts
+
+
+class UnknownConversation(LookupError):
+    pass
 
 
 @dataclass
@@ -49,6 +54,8 @@ class Answer:
     timings_ms: dict[str, float]
     cached: bool = False  # answered from the answer cache (same question, corpus version and settings)
     calibration: str = UNCALIBRATED  # the version of the calibration that turned the signals into the confidence
+    standalone_question: str = ""  # the question as retrieval read it: a follow-up made self-contained
+    conversation_id: str | None = None
     signals: dict[str, float] = field(default_factory=dict)  # what the evidence said (the calibration's inputs)
 
     def as_dict(self) -> dict:
@@ -76,8 +83,10 @@ class AnswerService:
         cache: AnswerCache | None = None,
         tracer: Tracer | None = None,
         calibration: Calibration | None = None,
+        conversations: ConversationStore | None = None,
     ):
         self.settings = settings
+        self.conversations = conversations
         self.calibration = calibration
         self.search = search
         self.extractive = ExtractiveGenerator(reranker, settings.answer.max_sentences)
@@ -101,19 +110,35 @@ class AnswerService:
 
     def answer(
         self, question: str, *, tenant: str, collection: str, top_k: int | None = None, api_key_id: str | None = None,
+        history: list[str] | None = None, conversation_id: str | None = None, new_conversation: bool = False,
         **filters,
     ) -> Answer:
-        with self.tracer.start_as_current_span("answer", attributes={"cairn.tenant": tenant, "cairn.collection": collection}) as span:
-            answer = self._answer(question, tenant, collection, top_k, api_key_id, filters)
-            span.set_attributes({"cairn.answer_id": answer.id, "cairn.confidence": answer.confidence, "cairn.cached": answer.cached,
-                                 "cairn.fallback": answer.fallback.reason if answer.fallback else ""})
-            return answer
-
-    def _answer(self, question: str, tenant: str, collection: str, top_k: int | None, api_key_id: str | None, filters: dict) -> Answer:
-        started = time.perf_counter()
+        """Answers `question`; a follow-up is first made self-contained from `history` (the earlier questions) or
+        from the stored turns of `conversation_id` (UnknownConversation if the tenant has none such), and the turn
+        is stored (a new conversation is started with `new_conversation`)."""
         question = question.strip()
         if not question:
             raise ValueError("the question is empty")
+        earlier = list(history or [])
+        if conversation_id is not None:
+            if self.conversations is None or not self.conversations.exists(tenant, conversation_id):
+                raise UnknownConversation(f"no conversation {conversation_id}")
+            earlier = self.conversations.history(tenant, conversation_id) + earlier
+        elif new_conversation and self.conversations is not None:
+            conversation_id = self.conversations.start(tenant)
+        standalone = condense(question, earlier)
+        with self.tracer.start_as_current_span("answer", attributes={"cairn.tenant": tenant, "cairn.collection": collection}) as span:
+            answer = self._answer(question, standalone, conversation_id, tenant, collection, top_k, api_key_id, filters)
+            span.set_attributes({"cairn.answer_id": answer.id, "cairn.confidence": answer.confidence, "cairn.cached": answer.cached,
+                                 "cairn.fallback": answer.fallback.reason if answer.fallback else ""})
+        if conversation_id is not None:
+            self.conversations.add_turn(conversation_id, question, standalone, answer.id)
+        return answer
+
+    def _answer(self, question: str, standalone: str, conversation_id: str | None, tenant: str, collection: str,
+                top_k: int | None, api_key_id: str | None, filters: dict) -> Answer:
+        started = time.perf_counter()
+        asked, question = question, standalone  # everything below reads the self-contained question
         cfg = self.settings.answer
         asker = Asker(tenant, api_key_id)
         corpus_version = self.catalog.corpus_version(tenant, collection)
@@ -124,7 +149,7 @@ class AnswerService:
             if self.metrics is not None:
                 self.metrics.cache.labels("hit" if hit else "miss").inc()
             if hit is not None:
-                return self._replay(hit, question, asker, collection, started)
+                return self._replay(hit, asked, question, conversation_id, asker, collection, started)
         reads = top_k or cfg.passages
         retrieved = self.search.retrieve(Query(question, tenant, collection, top_k=reads, **filters))
         timings = dict(retrieved.timings_ms)
@@ -151,10 +176,11 @@ class AnswerService:
         timings["total"] = round((time.perf_counter() - started) * 1000, 2)
 
         answer = Answer(
-            id=str(uuid.uuid4()), question=question, answer=draft.text, citations=draft.citations,
+            id=str(uuid.uuid4()), question=asked, answer=draft.text, citations=draft.citations,
             confidence=confidence, fallback=fallback, review_id=None, generator=draft.generator,
             corpus_version=corpus_version, usage=draft.usage, timings_ms=timings,
             calibration=self.calibration.version if self.calibration else UNCALIBRATED, signals=signals,
+            standalone_question=question, conversation_id=conversation_id,
         )
         if fallback is not None:
             answer.review_id = str(uuid.uuid4())
@@ -172,12 +198,14 @@ class AnswerService:
         if self.metrics is not None:
             self.metrics.observe_answer(record, model)
 
-    def _replay(self, hit: dict, question: str, asker: Asker, collection: str, started: float) -> Answer:
+    def _replay(self, hit: dict, asked: str, standalone: str, conversation_id: str | None, asker: Asker, collection: str,
+                started: float) -> Answer:
         """A cached answer as a new answer (its own id and audit record); no tokens were spent on it."""
         given = hit["answer"]
         elapsed = round((time.perf_counter() - started) * 1000, 2)
         answer = Answer(
-            id=str(uuid.uuid4()), question=question, answer=given["answer"],
+            id=str(uuid.uuid4()), question=asked, answer=given["answer"], standalone_question=standalone,
+            conversation_id=conversation_id,
             citations=[Citation(**c) for c in given["citations"]], confidence=given["confidence"], fallback=None,
             review_id=None, generator=given["generator"], corpus_version=given["corpus_version"], usage=Usage(),
             timings_ms={"cache": elapsed, "total": elapsed}, cached=True,

@@ -112,8 +112,14 @@ class Runtime:
             llm = OpenAIGenerator(self.settings.llm, self.reranker, breaker=self.breakers["llm"])
         return AnswerService(
             self.settings, self.search, self.reranker, self.catalog, self.answer_log, llm, metrics=self.metrics,
-            cache=self.answer_cache, tracer=self.tracer, calibration=self.calibration,
+            cache=self.answer_cache, tracer=self.tracer, calibration=self.calibration, conversations=self.conversations,
         )
+
+    @cached_property
+    def conversations(self):
+        from retrieval.conversation import ConversationStore
+
+        return ConversationStore(self.db)
 
     def use_calibration(self, calibration) -> None:
         """Answers from now on use this calibration (a refit through the API takes effect at once)."""

@@ -16,7 +16,7 @@ from api.deps import RuntimeDep, Editor, Reader, known_collection
 from api.errors import ApiError
 from api.schemas import Filters, StrictBody
 from core.access import Principal
-from retrieval.answer import Answer
+from retrieval.answer import Answer, UnknownConversation
 from retrieval.audit import Asker
 from retrieval.review import REVIEW_STATUSES, AlreadyResolved, NotFound
 
@@ -32,14 +32,22 @@ class AnswerRequest(StrictBody):
     filters: Filters = Field(default_factory=Filters)
     top_k: int | None = Field(default=None, ge=1, le=50, description="passages read; default from the settings")
     stream: bool = Field(default=False, strict=True, description="server-sent events: `delta` pieces, then `answer`, then `done`")
+    conversation_id: str | None = Field(default=None, max_length=64, description="continue this conversation (its "
+                                        "earlier turns make a follow-up self-contained); omitted: a new one starts")
+    history: list[str] = Field(default_factory=list, max_length=50, description="earlier questions, oldest first, "
+                               "for a client that keeps the conversation itself")
 
 
-def _answer(runtime, who: Principal, collection: str | None, question: str, top_k: int | None, filters: Filters) -> Answer:
+def _answer(runtime, who: Principal, collection: str | None, question: str, top_k: int | None, filters: Filters,
+            history: list[str] | None = None, conversation_id: str | None = None, new_conversation: bool = False) -> Answer:
     collection = known_collection(runtime, who, collection)
     try:
         return runtime.answers.answer(
-            question, tenant=who.tenant, collection=collection, top_k=top_k, api_key_id=who.key_id, **filters.as_query()
+            question, tenant=who.tenant, collection=collection, top_k=top_k, api_key_id=who.key_id, history=history,
+            conversation_id=conversation_id, new_conversation=new_conversation, **filters.as_query()
         )
+    except UnknownConversation as exc:
+        raise ApiError(404, "not_found", str(exc)) from None
     except ValueError as exc:
         raise ApiError(422, "invalid_request", str(exc)) from None
 
@@ -61,7 +69,8 @@ def _pieces(text: str) -> Iterator[str]:
     responses={200: {"content": {"text/event-stream": {}}, "description": "an Answer, or with stream: true, events"}},
 )
 def answer(body: AnswerRequest, runtime: RuntimeDep, who: Reader):
-    result = _answer(runtime, who, body.collection, body.question, body.top_k, body.filters)
+    result = _answer(runtime, who, body.collection, body.question, body.top_k, body.filters, body.history,
+                     body.conversation_id, new_conversation=body.conversation_id is None)
     if not body.stream:
         return result
     # The answer is checked against its sources before any of it is shown, so the stream starts after that check.
@@ -73,6 +82,19 @@ def answer(body: AnswerRequest, runtime: RuntimeDep, who: Reader):
         yield _sse("done", "[DONE]")
 
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/conversations/{conversation_id}")
+def conversation(conversation_id: str, runtime: RuntimeDep, who: Reader) -> dict:
+    """A stored conversation: its turns (as asked and as made self-contained), each with its answer."""
+    found = runtime.conversations.get(who.tenant, conversation_id)
+    if found is None:
+        raise ApiError(404, "not_found", f"no conversation {conversation_id}")
+    for turn in found["turns"]:
+        record = runtime.answer_log.record(who.tenant, turn["answer_id"]) or {}
+        turn.update(answer=record.get("answer"), citations=record.get("citations", []), confidence=record.get("confidence"),
+                    fallback=record.get("fallback"))
+    return found
 
 
 @router.get("/answers/{answer_id}")
@@ -283,17 +305,23 @@ def chat_completions(body: ChatRequest, runtime: RuntimeDep, who: Reader):
     """OpenAI-compatible: the last user message is answered from the knowledge base; `citations` and `cairn` (the
     confidence, fallback and answer id) are added to the response."""
     questions = [m.text().strip() for m in body.messages if m.role == "user" and m.text().strip()]
+    instructions = [m.text().strip() for m in body.messages if m.role in ("system", "developer") and m.text().strip()]
     if not questions:
         raise ApiError(422, "invalid_request", "messages must contain a user message with text")
     if len(questions[-1]) > MAX_QUESTION_CHARS:
         raise ApiError(422, "invalid_request", f"the last user message is longer than {MAX_QUESTION_CHARS} characters")
     collection = body.collection or _collection_of_model(runtime, who, body.model)
-    result = _answer(runtime, who, collection, questions[-1], None, Filters())
+    # The earlier user messages are the conversation: a follow-up is made self-contained from them.
+    result = _answer(runtime, who, collection, questions[-1], None, Filters(), history=questions[:-1])
     created = int(time.time())
     model = openai_compat.response_model(result)
     citations = [c.__dict__ for c in result.citations]
     extension = {"answer_id": result.id, "confidence": result.confidence, "review_id": result.review_id,
-                 "fallback": result.fallback.__dict__ if result.fallback else None, "calibration": result.calibration}
+                 "fallback": result.fallback.__dict__ if result.fallback else None, "calibration": result.calibration,
+                 "standalone_question": result.standalone_question,
+                 # A system message is recorded here and not applied: the extractive generator quotes the sources, and
+                 # the LLM generator's own grounding rules are not yet combined with a caller's.
+                 "system_prompt_applied": False if instructions else None}
     usage = openai_compat.usage_of(result, questions[-1])
     completion_id = f"chatcmpl-{result.id}"
     if not body.stream:
