@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 export OMP_NUM_THREADS := 1
 
-.PHONY: install services system-tools test test-fast run bench-ingest bench-latency bench-scale bench-memory profile reliability load soak eval-chunking eval-ragas eval-beir eval-abstention calibrate clean
+.PHONY: install services system-tools test test-fast run bench-ingest bench-latency bench-scale bench-memory profile reliability load soak eval-chunking eval-ragas eval-beir eval-abstention calibrate bench-followups clean
 
 install: $(VENV)/.installed
 
@@ -58,6 +58,10 @@ eval-abstention: install
 # the other corpora held back) and ship it as Cairn's default (retrieval/calibration.json).
 calibrate: install
 	$(VENV)/bin/cairn calibrate $(SCIFACT) $(CHUNKING) --out eval-results/calibration --write retrieval/calibration.json
+
+# Follow-up questions made self-contained against the same questions asked whole (retrieval recall of the gold span).
+bench-followups: install
+	$(PY) benchmarks/followups.py
 
 bench-latency: install
 	$(PY) benchmarks/answer_latency.py

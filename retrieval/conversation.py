@@ -16,6 +16,12 @@ _WORD = re.compile(r"[A-Za-z][A-Za-z0-9'’-]*|\d[\d.,%]*")
 _POINTERS = {"it", "its", "they", "them", "their", "theirs", "this", "that", "these", "those", "he", "him", "his",
              "she", "her", "hers", "there", "then", "one", "ones", "such", "same", "former", "latter"}
 _ELLIPSIS = re.compile(r"^\s*(and|but|also|so|or|what about|how about|and what about|why|how come)\b", re.IGNORECASE)
+_SUBJECT = re.compile(r"^.*\b(?:about|regarding|concerning|on|of|for|with|to)\s+(?:the\s+|a\s+|an\s+)?(?P<phrase>[^?.!]+?)\s*[?.!]*$",
+                      re.IGNORECASE)
+# Personal pronouns first: "that" and "this" are as often relative or determiners ("the agency that aims to...").
+_POINTERS_BY_STRENGTH = (re.compile(r"\b(it|they|them|he|she|him|her)\b", re.IGNORECASE),
+                         re.compile(r"\b(this|that|these|those)\b(?=\s*[?.!,]|$)", re.IGNORECASE))
+_POSSESSIVE = re.compile(r"\b(its|their|his|her)\b", re.IGNORECASE)
 _SELF_CONTAINED_WORDS = 4  # content words a question needs to stand alone without pointers
 CARRIED_TERMS = 8  # salient terms carried from the turns a follow-up depends on
 
@@ -42,14 +48,8 @@ def content_words(text: str) -> list[str]:
 
 
 def depends_on_history(question: str) -> bool:
-    words = {w.lower() for w in _WORD.findall(question)}
-    return bool(words & _POINTERS) or bool(_ELLIPSIS.match(question)) or len(content_words(question)) < _SELF_CONTAINED_WORDS
-
-
-_SUBJECT = re.compile(r"^.*\b(?:about|regarding|concerning|on|of|for|with|to)\s+(?:the\s+|a\s+|an\s+)?(?P<phrase>[^?.!]+?)\s*[?.!]*$",
-                      re.IGNORECASE)
-_POINTER = re.compile(r"\b(it|they|them|this|that|these|those|he|she|him|her)\b", re.IGNORECASE)
-_POSSESSIVE = re.compile(r"\b(its|their|his|her)\b", re.IGNORECASE)
+    points_back = any(p.search(question) for p in _POINTERS_BY_STRENGTH) or bool(_POSSESSIVE.search(question))
+    return points_back or bool(_ELLIPSIS.match(question)) or len(content_words(question)) < _SELF_CONTAINED_WORDS
 
 
 def subject_of(question: str) -> str:
@@ -71,10 +71,11 @@ def condense(question: str, history: list[str]) -> str:
     subject = subject_of(history[-1])
     rewritten = question
     if subject:
-        if _POSSESSIVE.search(question):
+        pointer = next((p for p in _POINTERS_BY_STRENGTH if p.search(question)), None)
+        if pointer is not None:
+            rewritten = pointer.sub(subject, question, count=1)
+        elif _POSSESSIVE.search(question):
             rewritten = _POSSESSIVE.sub(f"{subject}'s", question, count=1)
-        elif _POINTER.search(question):
-            rewritten = _POINTER.sub(subject, question, count=1)
         else:
             rewritten = f"{question.rstrip(' ?.!')} of {subject}?"
     have = {w.lower().removesuffix("'s").removesuffix("’s") for w in content_words(rewritten)}
