@@ -201,11 +201,11 @@ def documents_delete(document_id: str) -> None:
 @documents_app.command("purge")
 def documents_purge(document_id: str) -> None:
     """Erase a document and redact its quotes in past answer records (ids and quote hashes are kept)."""
-    settings = Settings()
+    from retrieval.audit import purge
+
     runtime = _runtime()
     try:
-        deleted = runtime.ingest.delete(settings.tenant, document_id)
-        redacted = runtime.answer_log.redact_document(settings.tenant, document_id)
+        deleted, redacted = purge(runtime.ingest, runtime.answer_log, runtime.settings.tenant, document_id)
     except StoreLocked as exc:
         _fail(str(exc))
     finally:

@@ -109,3 +109,9 @@ class AnswerLog:
             query = query.where(AnswerRow.created_at < end)
         with self.db.session() as s:
             return list(s.scalars(query))
+
+
+def purge(ingest, log: AnswerLog, tenant: str, document_id: str) -> tuple[bool, int]:
+    """Erases the document (if it still exists; `ingest` is an ingest.pipeline.IngestService) and redacts its quotes
+    in the tenant's past answers: (whether it existed, answers redacted)."""
+    return ingest.delete(tenant, document_id), log.redact_document(tenant, document_id)

@@ -15,6 +15,7 @@ from api.schemas import (
     UploadedDocument,
 )
 from core.types import DocumentLabels
+from retrieval.audit import purge
 from workers.intake import IncomingFile, Intake
 from workers.submit import validate_target
 
@@ -154,8 +155,7 @@ def delete_document(document_id: str, runtime: RuntimeDep, who: Editor) -> dict:
 def purge_document(document_id: str, runtime: RuntimeDep, who: Admin) -> PurgeReport:
     """Erases the document (if it still exists) and redacts its quotes in past answer records, keeping their ids
     and a hash of each quote."""
-    deleted = runtime.ingest.delete(who.tenant, document_id)
-    redacted = runtime.answer_log.redact_document(who.tenant, document_id)
+    deleted, redacted = purge(runtime.ingest, runtime.answer_log, who.tenant, document_id)
     if not deleted and not redacted:
         raise ApiError(404, "not_found", f"no document {document_id}, and no answer quotes it")
     return PurgeReport(document_id=document_id, deleted=deleted, answers_redacted=redacted)

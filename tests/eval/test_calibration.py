@@ -8,8 +8,9 @@ import random
 
 import pytest
 
-from eval.calibrate import Example, choose_threshold, expected_calibration_error, figures, fit
-from retrieval.calibration import SIGNALS, Calibration, CalibrationStore
+from eval.calibrate import Example, choose_threshold, figures, fit
+from eval.reliability import expected_calibration_error
+from retrieval.calibration import SIGNALS, CalibrationStore
 from tests.conftest import speech_app
 
 
