@@ -67,6 +67,16 @@ def usage_of(answer, question: str) -> dict:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
+def embedding_texts(given) -> list[str]:
+    """The texts of an embeddings request: a text, texts, or token arrays (decoded with cl100k, the encoding OpenAI
+    clients count with)."""
+    if isinstance(given, str):
+        return [given]
+    if given and all(isinstance(x, int) for x in given):
+        return [_encoding().decode(given)]
+    return [x if isinstance(x, str) else _encoding().decode(x) for x in given]
+
+
 def response_model(answer) -> str:
     return EXTRACTIVE_MODEL if answer.generator == "extractive" else answer.generator
 

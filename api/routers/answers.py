@@ -223,7 +223,8 @@ def show_model(model_id: str, runtime: RuntimeDep, who: Reader) -> dict:
 
 
 class EmbeddingRequest(BaseModel):
-    input: str | list[str] = Field(description="a text or a list of texts (token arrays are not accepted)")
+    input: str | list[str] | list[int] | list[list[int]] = Field(
+        description="a text, a list of texts, or cl100k token arrays (as langchain's OpenAIEmbeddings sends)")
     model: str | None = None
     encoding_format: Literal["float", "base64"] | None = Field(
         default=None, description="base64: little-endian float32 bytes, as the openai SDK asks by default")
@@ -239,7 +240,7 @@ MAX_EMBEDDING_INPUTS = 256
 @router.post("/embeddings")
 def embeddings(body: EmbeddingRequest, runtime: RuntimeDep, who: Reader) -> dict:
     """OpenAI-compatible embeddings with the deployment's embedder (the one its index uses)."""
-    texts = [body.input] if isinstance(body.input, str) else list(body.input)
+    texts = openai_compat.embedding_texts(body.input)
     if not texts or len(texts) > MAX_EMBEDDING_INPUTS or any(not t or len(t) > 20_000 for t in texts):
         raise ApiError(422, "invalid_request",
                        f"input must be 1 to {MAX_EMBEDDING_INPUTS} non-empty texts of at most 20,000 characters")
