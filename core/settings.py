@@ -151,6 +151,8 @@ class LLMSettings(BaseModel):
     timeout_s: float = Field(default=20.0, gt=0)
     max_retries: int = Field(default=2, ge=0, le=10)
     max_tokens: int = Field(default=512, ge=16)
+    # A follow-up is rewritten into a self-contained question by the LLM within this long (one try), else offline.
+    condense_timeout_s: float = Field(default=10.0, gt=0)
     # Prices per million tokens, for cost accounting (0 for a self-hosted model).
     input_price_per_mtok: float = Field(default=0.0, ge=0)
     output_price_per_mtok: float = Field(default=0.0, ge=0)

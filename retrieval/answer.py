@@ -56,6 +56,8 @@ class Answer:
     calibration: str = UNCALIBRATED  # the version of the calibration that turned the signals into the confidence
     standalone_question: str = ""  # the question as retrieval read it: a follow-up made self-contained
     conversation_id: str | None = None
+    instructions: str | None = None  # the caller's system prompt, recorded whether or not it could be applied
+    instructions_applied: bool = False  # only an LLM's answer can follow them (after Cairn's grounding rules)
     signals: dict[str, float] = field(default_factory=dict)  # what the evidence said (the calibration's inputs)
 
     def as_dict(self) -> dict:
@@ -111,7 +113,7 @@ class AnswerService:
     def answer(
         self, question: str, *, tenant: str, collection: str, top_k: int | None = None, api_key_id: str | None = None,
         history: list[str] | None = None, conversation_id: str | None = None, new_conversation: bool = False,
-        **filters,
+        instructions: str | None = None, **filters,
     ) -> Answer:
         """Answers `question`; a follow-up is first made self-contained from `history` (the earlier questions) or
         from the stored turns of `conversation_id` (UnknownConversation if the tenant has none such), and the turn
@@ -126,17 +128,29 @@ class AnswerService:
             earlier = self.conversations.history(tenant, conversation_id) + earlier
         elif new_conversation and self.conversations is not None:
             conversation_id = self.conversations.start(tenant)
-        standalone = condense(question, earlier)
+        standalone = self._standalone(question, earlier)
         with self.tracer.start_as_current_span("answer", attributes={"cairn.tenant": tenant, "cairn.collection": collection}) as span:
-            answer = self._answer(question, standalone, conversation_id, tenant, collection, top_k, api_key_id, filters)
+            answer = self._answer(question, standalone, conversation_id, tenant, collection, top_k, api_key_id, filters,
+                                  instructions)
             span.set_attributes({"cairn.answer_id": answer.id, "cairn.confidence": answer.confidence, "cairn.cached": answer.cached,
                                  "cairn.fallback": answer.fallback.reason if answer.fallback else ""})
         if conversation_id is not None:
             self.conversations.add_turn(conversation_id, question, standalone, answer.id)
         return answer
 
+    def _standalone(self, question: str, earlier: list[str]) -> str:
+        """The follow-up made self-contained: by the LLM when one is configured (one bounded call), else, or when
+        that call fails, by the offline rule."""
+        offline = condense(question, earlier)
+        if self.llm is None or offline == question or not hasattr(self.llm, "condense"):
+            return offline
+        try:
+            return self.llm.condense(question, earlier)
+        except GeneratorUnavailable:
+            return offline
+
     def _answer(self, question: str, standalone: str, conversation_id: str | None, tenant: str, collection: str,
-                top_k: int | None, api_key_id: str | None, filters: dict) -> Answer:
+                top_k: int | None, api_key_id: str | None, filters: dict, instructions: str | None = None) -> Answer:
         started = time.perf_counter()
         asked, question = question, standalone  # everything below reads the self-contained question
         cfg = self.settings.answer
@@ -144,12 +158,14 @@ class AnswerService:
         corpus_version = self.catalog.corpus_version(tenant, collection)
         key = None
         if self.cache is not None:
-            key = cache_key(tenant, collection, question, corpus_version, {"top_k": top_k, **filters}, self._fingerprint)
+            # A caller's instructions may change what an LLM writes: they are part of what decides the answer.
+            options = {"top_k": top_k, **filters, **({"instructions": instructions} if instructions else {})}
+            key = cache_key(tenant, collection, question, corpus_version, options, self._fingerprint)
             hit = self.cache.get(key)
             if self.metrics is not None:
                 self.metrics.cache.labels("hit" if hit else "miss").inc()
             if hit is not None:
-                return self._replay(hit, asked, question, conversation_id, asker, collection, started)
+                return self._replay(hit, asked, question, conversation_id, asker, collection, started, instructions)
         reads = top_k or cfg.passages
         retrieved = self.search.retrieve(Query(question, tenant, collection, top_k=reads, **filters))
         timings = dict(retrieved.timings_ms)
@@ -157,7 +173,7 @@ class AnswerService:
         top_logit = passages[0].rerank_logit if passages else None
 
         with stage(self.tracer, timings, "generate") as span:
-            draft, fallback, confidence, signals = self._generate(question, passages, top_logit)
+            draft, fallback, confidence, signals = self._generate(question, passages, top_logit, instructions)
             llm_wrote = draft is not None and self.llm is not None and draft.generator == self.llm.name
             model = self.llm.name if llm_wrote else self.reranker.model_id
             if llm_wrote:
@@ -180,7 +196,8 @@ class AnswerService:
             confidence=confidence, fallback=fallback, review_id=None, generator=draft.generator,
             corpus_version=corpus_version, usage=draft.usage, timings_ms=timings,
             calibration=self.calibration.version if self.calibration else UNCALIBRATED, signals=signals,
-            standalone_question=question, conversation_id=conversation_id,
+            standalone_question=question, conversation_id=conversation_id, instructions=instructions or None,
+            instructions_applied=bool(instructions) and draft.generator != self.extractive.name,
         )
         if fallback is not None:
             answer.review_id = str(uuid.uuid4())
@@ -199,7 +216,7 @@ class AnswerService:
             self.metrics.observe_answer(record, model)
 
     def _replay(self, hit: dict, asked: str, standalone: str, conversation_id: str | None, asker: Asker, collection: str,
-                started: float) -> Answer:
+                started: float, instructions: str | None = None) -> Answer:
         """A cached answer as a new answer (its own id and audit record); no tokens were spent on it."""
         given = hit["answer"]
         elapsed = round((time.perf_counter() - started) * 1000, 2)
@@ -210,6 +227,7 @@ class AnswerService:
             review_id=None, generator=given["generator"], corpus_version=given["corpus_version"], usage=Usage(),
             timings_ms={"cache": elapsed, "total": elapsed}, cached=True,
             calibration=given.get("calibration", UNCALIBRATED), signals=given.get("signals") or {},
+            instructions=instructions or None, instructions_applied=bool(given.get("instructions_applied")),
         )
         self._record(answer, asker, collection, hit["model"], hit["retrieved"])
         return answer
@@ -247,7 +265,7 @@ class AnswerService:
             return round(self.calibration.confidence(draft.signals), 4)
         return confidence_of(top_logit, draft.support)
 
-    def _generate(self, question: str, passages: list[SearchHit], top_logit: float | None):
+    def _generate(self, question: str, passages: list[SearchHit], top_logit: float | None, instructions: str | None = None):
         """(draft, fallback, confidence, signals); the draft is None when there is nothing to generate from. The
         confidence is judged on the extractive reading of the evidence, before any LLM is called."""
         if not passages:
@@ -257,7 +275,7 @@ class AnswerService:
         if confidence < self.threshold or self.llm is None:
             return extractive, None, confidence, extractive.signals  # weak evidence: no LLM is ever called for it
         try:
-            written = self.llm.generate(question, passages)
+            written = self.llm.generate(question, passages, instructions)
         except GeneratorUnavailable as exc:
             return extractive, Fallback("llm_unavailable", f"the language model could not be reached ({exc}); extractive answer given"), confidence, extractive.signals
         except GenerationRejected as exc:

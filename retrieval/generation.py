@@ -65,7 +65,10 @@ class Draft:
 class Generator(Protocol):
     name: str
 
-    def generate(self, question: str, passages: list[SearchHit]) -> Draft: ...
+    def generate(self, question: str, passages: list[SearchHit], instructions: str | None = None) -> Draft:
+        """A cited answer from the passages; `instructions` (a caller's system prompt) come after Cairn's grounding
+        rules, which they cannot change; a generator that cannot follow them ignores them."""
+        ...
 
 
 class GeneratorUnavailable(RuntimeError):
@@ -190,7 +193,8 @@ class ExtractiveGenerator:
         self.max_scored = max_scored
         self.sparse = sparse or Bm25Encoder()
 
-    def generate(self, question: str, passages: list[SearchHit]) -> Draft:
+    def generate(self, question: str, passages: list[SearchHit], instructions: str | None = None) -> Draft:
+        del instructions  # quotes are what the sources say: a system prompt cannot change them
         candidates: list[tuple[int, int, int]] = []  # (passage rank, start, end)
         seen: set[tuple[str, int, int]] = set()  # overlapping chunks repeat sentences
         for rank, hit in enumerate(passages):

@@ -39,12 +39,14 @@ class AnswerRequest(StrictBody):
 
 
 def _answer(runtime, who: Principal, collection: str | None, question: str, top_k: int | None, filters: Filters,
-            history: list[str] | None = None, conversation_id: str | None = None, new_conversation: bool = False) -> Answer:
+            history: list[str] | None = None, conversation_id: str | None = None, new_conversation: bool = False,
+            instructions: str | None = None) -> Answer:
     collection = known_collection(runtime, who, collection)
     try:
         return runtime.answers.answer(
             question, tenant=who.tenant, collection=collection, top_k=top_k, api_key_id=who.key_id, history=history,
-            conversation_id=conversation_id, new_conversation=new_conversation, **filters.as_query()
+            conversation_id=conversation_id, new_conversation=new_conversation, instructions=instructions,
+            **filters.as_query()
         )
     except UnknownConversation as exc:
         raise ApiError(404, "not_found", str(exc)) from None
@@ -313,16 +315,17 @@ def chat_completions(body: ChatRequest, runtime: RuntimeDep, who: Reader):
         raise ApiError(422, "invalid_request", f"the last user message is longer than {MAX_QUESTION_CHARS} characters")
     collection = body.collection or _collection_of_model(runtime, who, body.model)
     # The earlier user messages are the conversation: a follow-up is made self-contained from them.
-    result = _answer(runtime, who, collection, questions[-1], None, Filters(), history=questions[:-1])
+    result = _answer(runtime, who, collection, questions[-1], None, Filters(), history=questions[:-1],
+                     instructions="\n\n".join(instructions) or None)
     created = int(time.time())
     model = openai_compat.response_model(result)
     citations = [c.__dict__ for c in result.citations]
     extension = {"answer_id": result.id, "confidence": result.confidence, "review_id": result.review_id,
                  "fallback": result.fallback.__dict__ if result.fallback else None, "calibration": result.calibration,
                  "standalone_question": result.standalone_question,
-                 # A system message is recorded here and not applied: the extractive generator quotes the sources, and
-                 # the LLM generator's own grounding rules are not yet combined with a caller's.
-                 "system_prompt_applied": False if instructions else None}
+                 # A system message is recorded with the answer; only an LLM's answer follows it (after Cairn's own
+                 # grounding rules), the extractive one quotes the sources as they are.
+                 "system_prompt_applied": result.instructions_applied if instructions else None}
     usage = openai_compat.usage_of(result, questions[-1])
     completion_id = f"chatcmpl-{result.id}"
     if not body.stream:

@@ -46,4 +46,6 @@ def test_history_and_chat_messages_carry_the_conversation(client):
                 {"role": "assistant", "content": "..."}, {"role": "user", "content": FOLLOW_UP}]
     chat = client.post("/v1/chat/completions", json={"model": "cairn", "messages": messages}).json()
     assert "insulin" in chat["cairn"]["standalone_question"] and chat["cairn"]["system_prompt_applied"] is False
+    record = client.get(f"/v1/answers/{chat['cairn']['answer_id']}").json()
+    assert record["instructions"] == "Answer like a pirate." and record["instructions_applied"] is False
     assert "10 bucks to make" in chat["choices"][0]["message"]["content"]
