@@ -53,6 +53,8 @@ def test_a_drawn_image_is_read_by_ocr_and_searchable(runtime, tmp_path):
     hit = search(runtime, "how many lanterns did the quartermaster count")[0]
     assert "Yolanda counted 412 lanterns" in hit.text and hit.ocr
     assert runtime.catalog.get("acme", outcome.document_id).mime_type == "image/png"
+    answer = runtime.answers.answer("How many lanterns did Quartermaster Yolanda count?", tenant="acme", collection="formats")
+    assert answer.fallback is None and answer.citations[0].ocr and "412" in answer.citations[0].quote
 
 
 @needs_tesseract
