@@ -73,8 +73,19 @@ def embedding_texts(given) -> list[str]:
     if isinstance(given, str):
         return [given]
     if given and all(isinstance(x, int) for x in given):
-        return [_encoding().decode(given)]
-    return [x if isinstance(x, str) else _encoding().decode(x) for x in given]
+        return [_decode(given)]
+    return [x if isinstance(x, str) else _decode(x) for x in given]
+
+
+def _decode(tokens: list[int]) -> str:
+    """ValueError for ids that are not cl100k tokens (a clear 422, not a crash in the tokenizer)."""
+    encoding = _encoding()
+    if not all(0 <= t < encoding.n_vocab for t in tokens):
+        raise ValueError(f"token ids must be cl100k tokens (0 to {encoding.n_vocab - 1})")
+    try:
+        return encoding.decode(tokens)
+    except (KeyError, ValueError, OverflowError):
+        raise ValueError("the token ids are not a valid cl100k sequence") from None
 
 
 def response_model(answer) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from opentelemetry import trace
@@ -113,7 +114,7 @@ class AnswerService:
     def answer(
         self, question: str, *, tenant: str, collection: str, top_k: int | None = None, api_key_id: str | None = None,
         history: list[str] | None = None, conversation_id: str | None = None, new_conversation: bool = False,
-        instructions: str | None = None, **filters,
+        instructions: str | None = None, on_sentence: Callable[[str], None] | None = None, **filters,
     ) -> Answer:
         """Answers `question`; a follow-up is first made self-contained from `history` (the earlier questions) or
         from the stored turns of `conversation_id` (UnknownConversation if the tenant has none such), and the turn
@@ -131,7 +132,7 @@ class AnswerService:
         standalone = self._standalone(question, earlier)
         with self.tracer.start_as_current_span("answer", attributes={"cairn.tenant": tenant, "cairn.collection": collection}) as span:
             answer = self._answer(question, standalone, conversation_id, tenant, collection, top_k, api_key_id, filters,
-                                  instructions)
+                                  instructions, on_sentence)
             span.set_attributes({"cairn.answer_id": answer.id, "cairn.confidence": answer.confidence, "cairn.cached": answer.cached,
                                  "cairn.fallback": answer.fallback.reason if answer.fallback else ""})
         if conversation_id is not None:
@@ -150,7 +151,8 @@ class AnswerService:
             return offline
 
     def _answer(self, question: str, standalone: str, conversation_id: str | None, tenant: str, collection: str,
-                top_k: int | None, api_key_id: str | None, filters: dict, instructions: str | None = None) -> Answer:
+                top_k: int | None, api_key_id: str | None, filters: dict, instructions: str | None = None,
+                on_sentence: Callable[[str], None] | None = None) -> Answer:
         started = time.perf_counter()
         asked, question = question, standalone  # everything below reads the self-contained question
         cfg = self.settings.answer
@@ -172,8 +174,13 @@ class AnswerService:
         passages = retrieved.hits[:reads] + self._passages_for_parts(question, tenant, collection, filters, retrieved.hits[:reads], timings)
         top_logit = passages[0].rerank_logit if passages else None
 
+        emit = None
+        if on_sentence is not None:
+            def emit(part: str) -> None:  # each sentence as it is ready; the first one's moment is a timing
+                timings.setdefault("first_sentence", round((time.perf_counter() - started) * 1000, 2))
+                on_sentence(part)
         with stage(self.tracer, timings, "generate") as span:
-            draft, fallback, confidence, signals = self._generate(question, passages, top_logit, instructions)
+            draft, fallback, confidence, signals = self._generate(question, passages, top_logit, instructions, emit)
             llm_wrote = draft is not None and self.llm is not None and draft.generator == self.llm.name
             model = self.llm.name if llm_wrote else self.reranker.model_id
             if llm_wrote:
@@ -265,17 +272,25 @@ class AnswerService:
             return round(self.calibration.confidence(draft.signals), 4)
         return confidence_of(top_logit, draft.support)
 
-    def _generate(self, question: str, passages: list[SearchHit], top_logit: float | None, instructions: str | None = None):
+    def _generate(self, question: str, passages: list[SearchHit], top_logit: float | None, instructions: str | None = None,
+                  emit: Callable[[str], None] | None = None):
         """(draft, fallback, confidence, signals); the draft is None when there is nothing to generate from. The
         confidence is judged on the extractive reading of the evidence, before any LLM is called."""
         if not passages:
             return None, Fallback("no_relevant_context", "nothing in the knowledge base matches the question"), 0.0, {}
         extractive = self.extractive.generate(question, passages)
         confidence = self.confidence(extractive, top_logit)
-        if confidence < self.threshold or self.llm is None:
+        if confidence < self.threshold:
             return extractive, None, confidence, extractive.signals  # weak evidence: no LLM is ever called for it
+        if self.llm is None:
+            for part in extractive.parts if emit is not None else ():
+                emit(part)  # chosen, checked: out they go
+            return extractive, None, confidence, extractive.signals
         try:
-            written = self.llm.generate(question, passages, instructions)
+            if emit is not None and hasattr(self.llm, "generate_streamed"):
+                written = self.llm.generate_streamed(question, passages, emit, instructions)
+            else:
+                written = self.llm.generate(question, passages, instructions)
         except GeneratorUnavailable as exc:
             return extractive, Fallback("llm_unavailable", f"the language model could not be reached ({exc}); extractive answer given"), confidence, extractive.signals
         except GenerationRejected as exc:

@@ -60,6 +60,7 @@ class Draft:
     usage: Usage = field(default_factory=Usage)
     # What the evidence says about the answer, for the calibrated confidence (retrieval.calibration.SIGNALS).
     signals: dict[str, float] = field(default_factory=dict)
+    parts: list[str] = field(default_factory=list)  # the sentences of `text` with their markers, as streamed
 
 
 class Generator(Protocol):
@@ -247,7 +248,7 @@ class ExtractiveGenerator:
         if uncovered:
             parts_text.append("The sources found do not cover: " + "; ".join(uncovered) + ".")
         signals = self._signals(question, passages, candidates, logits, ranked, citations)
-        return Draft(" ".join(parts_text), citations, float(sigmoid(best)), self.name, signals=signals)
+        return Draft(" ".join(parts_text), citations, float(sigmoid(best)), self.name, signals=signals, parts=parts_text)
 
     def _signals(self, question, passages, candidates, logits, ranked, citations) -> dict[str, float]:
         """The evidence's signals for the calibrated confidence: how strongly the best sentence answers alone and

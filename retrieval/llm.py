@@ -72,16 +72,18 @@ class OpenAIGenerator:
         # every answer is the extractive one at once, instead of each waiting out the timeout and retries.
         self.breaker = breaker or make_breaker("llm", counts=lambda exc: isinstance(exc, GeneratorUnavailable))
 
-    def _complete(self, messages: list[dict], max_tokens: int | None = None, timeout_s: float | None = None):
+    def _complete(self, messages: list[dict], max_tokens: int | None = None, timeout_s: float | None = None,
+                  stream: bool = False):
         import openai
 
         try:
             client = self.client
             if timeout_s is not None:  # a bounded call: its own timeout, no retries
                 client = client.with_options(timeout=timeout_s, max_retries=0) if hasattr(client, "with_options") else client
+            options = {"stream": True, "stream_options": {"include_usage": True}} if stream else {}
             return client.chat.completions.create(
                 model=self.settings.model, messages=messages, temperature=0,
-                max_tokens=max_tokens or self.settings.max_tokens,
+                max_tokens=max_tokens or self.settings.max_tokens, **options,
             )
         except (openai.APIConnectionError, openai.APITimeoutError, openai.InternalServerError, openai.RateLimitError) as exc:
             raise GeneratorUnavailable(type(exc).__name__) from exc
@@ -141,27 +143,92 @@ class OpenAIGenerator:
             markers[:] = [n for n in markers if 1 <= n <= len(passages)]  # citations of passages not given are dropped
             if not markers:
                 raise GenerationRejected(f"a sentence cites no passage that was given: {claim[:80]!r}")
-        supports = []
-        for claim, cited in sentences:
-            sources = " ".join(passages[n - 1].text for n in cited)
-            # The cross-encoder judges relevance, not entailment: a sentence on the passage's topic with a figure the
-            # passage does not hold would pass it. Every figure (a token with a digit) must be in the cited text.
-            missing = [f for f in _FIGURE.findall(claim) if _normal_figure(f) not in _normal_figure(sources)]
-            if missing:
-                raise GenerationRejected(f"a figure is not in the passages it cites: {missing[0]!r} in {claim[:80]!r}")
-            logits = self.reranker.score(claim, [passages[n - 1].text for n in cited])
-            best = float(max(sigmoid(logits)))
-            if best < 0.5:
-                raise GenerationRejected(f"a sentence is not supported by the passage it cites: {claim[:80]!r}")
-            supports.append(best)
-            for n in cited:
-                numbering.setdefault(n, len(numbering) + 1)
-        parts = [f"{claim} " + "".join(f"[{numbering[n]}]" for n in dict.fromkeys(cited)) for claim, cited in sentences]
+        supports: list[float] = []
+        parts = [self._verify(claim, cited, passages, numbering, supports) for claim, cited in sentences]
+        return self._draft(parts, passages, numbering, supports, usage)
+
+    def _verify(self, claim: str, cited: list[int], passages: list[SearchHit], numbering: dict[int, int],
+                supports: list[float]) -> str:
+        """One sentence held to the passages it cites (GenerationRejected if it is not); its text with the citation
+        numbers shown, which are given in order of first citation."""
+        sources = " ".join(passages[n - 1].text for n in cited)
+        # The cross-encoder judges relevance, not entailment: a sentence on the passage's topic with a figure the
+        # passage does not hold would pass it. Every figure (a token with a digit) must be in the cited text.
+        missing = [f for f in _FIGURE.findall(claim) if _normal_figure(f) not in _normal_figure(sources)]
+        if missing:
+            raise GenerationRejected(f"a figure is not in the passages it cites: {missing[0]!r} in {claim[:80]!r}")
+        logits = self.reranker.score(claim, [passages[n - 1].text for n in cited])
+        best = float(max(sigmoid(logits)))
+        if best < 0.5:
+            raise GenerationRejected(f"a sentence is not supported by the passage it cites: {claim[:80]!r}")
+        supports.append(best)
+        for n in cited:
+            numbering.setdefault(n, len(numbering) + 1)
+        return f"{claim} " + "".join(f"[{numbering[n]}]" for n in dict.fromkeys(cited))
+
+    def _draft(self, parts: list[str], passages: list[SearchHit], numbering: dict[int, int], supports: list[float],
+               usage: Usage) -> Draft:
         citations = [
             Citation.of(shown, passages[given - 1], 0, len(passages[given - 1].text), passages[given - 1].score)
             for given, shown in numbering.items()
         ]
-        return Draft(" ".join(parts), citations, min(supports), self.name, usage)
+        return Draft(" ".join(parts), citations, min(supports), self.name, usage, parts=parts)
+
+    def generate_streamed(self, question: str, passages: list[SearchHit], on_sentence, instructions: str | None = None) -> Draft:
+        """Like generate, with the reply streamed: each sentence goes to `on_sentence` as soon as it is complete and
+        has passed the same checks, while the model writes the rest. A sentence that fails them ends the answer
+        (what was verified before it stands; nothing verified: GenerationRejected)."""
+        import openai
+
+        try:
+            stream = self.breaker.call(self._complete, build_messages(question, passages, instructions), None, None, True)
+        except pybreaker.CircuitBreakerError as exc:
+            raise GeneratorUnavailable(f"circuit open after repeated failures ({exc})") from exc
+        content, cursor, parts, supports, numbering, usage = "", 0, [], [], {}, Usage()
+
+        def verify_complete(final: bool) -> None:
+            nonlocal cursor
+            for run in list(_MARKER_RUN.finditer(content, cursor)):
+                if not final and run.end() >= len(content):
+                    break  # the run of markers may go on ("[1]" then "[2]")
+                claim = " ".join(content[cursor : run.start()].split()).lstrip(".!?;:, ")
+                markers = [n for n in (int(m) for m in _MARKERS.findall(run.group(0))) if 1 <= n <= len(passages)]
+                cursor = run.end()
+                if not claim:
+                    continue
+                if not markers:
+                    raise GenerationRejected(f"a sentence cites no passage that was given: {claim[:80]!r}")
+                part = self._verify(claim, markers, passages, numbering, supports)
+                parts.append(part)
+                on_sentence(part)
+            if final and " ".join(content[cursor:].split()).strip(".!?;:, "):
+                raise GenerationRejected("the reply ends with a sentence that cites no passage")
+
+        try:
+            for chunk in stream:
+                if getattr(chunk, "usage", None):
+                    usage = self._usage(chunk.usage)
+                choices = getattr(chunk, "choices", None) or []
+                piece = choices[0].delta.content if choices and choices[0].delta else None
+                if piece:
+                    content += piece
+                    if content.lstrip().upper().startswith(_INSUFFICIENT):
+                        raise GenerationRejected("the model found no answer in the passages")
+                    verify_complete(final=False)
+            verify_complete(final=True)
+        except GenerationRejected:
+            if not parts:
+                raise
+        except (openai.APIError, ValueError) as exc:  # the stream broke off
+            if not parts:
+                raise GeneratorUnavailable(f"the stream broke off ({type(exc).__name__})") from exc
+        finally:
+            close = getattr(stream, "close", None)
+            if close is not None:
+                close()
+        if not parts:
+            raise GenerationRejected("the model returned no text")
+        return self._draft(parts, passages, numbering, supports, usage)
 
     def _usage(self, usage) -> Usage:
         if usage is None:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
+import queue
+import threading
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
@@ -21,6 +25,7 @@ from retrieval.audit import Asker
 from retrieval.review import REVIEW_STATUSES, AlreadyResolved, NotFound
 
 router = APIRouter(prefix="/v1", tags=["answers"])
+log = logging.getLogger("cairn.api")
 
 
 MAX_QUESTION_CHARS = 4000
@@ -40,13 +45,13 @@ class AnswerRequest(StrictBody):
 
 def _answer(runtime, who: Principal, collection: str | None, question: str, top_k: int | None, filters: Filters,
             history: list[str] | None = None, conversation_id: str | None = None, new_conversation: bool = False,
-            instructions: str | None = None) -> Answer:
+            instructions: str | None = None, on_sentence=None) -> Answer:
     collection = known_collection(runtime, who, collection)
     try:
         return runtime.answers.answer(
             question, tenant=who.tenant, collection=collection, top_k=top_k, api_key_id=who.key_id, history=history,
             conversation_id=conversation_id, new_conversation=new_conversation, instructions=instructions,
-            **filters.as_query()
+            on_sentence=on_sentence, **filters.as_query()
         )
     except UnknownConversation as exc:
         raise ApiError(404, "not_found", str(exc)) from None
@@ -58,11 +63,33 @@ def _sse(event: str, data: dict | str) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False) if not isinstance(data, str) else data}\n\n"
 
 
-def _pieces(text: str) -> Iterator[str]:
-    """The answer text in small pieces (a few words each), as a stream shows it."""
-    words = text.split(" ")
-    for i in range(0, len(words), 4):
-        yield " ".join(words[i : i + 4]) + (" " if i + 4 < len(words) else "")
+def _streamed(answer_with: Callable[[Callable[[str], None]], Answer]) -> Iterator[tuple[str, object]]:
+    """Runs `answer_with(on_sentence)` on a thread of its own and yields ("delta", text) for each sentence as the
+    answer service releases it (checked against its sources), then ("answer", the Answer), or ("error", message).
+    An answer that streamed nothing (a fallback, a cached answer) comes as one delta before it, so the deltas always
+    add up to the answer's text."""
+    events: queue.Queue = queue.Queue()
+    sent: list[str] = []
+
+    def on_sentence(part: str) -> None:
+        events.put(("delta", part if not sent else " " + part))
+        sent.append(part)
+
+    def run() -> None:
+        try:
+            events.put(("answer", answer_with(on_sentence)))
+        except Exception as exc:  # noqa: BLE001 - the client already has its 200: the failure is an event
+            log.exception("a streamed answer failed")
+            events.put(("error", getattr(exc, "detail", None) or f"{type(exc).__name__}: the answer failed"))
+
+    threading.Thread(target=run, name="cairn-streamed-answer", daemon=True).start()
+    while True:
+        kind, value = events.get()
+        if kind == "answer" and not sent:
+            yield "delta", value.answer
+        yield kind, value
+        if kind in ("answer", "error"):
+            return
 
 
 @router.post(
@@ -71,16 +98,28 @@ def _pieces(text: str) -> Iterator[str]:
     responses={200: {"content": {"text/event-stream": {}}, "description": "an Answer, or with stream: true, events"}},
 )
 def answer(body: AnswerRequest, runtime: RuntimeDep, who: Reader):
-    result = _answer(runtime, who, body.collection, body.question, body.top_k, body.filters, body.history,
-                     body.conversation_id, new_conversation=body.conversation_id is None)
+    """An Answer; with `stream: true`, server-sent events: a `delta` for each sentence as soon as it has passed the
+    support check (with the LLM generator, while the model writes the rest), then `answer` (the whole object, with
+    `timings_ms.first_sentence`), then `done`."""
+    collection = known_collection(runtime, who, body.collection)  # a bad request fails before the stream starts
+    if body.conversation_id is not None and not runtime.conversations.exists(who.tenant, body.conversation_id):
+        raise ApiError(404, "not_found", f"no conversation {body.conversation_id}")
+
+    def answer_with(on_sentence=None) -> Answer:
+        return _answer(runtime, who, collection, body.question, body.top_k, body.filters, body.history,
+                       body.conversation_id, new_conversation=body.conversation_id is None, on_sentence=on_sentence)
+
     if not body.stream:
-        return result
-    # The answer is checked against its sources before any of it is shown, so the stream starts after that check.
+        return answer_with()
 
     def events() -> Iterator[str]:
-        for piece in _pieces(result.answer):
-            yield _sse("delta", {"text": piece})
-        yield _sse("answer", result.as_dict())
+        for kind, value in _streamed(answer_with):
+            if kind == "delta":
+                yield _sse("delta", {"text": value})
+            elif kind == "answer":
+                yield _sse("answer", value.as_dict())
+            else:
+                yield _sse("error", {"error": {"code": "answer_failed", "message": str(value)}})
         yield _sse("done", "[DONE]")
 
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
@@ -242,7 +281,10 @@ MAX_EMBEDDING_INPUTS = 256
 @router.post("/embeddings")
 def embeddings(body: EmbeddingRequest, runtime: RuntimeDep, who: Reader) -> dict:
     """OpenAI-compatible embeddings with the deployment's embedder (the one its index uses)."""
-    texts = openai_compat.embedding_texts(body.input)
+    try:
+        texts = openai_compat.embedding_texts(body.input)
+    except ValueError as exc:
+        raise ApiError(422, "invalid_request", str(exc)) from None
     if not texts or len(texts) > MAX_EMBEDDING_INPUTS or any(not t or len(t) > 20_000 for t in texts):
         raise ApiError(422, "invalid_request",
                        f"input must be 1 to {MAX_EMBEDDING_INPUTS} non-empty texts of at most 20,000 characters")
@@ -313,38 +355,54 @@ def chat_completions(body: ChatRequest, runtime: RuntimeDep, who: Reader):
         raise ApiError(422, "invalid_request", "messages must contain a user message with text")
     if len(questions[-1]) > MAX_QUESTION_CHARS:
         raise ApiError(422, "invalid_request", f"the last user message is longer than {MAX_QUESTION_CHARS} characters")
-    collection = body.collection or _collection_of_model(runtime, who, body.model)
-    # The earlier user messages are the conversation: a follow-up is made self-contained from them.
-    result = _answer(runtime, who, collection, questions[-1], None, Filters(), history=questions[:-1],
-                     instructions="\n\n".join(instructions) or None)
+    collection = known_collection(runtime, who, body.collection or _collection_of_model(runtime, who, body.model))
+
+    def answer_with(on_sentence=None) -> Answer:
+        # The earlier user messages are the conversation: a follow-up is made self-contained from them.
+        return _answer(runtime, who, collection, questions[-1], None, Filters(), history=questions[:-1],
+                       instructions="\n\n".join(instructions) or None, on_sentence=on_sentence)
+
     created = int(time.time())
-    model = openai_compat.response_model(result)
-    citations = [c.__dict__ for c in result.citations]
-    extension = {"answer_id": result.id, "confidence": result.confidence, "review_id": result.review_id,
-                 "fallback": result.fallback.__dict__ if result.fallback else None, "calibration": result.calibration,
-                 "standalone_question": result.standalone_question,
-                 # A system message is recorded with the answer; only an LLM's answer follows it (after Cairn's own
-                 # grounding rules), the extractive one quotes the sources as they are.
-                 "system_prompt_applied": result.instructions_applied if instructions else None}
-    usage = openai_compat.usage_of(result, questions[-1])
-    completion_id = f"chatcmpl-{result.id}"
-    if not body.stream:
+
+    def extras(result: Answer) -> dict:
         return {
-            "id": completion_id, "object": "chat.completion", "created": created, "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": result.answer}, "finish_reason": "stop"}],
-            "usage": usage, "citations": citations, "cairn": extension,
+            "usage": openai_compat.usage_of(result, questions[-1]),
+            "citations": [c.__dict__ for c in result.citations],
+            "cairn": {"answer_id": result.id, "confidence": result.confidence, "review_id": result.review_id,
+                      "fallback": result.fallback.__dict__ if result.fallback else None,
+                      "calibration": result.calibration, "standalone_question": result.standalone_question,
+                      "timings_ms": result.timings_ms,
+                      # A system message is recorded with the answer; only an LLM's answer follows it (after Cairn's
+                      # own grounding rules), the extractive one quotes the sources as they are.
+                      "system_prompt_applied": result.instructions_applied if instructions else None},
         }
 
-    def chunk(delta: dict, finish: str | None = None, **extra) -> str:
+    if not body.stream:
+        result = answer_with()
+        return {
+            "id": f"chatcmpl-{result.id}", "object": "chat.completion", "created": created,
+            "model": openai_compat.response_model(result),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": result.answer}, "finish_reason": "stop"}],
+            **extras(result),
+        }
+    completion_id = f"chatcmpl-{uuid.uuid4()}"
+    # Chunks go out before the answer is complete: they name the generator that is meant to write it.
+    expected = runtime.settings.llm.model if runtime.settings.answer.generator == "llm" else openai_compat.EXTRACTIVE_MODEL
+
+    def chunk(delta: dict, finish: str | None = None, model: str = expected, **extra) -> str:
         payload = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model,
                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
         return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
 
     def events() -> Iterator[str]:
         yield chunk({"role": "assistant", "content": ""})
-        for piece in _pieces(result.answer):
-            yield chunk({"content": piece})
-        yield chunk({}, "stop", usage=usage, citations=citations, cairn=extension)
+        for kind, value in _streamed(answer_with):
+            if kind == "delta":
+                yield chunk({"content": value})
+            elif kind == "answer":
+                yield chunk({}, "stop", model=openai_compat.response_model(value), **extras(value))
+            else:
+                yield f"data: {json.dumps(openai_compat.error_body(500, 'answer_failed', str(value)))}\n\n"
         yield "data: [DONE]\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})

@@ -40,12 +40,16 @@ def test_answer_json_stream_and_audit_record(client):
     assert client.get(f"/v1/answers/{body['id']}").json()["answer"] == body["answer"]
     assert client.get("/v1/answers/nope").status_code == 404
 
-    streamed = client.post("/v1/answer", json={"question": QUESTION, "stream": True})
+    # A question not asked before (a cached answer has no sentences to stream: it comes in one piece).
+    streamed = client.post("/v1/answer", json={"question": "What is the average federal tax rate of billionaires?",
+                                               "stream": True})
     assert streamed.headers["content-type"].startswith("text/event-stream")
     parsed = events(streamed)
     assert [name for name, _ in parsed][-2:] == ["answer", "done"]
     final = json.loads(parsed[-2][1])
-    assert "".join(json.loads(data)["text"] for name, data in parsed if name == "delta") == final["answer"]
+    deltas = [json.loads(data)["text"] for name, data in parsed if name == "delta"]
+    assert "".join(deltas) == final["answer"] and len(deltas) == len(final["citations"])  # a sentence each, as chosen
+    assert 0 < final["timings_ms"]["first_sentence"] <= final["timings_ms"]["total"]
 
 
 def test_fallback_enters_the_review_queue_and_is_resolved(client):

@@ -115,3 +115,25 @@ def test_a_system_prompt_follows_the_grounding_rules_and_is_recorded(llm_runtime
     assert record["instructions"] == "Answer in one short sentence."
     assert record["instructions_applied"] == (answer.generator == LLM_MODEL)  # the extractive fallback cannot follow them
     assert all(c["quote"] for c in record["citations"])
+
+
+def test_llm_sentences_stream_as_each_passes_the_support_check(llm_runtime):
+    import json
+
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    with TestClient(create_app(llm_runtime)) as client:
+        streamed = client.post("/v1/answer", json={"question": QUESTION, "stream": True})
+    events = [block.split("\n") for block in streamed.text.strip().split("\n\n")]
+    parsed = [(lines[0].removeprefix("event: "), lines[1].removeprefix("data: ")) for lines in events]
+    assert [name for name, _ in parsed][-2:] == ["answer", "done"]
+    final = json.loads(parsed[-2][1])
+    deltas = [json.loads(data)["text"] for name, data in parsed if name == "delta"]
+    assert "".join(deltas) == final["answer"]
+    if final["generator"] == LLM_MODEL:  # written by the model: sentence by sentence, each checked before it went out
+        assert len(deltas) == final["answer"].count("[") - final["answer"].count("][") and final["fallback"] is None
+        assert 0 < final["timings_ms"]["first_sentence"] <= final["timings_ms"]["total"]
+    else:  # the model's first sentence failed the check: the extractive answer, in one piece or by sentence
+        assert final["fallback"]["reason"] in ("llm_rejected", "llm_unavailable")
