@@ -22,7 +22,8 @@ def llm_runtime(tmp_path_factory, bge, parser, llm_server):
     settings = Settings(
         data_dir=tmp_path_factory.mktemp("llm") / "data", _env_file=None,
         answer={"generator": "llm"},
-        llm={"base_url": llm_server, "model": LLM_MODEL, "api_key": "local", "timeout_s": 120, "condense_timeout_s": 120},
+        llm={"base_url": llm_server, "model": LLM_MODEL, "api_key": "local", "timeout_s": 120, "condense_timeout_s": 120,
+             "input_price_per_mtok": 0.15, "output_price_per_mtok": 0.60},  # priced like a small hosted model
     )
     with open_runtime(settings, bge, parser) as runtime:
         target = IngestTarget(settings.tenant, settings.collection, settings.chunking.strategy)
@@ -30,11 +31,16 @@ def llm_runtime(tmp_path_factory, bge, parser, llm_server):
         yield runtime
 
 
-def test_the_server_reports_real_token_usage(llm_server):
-    client = OpenAI(base_url=llm_server, api_key="local", timeout=120)
+def test_the_server_reports_real_token_usage_and_it_is_priced(llm_runtime):
+    settings = llm_runtime.settings
+    client = OpenAI(base_url=settings.llm.base_url, api_key="local", timeout=120)
     reply = client.chat.completions.create(model=LLM_MODEL, messages=[{"role": "user", "content": "Name a colour."}],
                                            max_tokens=8)
     assert reply.choices[0].message.content and reply.usage.prompt_tokens > 0 and reply.usage.completion_tokens > 0
+    usage = OpenAIGenerator(settings.llm, llm_runtime.reranker, client=client)._usage(reply.usage)
+    expected = (reply.usage.prompt_tokens * 0.15 + reply.usage.completion_tokens * 0.60) / 1e6
+    assert (usage.input_tokens, usage.output_tokens) == (reply.usage.prompt_tokens, reply.usage.completion_tokens)
+    assert usage.cost_usd == pytest.approx(expected, rel=1e-3) and usage.cost_usd > 0
 
 
 def test_an_llm_answer_is_grounded_or_rejected(llm_runtime):
@@ -48,6 +54,8 @@ def test_an_llm_answer_is_grounded_or_rejected(llm_runtime):
     if draft is not None:
         given = {p.chunk_id: p for p in passages}
         assert draft.citations and draft.usage.input_tokens > 0 and draft.usage.output_tokens > 0
+        expected = (draft.usage.input_tokens * 0.15 + draft.usage.output_tokens * 0.60) / 1e6
+        assert draft.usage.cost_usd == pytest.approx(expected, rel=1e-3) and draft.usage.cost_usd > 0
         for citation in draft.citations:
             passage = given[citation.chunk_id]  # cited only what it was given
             assert citation.quote == passage.text[citation.start - passage.start : citation.end - passage.start]
