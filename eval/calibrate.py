@@ -24,6 +24,7 @@ from eval.abstention import auroc
 from eval.answers import load, reference_coverage
 from eval.reliability import expected_calibration_error
 from retrieval.calibration import SIGNALS, Calibration
+from retrieval.rerank import sigmoid
 
 
 @dataclass
@@ -225,7 +226,7 @@ def calibrate(
 
 def uncalibrated(signals: dict[str, float]) -> float:
     """The confidence without a calibration: the cross-encoder's probability that the best sentence answers."""
-    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, float(signals.get("best_logit", -60.0))))))
+    return float(sigmoid(signals.get("best_logit", -60.0)))
 
 
 def recalibrate(runtime, examples: list[Example], sources: list[str], *, from_review: bool,

@@ -137,14 +137,15 @@ def _with_context(text: str, start: int, end: int) -> str:
     return f"{header.strip()}\n{sentence}" if header else sentence
 
 
-def _separate(spans: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
-    """Chosen quotes in passage order, none overlapping: a short sentence whose lead-in holds an earlier chosen
-    sentence was chosen for what that sentence already says, and is left out."""
-    kept: list[tuple[int, int, int]] = []
-    for rank, start, end in spans:
-        if kept and kept[-1][0] == rank and start < kept[-1][2]:
+def _separate(chosen: list[int], candidates: list[tuple[int, int, int]]) -> list[int]:
+    """The chosen candidates (in passage order) whose quotes overlap none kept before them: a short sentence whose
+    lead-in holds an earlier chosen sentence was chosen for what that sentence already says, and is left out."""
+    kept: list[int] = []
+    for i in chosen:
+        rank, start, _ = candidates[i]
+        if kept and candidates[kept[-1]][0] == rank and start < candidates[kept[-1]][2]:
             continue
-        kept.append((rank, start, end))
+        kept.append(i)
     return kept
 
 
@@ -157,18 +158,12 @@ def _lead_in(spans: list[tuple[int, int]], at: int) -> int:
     """Where the lead-in of sentence `at` starts: the earlier sentences of the passage that fit in LEAD_IN
     characters before it (at least the one just before)."""
     start = spans[at][0]
-    lead = start
-    for earlier in range(at - 1, -1, -1):
-        if start - spans[earlier][0] > LEAD_IN and lead != start:
+    lead = spans[at - 1][0] if at else start
+    for earlier in range(at - 2, -1, -1):
+        if start - spans[earlier][0] > LEAD_IN:
             break
         lead = spans[earlier][0]
-        if start - lead > LEAD_IN:
-            break
     return lead
-
-
-def _quoted_by(candidate: tuple[int, int, int], span: tuple[int, int, int]) -> bool:
-    return candidate == span
 
 
 # Logits added to a sentence that speaks of the time the question asks about (TIME_WORDS): enough to prefer it over
@@ -238,11 +233,10 @@ class ExtractiveGenerator:
                 elif top not in chosen:
                     chosen.append(top)
         chosen = sorted(chosen, key=lambda i: candidates[i])  # passage order, then position
-        spans = _separate([candidates[i] for i in chosen])
         parts_text, citations = [], []
-        for number, (rank, start, end) in enumerate(spans, start=1):
-            score = max(float(sigmoid(logits[i])) for i in chosen if _quoted_by(candidates[i], (rank, start, end)))
-            citation = Citation.of(number, passages[rank], start, end, score)
+        for number, i in enumerate(_separate(chosen, candidates), start=1):
+            rank, start, end = candidates[i]
+            citation = Citation.of(number, passages[rank], start, end, float(sigmoid(logits[i])))
             citations.append(citation)
             parts_text.append(f"{' '.join(citation.quote.split())} [{number}]")
         if uncovered:

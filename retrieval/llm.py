@@ -92,16 +92,21 @@ class OpenAIGenerator:
         except (openai.APIError, ValueError) as exc:  # a body that is not the protocol's JSON, and the like
             raise GeneratorUnavailable(f"unreadable response ({type(exc).__name__})") from exc
 
+    def _request(self, messages: list[dict], max_tokens: int | None = None, timeout_s: float | None = None,
+                 stream: bool = False):
+        """One call through the breaker: while it is open, GeneratorUnavailable at once."""
+        try:
+            return self.breaker.call(self._complete, messages, max_tokens, timeout_s, stream)
+        except pybreaker.CircuitBreakerError as exc:
+            raise GeneratorUnavailable(f"circuit open after repeated failures ({exc})") from exc
+
     def condense(self, question: str, history: list[str]) -> str:
         """The follow-up rewritten by the LLM as a self-contained question: one bounded call (condense_timeout_s, a
         few dozen tokens); GeneratorUnavailable when it fails or the reply is not a usable question."""
         turns = "\n".join(f"User: {earlier}" for earlier in history[-4:])
         messages = [{"role": "system", "content": CONDENSE_PROMPT},
                     {"role": "user", "content": f"Conversation:\n{turns}\n\nLast question: {question}"}]
-        try:
-            response = self.breaker.call(self._complete, messages, 64, self.settings.condense_timeout_s)
-        except pybreaker.CircuitBreakerError as exc:
-            raise GeneratorUnavailable(f"circuit open after repeated failures ({exc})") from exc
+        response = self._request(messages, 64, self.settings.condense_timeout_s)
         choices = getattr(response, "choices", None) or []
         text = " ".join(((choices[0].message.content or "") if choices and choices[0].message else "").split())
         text = text.removeprefix("Rewritten question:").strip(' "')
@@ -110,10 +115,7 @@ class OpenAIGenerator:
         return text
 
     def generate(self, question: str, passages: list[SearchHit], instructions: str | None = None) -> Draft:
-        try:
-            response = self.breaker.call(self._complete, build_messages(question, passages, instructions))
-        except pybreaker.CircuitBreakerError as exc:
-            raise GeneratorUnavailable(f"circuit open after repeated failures ({exc})") from exc
+        response = self._request(build_messages(question, passages, instructions))
         choices = getattr(response, "choices", None) or []
         content = (choices[0].message.content or "").strip() if choices and choices[0].message else ""
         usage = self._usage(getattr(response, "usage", None))
@@ -180,10 +182,7 @@ class OpenAIGenerator:
         (what was verified before it stands; nothing verified: GenerationRejected)."""
         import openai
 
-        try:
-            stream = self.breaker.call(self._complete, build_messages(question, passages, instructions), None, None, True)
-        except pybreaker.CircuitBreakerError as exc:
-            raise GeneratorUnavailable(f"circuit open after repeated failures ({exc})") from exc
+        stream = self._request(build_messages(question, passages, instructions), stream=True)
         content, cursor, parts, supports, numbering, usage = "", 0, [], [], {}, Usage()
 
         def verify_complete(final: bool) -> None:

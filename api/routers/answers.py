@@ -43,10 +43,10 @@ class AnswerRequest(StrictBody):
                                "for a client that keeps the conversation itself")
 
 
-def _answer(runtime, who: Principal, collection: str | None, question: str, top_k: int | None, filters: Filters,
+def _answer(runtime, who: Principal, collection: str, question: str, top_k: int | None, filters: Filters,
             history: list[str] | None = None, conversation_id: str | None = None, new_conversation: bool = False,
             instructions: str | None = None, on_sentence=None) -> Answer:
-    collection = known_collection(runtime, who, collection)
+    """The answer service's answer, its errors as API errors; `collection` is known already (known_collection)."""
     try:
         return runtime.answers.answer(
             question, tenant=who.tenant, collection=collection, top_k=top_k, api_key_id=who.key_id, history=history,
@@ -101,8 +101,9 @@ def answer(body: AnswerRequest, runtime: RuntimeDep, who: Reader):
     """An Answer; with `stream: true`, server-sent events: a `delta` for each sentence as soon as it has passed the
     support check (with the LLM generator, while the model writes the rest), then `answer` (the whole object, with
     `timings_ms.first_sentence`), then `done`."""
-    collection = known_collection(runtime, who, body.collection)  # a bad request fails before the stream starts
-    if body.conversation_id is not None and not runtime.conversations.exists(who.tenant, body.conversation_id):
+    collection = known_collection(runtime, who, body.collection)
+    # A streamed request has its 200 before the service runs: an unknown conversation must fail before that.
+    if body.stream and body.conversation_id is not None and not runtime.conversations.exists(who.tenant, body.conversation_id):
         raise ApiError(404, "not_found", f"no conversation {body.conversation_id}")
 
     def answer_with(on_sentence=None) -> Answer:
@@ -355,7 +356,8 @@ def chat_completions(body: ChatRequest, runtime: RuntimeDep, who: Reader):
         raise ApiError(422, "invalid_request", "messages must contain a user message with text")
     if len(questions[-1]) > MAX_QUESTION_CHARS:
         raise ApiError(422, "invalid_request", f"the last user message is longer than {MAX_QUESTION_CHARS} characters")
-    collection = known_collection(runtime, who, body.collection or _collection_of_model(runtime, who, body.model))
+    # `model` names a collection the tenant has (or the default); the `collection` extension is checked like anywhere.
+    collection = known_collection(runtime, who, body.collection) if body.collection else _collection_of_model(runtime, who, body.model)
 
     def answer_with(on_sentence=None) -> Answer:
         # The earlier user messages are the conversation: a follow-up is made self-contained from them.
