@@ -33,10 +33,13 @@ run-llm: install llm-venv
 system-tools:
 	bash scripts/ensure_system_tools.sh
 
+# The layers first (import-linter contracts in pyproject.toml): a broken layer fails before any test runs.
 test: install services system-tools llm-venv
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
 test-fast: install services system-tools
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -m "not slow"
 
 run: install

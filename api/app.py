@@ -1,4 +1,5 @@
-"""The FastAPI application: routers wired to a Runtime; the embedded profile runs its worker in this process."""
+"""The FastAPI application: routers over the services of a composition root (`api.root.Root`); the embedded
+profile runs its worker in this process."""
 
 from __future__ import annotations
 
@@ -10,40 +11,34 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-
-from api.errors import document_errors, install_error_handlers
-from api.routers import answers, documents, evals, health, jobs, operations, search
 from opentelemetry.trace import SpanKind
 
+from api.errors import document_errors, install_error_handlers
+from api.root import Root
+from api.routers import answers, documents, evals, health, jobs, operations, search
 from core.logs import bind_request
 from core.tracing import trace_id
-from workers.runtime import Runtime
+from workers.inprocess import InProcessWorker
+from workers.submit import collect_files
 
 log = logging.getLogger("cairn.api")
 access = logging.getLogger("cairn.access")  # one structured record per request (uvicorn's access log is off)
 
 
-def create_app(runtime: Runtime, ingest_on_start: list[Path] | None = None) -> FastAPI:
+def create_app(root: Root, ingest_on_start: list[Path] | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         worker = None
-        if runtime.settings.in_process_worker:
-            from workers.inprocess import InProcessWorker
-            from workers.submit import enqueue
-
-            runtime.open_ingestion()  # own the embedded index for the life of the server
-            worker = InProcessWorker(runtime.celery, runtime.settings.worker.concurrency)
+        if root.settings.in_process_worker:
+            root.open_ingestion()  # own the embedded index for the life of the server
+            worker = InProcessWorker(root.celery, root.settings.worker.concurrency)
             worker.start()
-            enqueue(runtime, runtime.jobs.unfinished_items())  # work a previous run accepted but did not finish
-            from eval import runs as eval_runs
-
-            eval_runs.enqueue(runtime, runtime.evals.recover())
+            root.submitter.enqueue(root.jobs.unfinished_items())  # work a previous run accepted but did not finish
+            root.eval_runs.enqueue(root.eval_store.recover())
         if ingest_on_start:
-            from workers.submit import collect_files, submit
-
-            settings = runtime.settings
-            job_id = submit(
-                runtime, collect_files(ingest_on_start), tenant=settings.tenant, collection=settings.collection,
+            settings = root.settings
+            job_id = root.submitter.submit(
+                collect_files(ingest_on_start), tenant=settings.tenant, collection=settings.collection,
                 strategy=settings.chunking.strategy,
             )
             log.warning("ingesting %s as job %s", ", ".join(map(str, ingest_on_start)), job_id)
@@ -52,10 +47,10 @@ def create_app(runtime: Runtime, ingest_on_start: list[Path] | None = None) -> F
         finally:
             if worker is not None:
                 worker.stop()
-            runtime.close()
+            root.close()
 
     app = FastAPI(title="Cairn", version="0.1.0", lifespan=lifespan, description="A RAG knowledge backend.")
-    app.state.runtime = runtime
+    app.state.root = root
     install_error_handlers(app)
 
     def openapi() -> dict:
@@ -72,7 +67,7 @@ def create_app(runtime: Runtime, ingest_on_start: list[Path] | None = None) -> F
     async def request_size_limit(request: Request, call_next):
         """An upload request over the whole-request limit is refused before its body is read; under it, every file
         is judged on its own (a file over the per-file limit is rejected alone)."""
-        limit = runtime.settings.ingest.max_request_bytes
+        limit = root.settings.ingest.max_request_bytes
         if request.method in ("POST", "PUT") and request.url.path.startswith("/v1/documents"):
             declared = request.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > limit:
@@ -88,7 +83,7 @@ def create_app(runtime: Runtime, ingest_on_start: list[Path] | None = None) -> F
         started = time.perf_counter()
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         status = 500
-        with runtime.tracer.start_as_current_span(f"{request.method} {request.url.path}", kind=SpanKind.SERVER) as span:
+        with root.tracer.start_as_current_span(f"{request.method} {request.url.path}", kind=SpanKind.SERVER) as span:
             bind_request(request_id, trace_id())
             try:
                 response = await call_next(request)
@@ -101,9 +96,9 @@ def create_app(runtime: Runtime, ingest_on_start: list[Path] | None = None) -> F
                 span.update_name(f"{request.method} {path}")
                 span.set_attributes({"http.request.method": request.method, "http.route": path,
                                      "http.response.status_code": status, "cairn.request_id": request_id})
-                runtime.metrics.requests.labels(request.method, path, str(status)).inc()
+                root.metrics.requests.labels(request.method, path, str(status)).inc()
                 seconds = time.perf_counter() - started
-                runtime.metrics.request_seconds.labels(request.method, path).observe(seconds)
+                root.metrics.request_seconds.labels(request.method, path).observe(seconds)
                 access.info("request", extra={"method": request.method, "route": path, "status": status,
                                               "ms": round(seconds * 1000, 2)})
 

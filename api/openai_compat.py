@@ -9,7 +9,6 @@ import time
 
 import numpy as np
 
-
 DEFAULT_MODEL = "cairn"
 MODEL_PREFIX = "cairn/"
 EXTRACTIVE_MODEL = "cairn-extractive"
@@ -115,5 +114,6 @@ def error_body(status: int, code: str, message: str, param: str | None = None) -
 
 def now() -> int:
     return int(time.time())
+
 
 

@@ -34,16 +34,16 @@ import numpy as np  # noqa: E402
 import uvicorn  # noqa: E402
 
 from api.app import create_app  # noqa: E402
+from api.root import Root  # noqa: E402
 from benchmarks.common import free_port, rss_mb  # noqa: E402
 from core.settings import Settings  # noqa: E402
-from core.types import ChunkRecord, chunk_id_for  # noqa: E402
+from core.types import ChunkPayload, ChunkRecord, chunk_id_for  # noqa: E402
 from eval.beir import COLLECTION, BeirData, index_corpus, load  # noqa: E402
 from eval.runs import EVAL_TENANT  # noqa: E402
 from ingest.pipeline import store_name  # noqa: E402
-from workers.runtime import Runtime  # noqa: E402
 
 
-def add_filler(runtime: Runtime, target_chunks: int, seed: int = 7) -> int:
+def add_filler(runtime: Root, target_chunks: int, seed: int = 7) -> int:
     settings = runtime.settings
     name = store_name(settings.qdrant.prefix, COLLECTION, settings.chunking.strategy)
     have = runtime.store.count(name)
@@ -51,7 +51,7 @@ def add_filler(runtime: Runtime, target_chunks: int, seed: int = 7) -> int:
         return have
     rng = np.random.default_rng(seed)
     words = " ".join(
-        c.payload["text"] for row in runtime.catalog.list(settings.tenant, COLLECTION, limit=300) for c in runtime.store.chunks(name, row.id)
+        c.payload.text for row in runtime.catalog.list(settings.tenant, COLLECTION, limit=300) for c in runtime.store.chunks(name, row.id)
     ).split()
     sparse = runtime.ingest.sparse
     # Filler documents of 500 chunks: fewer per-document operations (each one stages, then publishes), so that a
@@ -67,11 +67,11 @@ def add_filler(runtime: Runtime, target_chunks: int, seed: int = 7) -> int:
         for i in range(count):
             text = " ".join(words[j] for j in picks[i])
             indices, values = sparse.encode_document(text)
-            payload = {
-                "tenant": settings.tenant, "collection": COLLECTION, "strategy": settings.chunking.strategy,
-                "document_id": document_id, "version": 1, "source": f"filler://{document_id}", "title": "filler",
-                "chunk_index": i, "text": text, "start": 0, "end": len(text), "page": None,
-            }
+            payload = ChunkPayload(
+                tenant=settings.tenant, collection=COLLECTION, strategy=settings.chunking.strategy,
+                document_id=document_id, source=f"filler://{document_id}", title="filler", chunk_index=i, text=text,
+                start=0, end=len(text),
+            )
             records.append(ChunkRecord(chunk_id_for(document_id, 1, i), vectors[i].tolist(), indices, values, payload))
         runtime.store.replace_document(name, document_id, 1, records)
         done = first + count
@@ -119,17 +119,17 @@ def measure(base: str, route: str, bodies: list[dict], concurrency: int) -> dict
     }
 
 
-def open_index(data: BeirData, base_dir: Path, data_dir: Path, chunks: int) -> tuple[Runtime, int, float]:
+def open_index(data: BeirData, base_dir: Path, data_dir: Path, chunks: int) -> tuple[Root, int, float]:
     """A runtime on `chunks` chunks: SciFact (ingested once into `base_dir`, then copied) plus filler."""
     started = time.perf_counter()
     if not data_dir.exists():
         if not (base_dir / "done").exists():
-            base = Runtime(bench_settings(base_dir))
-            index_corpus(base, data, EVAL_TENANT, base.settings.chunking.strategy)
+            base = Root(bench_settings(base_dir))
+            index_corpus(base.eval_services(), data, EVAL_TENANT, base.settings.chunking.strategy)
             base.close()
             (base_dir / "done").touch()
         shutil.copytree(base_dir, data_dir)
-    runtime = Runtime(bench_settings(data_dir))
+    runtime = Root(bench_settings(data_dir))
     runtime.open_ingestion()
     count = add_filler(runtime, chunks)
     return runtime, count, time.perf_counter() - started
@@ -140,7 +140,7 @@ def bench_settings(data_dir: Path) -> Settings:
     return Settings(data_dir=data_dir, collection=COLLECTION, tenant=EVAL_TENANT, cache={"enabled": False}, _env_file=None)
 
 
-def measure_index(runtime: Runtime, questions: list[str], requests: int, concurrencies: list[int]) -> dict:
+def measure_index(runtime: Root, questions: list[str], requests: int, concurrencies: list[int]) -> dict:
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)

@@ -21,12 +21,12 @@ from core.offline import configure_offline  # noqa: E402
 
 configure_offline()
 
+from api.root import Root  # noqa: E402
+from benchmarks.brokenfiles import KINDS, generate  # noqa: E402
+from benchmarks.common import DOCS  # noqa: E402
 from core.settings import Settings  # noqa: E402
-from tests.brokenfiles import KINDS, generate  # noqa: E402
-from tests.conftest import DOCS  # noqa: E402
 from workers.inprocess import InProcessWorker  # noqa: E402
-from workers.runtime import Runtime  # noqa: E402
-from workers.submit import collect_files, submit  # noqa: E402
+from workers.submit import collect_files  # noqa: E402
 
 
 def wait(runtime, job_id: str):
@@ -44,16 +44,16 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="cairn-broken-"))
     generate(work / "broken", args.count, seed=args.seed)
-    runtime = Runtime(Settings(data_dir=work / "data"))
+    runtime = Root(Settings(data_dir=work / "data"))
     runtime.open_ingestion()
     worker = InProcessWorker(runtime.celery, runtime.settings.worker.concurrency)
     worker.start()
     started = time.perf_counter()
     try:
-        view = wait(runtime, submit(runtime, collect_files([work / "broken"]), tenant="default", collection="broken",
+        view = wait(runtime, runtime.submitter.submit(collect_files([work / "broken"]), tenant="default", collection="broken",
                                     strategy="sentence"))
         seconds = time.perf_counter() - started
-        good = wait(runtime, submit(runtime, collect_files([DOCS / "fake-memo.pdf"]), tenant="default",
+        good = wait(runtime, runtime.submitter.submit(collect_files([DOCS / "fake-memo.pdf"]), tenant="default",
                                     collection="broken", strategy="sentence"))
     finally:
         worker.stop()

@@ -1,5 +1,5 @@
-"""Helpers the benchmarks share: a free loopback port, waiting for a server process, the resident memory and CPU time
-of a process tree."""
+"""Helpers the benchmarks (and the tests that reuse their tools) share: where the repository and the shared data are,
+a free loopback port, waiting for a server process, the resident memory and CPU time of a process tree."""
 
 from __future__ import annotations
 
@@ -9,6 +9,11 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+DOCS = SHARED_DATA / "docs"
+SPEECH = SHARED_DATA / "chunking" / "corpora" / "state_of_the_union.md"
 
 
 def free_port() -> int:

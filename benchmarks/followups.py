@@ -44,18 +44,18 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "followups.json")
     args = parser.parse_args()
 
+    from api.root import Root
     from core.settings import Settings
     from eval.answers import COLLECTION, index_corpus, load
     from eval.runs import eval_settings
     from retrieval.conversation import condense
     from retrieval.search import Query
-    from workers.runtime import Runtime
 
     rows, corpus = load(CHUNKING)
-    runtime = Runtime(eval_settings(Settings(), CHUNKING))
+    runtime = Root(eval_settings(Settings(), CHUNKING))
     started = time.perf_counter()
     try:
-        index_corpus(runtime, corpus, COLLECTION)
+        index_corpus(runtime.eval_services(), corpus, COLLECTION)
         reads = runtime.settings.answer.passages
         tenant = runtime.settings.tenant
 

@@ -24,13 +24,13 @@ from core.offline import configure_offline  # noqa: E402
 
 configure_offline()
 
+from api.root import Root  # noqa: E402
 from core.embedders import build_embedder  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from eval.beir import write_documents  # noqa: E402
 from ingest.pipeline import store_name  # noqa: E402
 from workers.inprocess import InProcessWorker  # noqa: E402
-from workers.runtime import Runtime  # noqa: E402
-from workers.submit import collect_files, submit  # noqa: E402
+from workers.submit import collect_files  # noqa: E402
 
 
 def process_cpu_s() -> float:
@@ -38,9 +38,9 @@ def process_cpu_s() -> float:
     return times.user + times.system
 
 
-def ingest_and_wait(runtime: Runtime, path: Path, collection: str, poll_s: float) -> str:
+def ingest_and_wait(runtime: Root, path: Path, collection: str, poll_s: float) -> str:
     """Submits a file or folder as one job to the in-process worker and returns its id once every file has an outcome."""
-    job_id = submit(runtime, collect_files([path]), tenant="bench", collection=collection,
+    job_id = runtime.submitter.submit(collect_files([path]), tenant="bench", collection=collection,
                     strategy=runtime.settings.chunking.strategy)
     while not runtime.jobs.is_finished(job_id):
         time.sleep(poll_s)
@@ -103,7 +103,7 @@ def main() -> None:
         documents = write_documents(args.data / "corpus.jsonl", folder, args.limit)
         settings = Settings(data_dir=Path(tmp) / "data", embedder={"name": args.embedder}, _env_file=None)
         threads = settings.worker.concurrency
-        runtime = Runtime(settings)
+        runtime = Root(settings)
         runtime.open_ingestion()
         worker = InProcessWorker(runtime.celery, threads)
         worker.start()
@@ -130,7 +130,7 @@ def main() -> None:
         chunks = sum(d["chunks"] for d in view.documents)
         name = store_name(settings.qdrant.prefix, "scifact", settings.chunking.strategy)
         texts = [
-            c.payload["text"]
+            c.payload.text
             for row in runtime.catalog.list("bench", "scifact", limit=10**7)
             for c in runtime.store.chunks(name, row.id)
         ]

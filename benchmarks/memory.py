@@ -76,13 +76,13 @@ def create_database(admin_url: str) -> tuple[str, callable]:
 
 
 def measure_worker(env: dict, inbox: Path, work: Path) -> dict:
-    from tests.faults import WorkerKills
-    from workers.runtime import Runtime
-    from workers.submit import collect_files, submit
+    from api.root import Root
+    from benchmarks.faults import WorkerKills
+    from workers.submit import collect_files
 
     worker = WorkerKills(work / "data", env["CAIRN_REDIS_URL"], concurrency=int(env.get("CAIRN_WORKER__CONCURRENCY", "3")))
     worker.env.update(env)
-    producer = Runtime(worker.settings())
+    producer = Root(worker.settings())
     with (work / "worker.log").open("w") as log:
         worker.start(log)
         sampler = Sampler(worker.process.pid)
@@ -90,7 +90,7 @@ def measure_worker(env: dict, inbox: Path, work: Path) -> dict:
             time.sleep(8)  # Celery up, nothing to do yet
             sampler.mark("started")
             started = time.monotonic()
-            job_id = submit(producer, collect_files([inbox]), tenant="default", collection="memory", strategy="sentence")
+            job_id = producer.submitter.submit(collect_files([inbox]), tenant="default", collection="memory", strategy="sentence")
             loaded = False
             while (view := producer.jobs.get(job_id)).status not in ("done", "failed"):
                 if not loaded and any(d["status"] == "indexed" for d in view.documents):

@@ -25,10 +25,10 @@ from core.offline import configure_offline  # noqa: E402
 
 configure_offline()
 
+from api.root import Root  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from eval.beir import write_documents  # noqa: E402
 from ingest.pipeline import IngestTarget  # noqa: E402
-from workers.runtime import Runtime  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 
@@ -92,7 +92,7 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="cairn-profile-"))
     settings = Settings(data_dir=work / "data", cache={"enabled": False}, _env_file=None)
-    runtime = Runtime(settings)
+    runtime = Root(settings)
     ingest = runtime.open_ingestion()
     target = IngestTarget(settings.tenant, settings.collection, settings.chunking.strategy)
     speech = ROOT / "corpora" / "state_of_the_union.md"

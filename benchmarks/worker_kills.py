@@ -22,10 +22,9 @@ from core.offline import configure_offline  # noqa: E402
 
 configure_offline()
 
-from tests.faults import WorkerKills, check_index  # noqa: E402
-from tests.workers.test_worker_kill import write_inbox  # noqa: E402
-from workers.runtime import Runtime  # noqa: E402
-from workers.submit import collect_files, submit  # noqa: E402
+from api.root import Root  # noqa: E402
+from benchmarks.faults import WorkerKills, check_index, write_inbox  # noqa: E402
+from workers.submit import collect_files  # noqa: E402
 
 
 def main() -> None:
@@ -42,7 +41,7 @@ def main() -> None:
     inbox = work / "inbox"
     write_inbox(inbox, args.abstracts)
     worker = WorkerKills(work / "data", args.redis_url)
-    producer = Runtime(worker.settings())
+    producer = Root(worker.settings())
     log = (work / "worker.log").open("w")
     rounds = []
     try:
@@ -53,7 +52,7 @@ def main() -> None:
                 path.write_text(path.read_text(encoding="utf-8") + f"\nRevision {number}.", encoding="utf-8")
             (inbox / f"new-{number}.txt").write_text(f"A note added in round {number}: the index must hold it once.")
             started = time.monotonic()
-            job_id = submit(producer, collect_files([inbox]), tenant="default", collection="kills", strategy="sentence")
+            job_id = producer.submitter.submit(collect_files([inbox]), tenant="default", collection="kills", strategy="sentence")
             worker.start(log)
             delay = rng.uniform(1.0, 12.0)  # model loading takes several seconds: some kills land before any work
             time.sleep(delay)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pybreaker
 
 
-
 def make_breaker(name: str, failures: int = 3, reset_s: float = 15.0, counts=None) -> pybreaker.CircuitBreaker:
     """`counts(exc)` says whether an exception is the dependency's failure (a bad request is not)."""
     exclude = [lambda exc: not counts(exc)] if counts else []

@@ -7,12 +7,15 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pybreaker
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import (
+    JSON,
     Boolean,
     Connection,
     DateTime,
     Float,
-    JSON,
     ForeignKey,
     Index,
     Integer,
@@ -24,21 +27,19 @@ from sqlalchemy import (
     event,
     inspect,
     text,
+)
+from sqlalchemy import (
     true as sa_true,
 )
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as SqlTimeoutError
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SqlTimeoutError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.pool import QueuePool
-import pybreaker
-from alembic import command
-from alembic.config import Config
 
 from core.breakers import make_breaker
 from core.types import TransientError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
-
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 CONNECTION_ERRORS = (OperationalError, InterfaceError, SqlTimeoutError)

@@ -8,7 +8,9 @@ from typing import Protocol
 
 import numpy as np
 
+from core.models import bge_small_dir, minilm_dir
 from core.onnx import OnnxModel
+from core.registry import Registry
 from core.settings import EmbedderName, EmbedderSettings
 
 
@@ -40,8 +42,6 @@ class OnnxBgeSmallEmbedder:
     default_batch_size = 1
 
     def __init__(self, batch_size: int = default_batch_size, threads: int = 1):
-        from core.models import bge_small_dir
-
         self._batch_size = batch_size
         self._model = OnnxModel(bge_small_dir, threads, self.max_tokens)
 
@@ -87,9 +87,6 @@ class MiniLMEmbedder:
             if self._model is None:
                 import torch
                 from sentence_transformers import SentenceTransformer
-
-                from core.models import minilm_dir
-
                 torch.set_num_threads(self._threads)
                 self._model = SentenceTransformer(str(minilm_dir()), device="cpu")
         return self._model
@@ -104,8 +101,13 @@ class MiniLMEmbedder:
         return self.embed_documents([text])[0]
 
 
+EMBEDDERS: Registry[Embedder] = Registry("embedder")
+EMBEDDERS.register(EmbedderName.BGE_SMALL_ONNX, OnnxBgeSmallEmbedder)
+EMBEDDERS.register(EmbedderName.MINILM, MiniLMEmbedder)
+
+
 def build_embedder(settings: EmbedderSettings) -> Embedder:
-    model = MiniLMEmbedder if settings.name is EmbedderName.MINILM else OnnxBgeSmallEmbedder
+    model = EMBEDDERS.factory(settings.name)
     return model(settings.batch_size or model.default_batch_size, settings.threads)
 
 

@@ -8,6 +8,7 @@ import sys
 
 import structlog
 
+
 def _drop_terminal_colours(_, __, event: dict) -> dict:
     event.pop("color_message", None)  # uvicorn's copy of the message with ANSI colours
     return event

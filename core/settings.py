@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from enum import StrEnum
 from functools import cached_property
-from typing import Literal
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,6 +22,21 @@ class Profile(StrEnum):
 class EmbedderName(StrEnum):
     BGE_SMALL_ONNX = "bge-small-onnx"
     MINILM = "minilm"
+
+
+class VectorStoreName(StrEnum):
+    EDGE = "edge"  # Qdrant Edge in this process, on disk (the embedded profile)
+    QDRANT = "qdrant"  # qdrant-client: a Qdrant server, or its local mode (`location`)
+
+
+class GeneratorName(StrEnum):
+    EXTRACTIVE = "extractive"
+    LLM = "llm"
+
+
+class AnswerCacheName(StrEnum):
+    MEMORY = "memory"
+    REDIS = "redis"
 
 
 class QdrantSettings(BaseModel):
@@ -94,7 +109,7 @@ class RetrievalSettings(BaseModel):
 
 
 class AnswerSettings(BaseModel):
-    generator: Literal["extractive", "llm"] = "extractive"
+    generator: GeneratorName = GeneratorName.EXTRACTIVE
     # Below this confidence nothing is generated: the answer says the knowledge base does not cover the question
     # and it goes to human review. Chosen on SciFact's answerable/unanswerable split (see README, Measured).
     min_confidence: float = Field(default=0.5, ge=0.0, le=1.0)
@@ -192,6 +207,15 @@ class Settings(BaseSettings):
     def embedded_index(self) -> bool:
         """True when the index is a Qdrant Edge shard on disk, owned by one process (no server URL or location)."""
         return not (self.qdrant.url or self.qdrant.location)
+
+    @property
+    def vector_store(self) -> VectorStoreName:
+        return VectorStoreName.EDGE if self.embedded_index else VectorStoreName.QDRANT
+
+    @property
+    def answer_cache(self) -> AnswerCacheName:
+        """Redis when the deployment has it (shared by API processes), else this process's memory."""
+        return AnswerCacheName.REDIS if self.redis_url else AnswerCacheName.MEMORY
 
     @property
     def in_process_worker(self) -> bool:

@@ -59,6 +59,57 @@ class Chunk:
     ocr: bool = False  # some of the text was read by OCR (a scan or an image)
 
 
+@dataclass(frozen=True)
+class ChunkPayload:
+    """What the vector store keeps with each chunk: written by ingestion, read by search and both stores. The
+    filterable fields (tenant, document_id, source, tags, date_ts) are the ones SearchFilter matches."""
+
+    tenant: str
+    document_id: str
+    text: str  # == the document's extracted text[start:end]
+    source: str
+    version: int = 1
+    collection: str = ""
+    strategy: str = ""
+    content_hash: str = ""
+    filename: str = ""
+    title: str = ""
+    chunk_index: int = 0
+    start: int = 0
+    end: int = 0
+    page: int | None = None
+    element_types: tuple[str, ...] = ()
+    section: str | None = None
+    tags: tuple[str, ...] = ()
+    date_ts: float | None = None  # the document's date (epoch seconds)
+    ocr: bool = False  # some of the text was read by OCR
+    # Hierarchical strategies: the parent span returned when this (smaller) chunk is retrieved.
+    parent_text: str | None = None
+    parent_start: int | None = None
+    parent_end: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The stored form (lists for tuples); the parent fields only when there is a parent."""
+        stored = {name: getattr(self, name) for name in _PAYLOAD_FIELDS}
+        stored["element_types"], stored["tags"] = list(self.element_types), list(self.tags)
+        if self.parent_text is None:
+            for name in ("parent_text", "parent_start", "parent_end"):
+                del stored[name]
+        return stored
+
+    @classmethod
+    def from_dict(cls, stored: dict[str, Any]) -> ChunkPayload:
+        """Reads a stored payload back; fields the store adds (its own bookkeeping) are left out."""
+        known = {name: stored[name] for name in _PAYLOAD_FIELDS if name in stored}
+        for name in ("element_types", "tags"):
+            if name in known:
+                known[name] = tuple(known[name] or ())
+        return cls(**known)
+
+
+_PAYLOAD_FIELDS = tuple(ChunkPayload.__dataclass_fields__)
+
+
 @dataclass
 class ChunkRecord:
     """A chunk ready for the vector store: ids, vectors and payload."""
@@ -67,14 +118,14 @@ class ChunkRecord:
     dense: list[float]
     sparse_indices: list[int]
     sparse_values: list[float]
-    payload: dict[str, Any]
+    payload: ChunkPayload
 
 
 @dataclass
 class ScoredChunk:
     id: str
     score: float
-    payload: dict[str, Any]
+    payload: ChunkPayload
 
 
 class DocumentStatus(StrEnum):

@@ -15,8 +15,10 @@ import math
 import time
 from pathlib import Path
 
+from core.vectorstore import DocumentFilter
 from eval.beir import COLLECTION, index_corpus, load
 from eval.reliability import expected_calibration_error
+from eval.services import EvalServices
 from retrieval.search import Query
 
 ABSTAINING = ("no_relevant_context", "low_confidence")
@@ -80,10 +82,10 @@ def _share(flags: list[bool]) -> float | None:
     return round(sum(flags) / len(flags), 4) if flags else None
 
 
-def run(runtime, folder: Path, *, limit: int | None = None) -> dict:
-    settings = runtime.settings
+def run(services: EvalServices, folder: Path, *, limit: int | None = None) -> dict:
+    settings = services.settings
     data = load(folder, "test")
-    ids = index_corpus(runtime, data, settings.tenant, settings.chunking.strategy)
+    ids = index_corpus(services, data, settings.tenant, settings.chunking.strategy)
     cairn_id = {beir: cairn for cairn, beir in ids.items()}
     labelled, not_enough, labels_from = evidence_labels(folder, data)
     claims = sorted(labelled)[:limit]
@@ -97,16 +99,16 @@ def run(runtime, folder: Path, *, limit: int | None = None) -> dict:
 
     def ask(question: str, exclude: tuple[str, ...] = ()):
         """(confidence, abstained, the passages the answer read, as its audit record lists them)."""
-        answer = runtime.answers.answer(question, tenant=settings.tenant, collection=COLLECTION, exclude_document_ids=exclude)
+        answer = services.answers.answer(question, tenant=settings.tenant, collection=COLLECTION, where=DocumentFilter(exclude_document_ids=tuple(exclude)))
         reason = answer.fallback.reason if answer.fallback else None
-        record = runtime.answers.log.record(settings.tenant, answer.id)
+        record = services.answers.log.record(settings.tenant, answer.id)
         passages = tuple((r["document_id"], r["chunk_id"]) for r in record["retrieved"])
         cited[(question, exclude)] = {c.document_id for c in answer.citations}
         return answer.confidence, reason in ABSTAINING, passages
 
     def evidence_rank(claim: str, evidence: set[str], depth: int = 20) -> int | None:
         """Where the claim's first evidence chunk ranks in the search (1-based), None when not in the first `depth`."""
-        hits = runtime.search.retrieve(Query(claim, settings.tenant, COLLECTION, top_k=depth)).hits
+        hits = services.search.retrieve(Query(claim, settings.tenant, COLLECTION, top_k=depth)).hits
         return next((i for i, h in enumerate(hits, 1) if h.document_id in evidence), None)
 
     evidence = {q: tuple(cairn_id[d] for d in labelled[q] if d in cairn_id) for q in claims}
@@ -121,7 +123,7 @@ def run(runtime, folder: Path, *, limit: int | None = None) -> dict:
     unanswerable = removed + unrelated
     conf_a = [c for c, *_ in answerable]
     conf_u = [c for c, *_ in unanswerable]
-    threshold = runtime.answers.threshold
+    threshold = services.answers.threshold
     # Right: an answerable claim answered with a citation of one of its evidence abstracts; every other answer is not.
     rights = [not a[1] and bool(cited[(data.queries[q], ())] & set(evidence[q])) for q, a in zip(claims, answerable, strict=True)]
     ece = expected_calibration_error(conf_a + conf_u, rights + [False] * len(conf_u))
@@ -134,7 +136,7 @@ def run(runtime, folder: Path, *, limit: int | None = None) -> dict:
         "unanswerable_off_topic": len(unrelated),
         "not_enough_info": len(unsettled),
         "min_confidence": threshold,
-        "calibration": runtime.calibration.version if runtime.calibration else "uncalibrated",
+        "calibration": services.calibration.version if services.calibration else "uncalibrated",
         "ece": ece,
         "right": round(sum(rights) / len(rights), 4),
         # as served (the service's own fallback decisions)
@@ -168,10 +170,10 @@ def run(runtime, folder: Path, *, limit: int | None = None) -> dict:
         "target": {"abstention_recall": ">= 0.90", "false_abstention": "<= 0.10"},
         "seconds": round(time.perf_counter() - started, 1),
         "versions": {
-            "embedder": runtime.embedder.model_id,
-            "reranker": runtime.reranker.model_id,
+            "embedder": services.embedder.model_id,
+            "reranker": services.reranker.model_id,
             "strategy": settings.chunking.strategy,
             "generator": settings.answer.generator,
-            "corpus": runtime.catalog.record_corpus_version(settings.tenant, COLLECTION),
+            "corpus": services.catalog.record_corpus_version(settings.tenant, COLLECTION),
         },
     }

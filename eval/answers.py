@@ -35,6 +35,8 @@ import numpy as np
 
 from eval.abstention import ABSTAINING, auroc
 from eval.reliability import expected_calibration_error
+from eval.services import EvalServices
+from ingest.pipeline import IngestTarget
 from retrieval.rerank import sigmoid
 
 COLLECTION = "answers-eval"
@@ -175,11 +177,10 @@ class LLMJudge:
         return {k: v for k, v in out.items() if v is not None}
 
 
-def index_corpus(runtime, folder: Path, collection: str = COLLECTION) -> int:
-    from ingest.pipeline import IngestTarget
+def index_corpus(services: EvalServices, folder: Path, collection: str = COLLECTION) -> int:
 
-    service = runtime.open_ingestion()
-    target = IngestTarget(runtime.settings.tenant, collection, runtime.settings.chunking.strategy)
+    service = services.ingest
+    target = IngestTarget(services.settings.tenant, collection, services.settings.chunking.strategy)
     indexed = 0
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         outcome = service.ingest(path, display=path.name, source=path.name, target=target)
@@ -187,19 +188,19 @@ def index_corpus(runtime, folder: Path, collection: str = COLLECTION) -> int:
     return indexed
 
 
-def run(runtime, dataset: Path, *, corpus: Path | None = None, collection: str | None = None, limit: int | None = None) -> dict:
+def run(services: EvalServices, dataset: Path, *, corpus: Path | None = None, collection: str | None = None, limit: int | None = None) -> dict:
     rows, bundled = load(dataset)
     rows = rows[:limit] if limit else rows
     if not rows:
         raise ValueError(f"{dataset} holds no questions")
     corpus = corpus or bundled
-    settings = runtime.settings
+    settings = services.settings
     collection = collection or (COLLECTION if corpus else settings.collection)
     started = time.perf_counter()
-    documents = index_corpus(runtime, corpus, collection) if corpus else None
+    documents = index_corpus(services, corpus, collection) if corpus else None
 
     SingleTurnSample, string_similarity, context_recall, context_precision = _ragas()
-    judge = LLMJudge(settings.llm, runtime.embedder) if settings.llm.base_url else None
+    judge = LLMJudge(settings.llm, services.embedder) if settings.llm.base_url else None
     scores: dict[str, list[float]] = {}
     latencies, reasons = [], Counter()
     judged: list[tuple[float, bool]] = []  # (confidence, right) of answerable questions with gold spans
@@ -209,7 +210,7 @@ def run(runtime, dataset: Path, *, corpus: Path | None = None, collection: str |
 
     for row in rows:
         t = time.perf_counter()
-        answer = runtime.answers.answer(row.question, tenant=settings.tenant, collection=collection)
+        answer = services.answers.answer(row.question, tenant=settings.tenant, collection=collection)
         latencies.append((time.perf_counter() - t) * 1000)
         abstained = answer.fallback is not None and answer.fallback.reason in ABSTAINING
         reasons[answer.fallback.reason if answer.fallback else "none"] += 1
@@ -227,7 +228,7 @@ def run(runtime, dataset: Path, *, corpus: Path | None = None, collection: str |
             add("answer_token_f1", token_f1(text, row.reference))
             sample = SingleTurnSample(response=text, reference=row.reference)
             add("ragas_string_similarity", string_similarity.single_turn_score(sample))
-            vectors = runtime.embedder.embed_documents([text, row.reference])
+            vectors = services.embedder.embed_documents([text, row.reference])
             add("answer_semantic_similarity", float(np.dot(vectors[0], vectors[1])))
         if row.reference_contexts and quotes:
             sample = SingleTurnSample(
@@ -244,7 +245,7 @@ def run(runtime, dataset: Path, *, corpus: Path | None = None, collection: str |
         by_number = {c.index: c for c in answer.citations}
         pairs = [(s, by_number[n].quote) for s, numbers in marked for n in numbers if n in by_number]
         if pairs:
-            support = [float(sigmoid(runtime.reranker.score(s, [q]))[0]) for s, q in pairs]
+            support = [float(sigmoid(services.reranker.score(s, [q]))[0]) for s, q in pairs]
             add("citation_support", statistics.fmean(p >= 0.5 for p in support))
 
     latencies.sort()
@@ -264,15 +265,15 @@ def run(runtime, dataset: Path, *, corpus: Path | None = None, collection: str |
         "answer_p95_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.95))], 1),
         "seconds": round(time.perf_counter() - started, 1),
         "versions": {
-            "embedder": runtime.embedder.model_id,
-            "reranker": runtime.reranker.model_id,
+            "embedder": services.embedder.model_id,
+            "reranker": services.reranker.model_id,
             "generator": settings.answer.generator,
             "strategy": settings.chunking.strategy,
             "min_confidence": settings.answer.min_confidence,
-            "calibration": runtime.calibration.version if runtime.calibration else "uncalibrated",
+            "calibration": services.calibration.version if services.calibration else "uncalibrated",
             "collection": collection,
             "documents": documents,
-            "corpus": runtime.catalog.record_corpus_version(settings.tenant, collection),
+            "corpus": services.catalog.record_corpus_version(settings.tenant, collection),
         },
     }
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.vectorstore import SearchMode
+from eval.services import EvalServices
 from ingest.pipeline import IngestTarget
 from retrieval.search import Query
 
@@ -95,10 +96,10 @@ def mrr_at(ranked: list[str], relevant: dict[str, int], k: int = 10) -> float:
     return 0.0
 
 
-def index_corpus(runtime, data: BeirData, tenant: str, strategy: str) -> dict[str, str]:
+def index_corpus(services: EvalServices, data: BeirData, tenant: str, strategy: str) -> dict[str, str]:
     """Ingests every corpus document (title + text, as one text file); returns Cairn document id -> BEIR id."""
     target = IngestTarget(tenant, COLLECTION, strategy)
-    service = runtime.open_ingestion()
+    service = services.ingest
     with tempfile.TemporaryDirectory() as tmp:
 
         def one(item: tuple[str, dict]) -> tuple[str | None, str]:
@@ -108,16 +109,16 @@ def index_corpus(runtime, data: BeirData, tenant: str, strategy: str) -> dict[st
             return service.ingest(path, display=path.name, source=f"beir:{beir_id}", target=target).document_id, beir_id
 
         # As many threads as the worker runs: the service is shared by worker threads the same way.
-        with ThreadPoolExecutor(runtime.settings.worker.concurrency) as pool:
+        with ThreadPoolExecutor(services.settings.worker.concurrency) as pool:
             return {doc_id: beir_id for doc_id, beir_id in pool.map(one, data.corpus.items()) if doc_id}
 
 
-def run(runtime, folder: Path, *, split: str = "test", modes=MODES, limit: int | None = None) -> dict:
-    settings = runtime.settings
+def run(services: EvalServices, folder: Path, *, split: str = "test", modes=MODES, limit: int | None = None) -> dict:
+    settings = services.settings
     strategy = settings.chunking.strategy
     data = load(folder, split)
     started = time.perf_counter()
-    ids = index_corpus(runtime, data, settings.tenant, strategy)
+    ids = index_corpus(services, data, settings.tenant, strategy)
     indexed_s = time.perf_counter() - started
     query_ids = sorted(data.queries)[:limit] if limit else sorted(data.queries)
     results: dict[str, dict] = {}
@@ -132,7 +133,7 @@ def run(runtime, folder: Path, *, split: str = "test", modes=MODES, limit: int |
                 rerank=mode.endswith("+rerank"),
             )
             t = time.perf_counter()
-            hits = runtime.search.retrieve(q).hits
+            hits = services.search.retrieve(q).hits
             latencies.append(time.perf_counter() - t)
             ranked = list(dict.fromkeys(ids[h.document_id] for h in hits if h.document_id in ids))
             relevant = data.qrels[qid]
@@ -159,13 +160,13 @@ def run(runtime, folder: Path, *, split: str = "test", modes=MODES, limit: int |
         "seconds": round(time.perf_counter() - started, 1),
         "indexing_seconds": round(indexed_s, 1),
         "versions": {
-            "embedder": runtime.embedder.model_id,
-            "reranker": runtime.reranker.model_id,
+            "embedder": services.embedder.model_id,
+            "reranker": services.reranker.model_id,
             "strategy": strategy,
             "chunk_size": settings.chunking.chunk_size,
             "chunk_overlap": settings.chunking.chunk_overlap,
             "fusion": settings.retrieval.fusion,
             "rerank_depth": settings.retrieval.rerank_depth,
-            "corpus": runtime.catalog.record_corpus_version(settings.tenant, COLLECTION),
+            "corpus": services.catalog.record_corpus_version(settings.tenant, COLLECTION),
         },
     }

@@ -20,11 +20,16 @@ from pathlib import Path
 
 import numpy as np
 
+from core.vectorstore import DocumentFilter
+from eval import answers as answers_eval
+from eval import beir
 from eval.abstention import auroc
 from eval.answers import load, reference_coverage
 from eval.reliability import expected_calibration_error
-from retrieval.calibration import SIGNALS, Calibration
+from eval.services import EvalServices
+from retrieval.calibration import SIGNALS, Calibration, CalibrationStore
 from retrieval.rerank import sigmoid
+from retrieval.review import ReviewQueue
 
 
 @dataclass
@@ -42,10 +47,8 @@ def _collection(corpus_id: str) -> str:
     return "calib-" + "".join(ch if ch.isalnum() else "-" for ch in corpus_id)[:50]
 
 
-def examples_from_chunking(runtime, folder: Path, fit_corpora: set[str], limit: int | None = None) -> list[Example]:
+def examples_from_chunking(services: EvalServices, folder: Path, fit_corpora: set[str], limit: int | None = None) -> list[Example]:
     """Every question asked of its own corpus (answerable) and of each other corpus (unanswerable)."""
-    from eval.answers import index_corpus
-
     rows, corpora = load(folder)
     if corpora is None:
         raise ValueError(f"{folder} is not a chunking benchmark folder (corpora/ + questions.csv)")
@@ -54,35 +57,32 @@ def examples_from_chunking(runtime, folder: Path, fit_corpora: set[str], limit: 
         by_corpus.setdefault(Path(row.reference_spans[0]["source"]).stem, []).append(row)
     names = sorted(by_corpus)
     for name in names:  # one collection per corpus, built by the real ingestion service
-        staging = runtime.settings.resolved_data_dir / "calibration-corpora" / name
+        staging = services.settings.resolved_data_dir / "calibration-corpora" / name
         staging.mkdir(parents=True, exist_ok=True)
         (staging / f"{name}.md").write_bytes((corpora / f"{name}.md").read_bytes())
-        index_corpus(runtime, staging, _collection(name))
+        answers_eval.index_corpus(services, staging, _collection(name))
     examples = []
-    tenant = runtime.settings.tenant
+    tenant = services.settings.tenant
     for name in names:
         for row in by_corpus[name][:limit]:
             for asked in names:
-                answer = runtime.answers.answer(row.question, tenant=tenant, collection=_collection(asked))
+                answer = services.answers.answer(row.question, tenant=tenant, collection=_collection(asked))
                 own = asked == name
                 right = own and bool(answer.citations) and reference_coverage(answer.citations, row.reference_spans) > 0
                 examples.append(Example(answer.signals, own, right, f"{folder.name}:{name}", held_back=name not in fit_corpora))
     return examples
 
 
-def examples_from_scifact(runtime, folder: Path, limit: int | None = None) -> list[Example]:
+def examples_from_scifact(services: EvalServices, folder: Path, limit: int | None = None) -> list[Example]:
     """SciFact *train* claims with evidence (extra/claims_train.jsonl; the test claims are what `cairn eval
     abstention` reports on): each asked as is (answerable; right when a citation is from an evidence abstract) and
     with its evidence abstracts removed from what the search may see (unanswerable: same topic, no answer)."""
-    from eval.beir import COLLECTION, index_corpus
-    from eval.beir import load as load_beir
-
     labels = folder / "extra" / "claims_train.jsonl"
     if not labels.is_file():
         raise ValueError(f"{folder} has no extra/claims_train.jsonl (SciFact's training claims)")
-    data = load_beir(folder, "test")
-    settings = runtime.settings
-    cairn_id = {beir: cairn for cairn, beir in index_corpus(runtime, data, settings.tenant, settings.chunking.strategy).items()}
+    data = beir.load(folder, "test")
+    settings = services.settings
+    cairn_id = {beir_id: cairn for cairn, beir_id in beir.index_corpus(services, data, settings.tenant, settings.chunking.strategy).items()}
     claims = []
     for line in labels.read_text(encoding="utf-8").splitlines():
         claim = json.loads(line)
@@ -91,27 +91,27 @@ def examples_from_scifact(runtime, folder: Path, limit: int | None = None) -> li
             claims.append((claim["claim"], evidence))
     examples = []
     for text, evidence in claims[:limit]:
-        answer = runtime.answers.answer(text, tenant=settings.tenant, collection=COLLECTION)
+        answer = services.answers.answer(text, tenant=settings.tenant, collection=beir.COLLECTION)
         right = any(c.document_id in evidence for c in answer.citations)
         examples.append(Example(answer.signals, True, right, f"{folder.name}:train"))
-        removed = runtime.answers.answer(text, tenant=settings.tenant, collection=COLLECTION, exclude_document_ids=evidence)
+        removed = services.answers.answer(text, tenant=settings.tenant, collection=beir.COLLECTION, where=DocumentFilter(exclude_document_ids=tuple(evidence)))
         examples.append(Example(removed.signals, False, False, f"{folder.name}:train-evidence-removed"))
     return examples
 
 
-def examples_from_dataset(runtime, folder: Path, fit_corpora: set[str], limit: int | None = None) -> list[Example]:
+def examples_from_dataset(services: EvalServices, folder: Path, fit_corpora: set[str], limit: int | None = None) -> list[Example]:
     """A BEIR SciFact folder (corpus.jsonl) or a chunking benchmark folder (questions.csv)."""
     if (folder / "corpus.jsonl").is_file():
-        return examples_from_scifact(runtime, folder, limit)
-    return examples_from_chunking(runtime, folder, fit_corpora, limit)
+        return examples_from_scifact(services, folder, limit)
+    return examples_from_chunking(services, folder, fit_corpora, limit)
 
 
-def examples_from_review(runtime, tenant: str) -> list[Example]:
+def examples_from_review(review: ReviewQueue, tenant: str) -> list[Example]:
     """Resolved review items as labels, with the signals their answers recorded."""
     examples = []
     for status in ("approved", "edited", "rejected"):
         offset = 0
-        while batch := runtime.review.items(tenant, status, 500, offset):
+        while batch := review.items(tenant, status, 500, offset):
             offset += len(batch)
             for row, body in batch:
                 signals = (body or {}).get("signals") or {}
@@ -229,21 +229,20 @@ def uncalibrated(signals: dict[str, float]) -> float:
     return float(sigmoid(signals.get("best_logit", -60.0)))
 
 
-def recalibrate(runtime, examples: list[Example], sources: list[str], *, from_review: bool,
+def recalibrate(store: CalibrationStore, base: Calibration | None, review: ReviewQueue, tenant: str,
+                examples: list[Example], sources: list[str], *, from_review: bool,
                 max_false_abstention: float) -> tuple[Calibration, dict, list[Example]]:
-    """Fits a new calibration on `examples` (and, `from_review`, on the labels the current one was fitted on plus the
-    review queue's decisions), saves it as the one answers use, and keeps its labelled signals beside it."""
-    base = runtime.calibration
+    """Fits a new calibration on `examples` (and, `from_review`, on the labels `base` was fitted on plus `tenant`'s
+    review decisions) and saves it in `store`, its labelled signals beside it; the caller puts it in use."""
     examples = list(examples)
     if from_review:
         # The review queue is read whole each time: the earlier fit's review labels are replaced, not added twice.
-        earlier = read_examples(runtime.calibrations.examples_path(base)) if base else []
+        earlier = read_examples(store.examples_path(base)) if base else []
         examples += [e for e in earlier if e.origin != "review"]
-        examples += examples_from_review(runtime, runtime.settings.tenant)
+        examples += examples_from_review(review, tenant)
         sources = [*sources, "review"]
     calibration, report = calibrate(examples, max_false_abstention=max_false_abstention, before=base,
                                     uncalibrated=uncalibrated, sources=sources)
-    runtime.calibrations.save(calibration)
-    write_examples(examples, runtime.calibrations.examples_path(calibration))
-    runtime.use_calibration(calibration)
+    store.save(calibration)
+    write_examples(examples, store.examples_path(calibration))
     return calibration, report, examples

@@ -27,7 +27,11 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.hashing import sha256_file
 from core.settings import ChunkingSettings
+from eval.answers import LLMJudge
+from eval.services import EvalServices
+from ingest.chunking import check_strategy
 from ingest.pipeline import IngestService, IngestTarget, store_name
 from retrieval.search import Query
 
@@ -65,7 +69,6 @@ class Variant:
 
 def parse_variants(names) -> tuple[Variant, ...]:
     """Variant names, each checked against the strategy registry; no names: every variant of VARIANTS."""
-    from ingest.chunking import check_strategy
 
     chosen = tuple(Variant.parse(name) for name in names if name.strip()) or VARIANTS
     for variant in chosen:
@@ -216,20 +219,20 @@ def _returned_units(chunks) -> list[tuple[int, int, str]]:
     units = {}
     for chunk in chunks:
         p = chunk.payload
-        if p.get("parent_text") is not None:
-            units[(p["parent_start"], p["parent_end"])] = p["parent_text"]
+        if p.parent_text is not None:
+            units[(p.parent_start, p.parent_end)] = p.parent_text
         else:
-            units[(p["start"], p["end"])] = p["text"]
+            units[(p.start, p.end)] = p.text
     return [(s, e, text) for (s, e), text in sorted(units.items())]
 
 
-def evaluate_variant(runtime, variant: Variant, files: dict[str, Path], questions: list[Question], *, k: int, budget: int,
+def evaluate_variant(services: EvalServices, variant: Variant, files: dict[str, Path], questions: list[Question], *, k: int, budget: int,
                      tokens: _Tokens, judge=None) -> dict:
-    settings = runtime.settings.model_copy(
+    settings = services.settings.model_copy(
         update={"chunking": ChunkingSettings(strategy=variant.strategy, chunk_size=variant.chunk_size,
                                              chunk_overlap=variant.chunk_overlap)}
     )
-    service = IngestService(settings, runtime.catalog, runtime.store, runtime.embedder, runtime.parser)
+    service = IngestService(settings, services.catalog, services.store, services.embedder, services.parser)
     collection = "chunking-" + variant.name
     target = IngestTarget(settings.tenant, collection, variant.strategy)
     name = store_name(settings.qdrant.prefix, collection, variant.strategy)
@@ -243,16 +246,16 @@ def evaluate_variant(runtime, variant: Variant, files: dict[str, Path], question
         documents[corpus_id] = outcome.document_id
     ingest_s = time.perf_counter() - started
 
-    stored = {cid: runtime.store.chunks(name, doc_id) for cid, doc_id in documents.items()}
+    stored = {cid: services.store.chunks(name, doc_id) for cid, doc_id in documents.items()}
     units = {cid: _returned_units(chunks) for cid, chunks in stored.items()}
-    chunk_tokens = [tokens.count(chunk.payload["text"]) for chunks in stored.values() for chunk in chunks]
+    chunk_tokens = [tokens.count(chunk.payload.text) for chunks in stored.values() for chunk in chunks]
     SingleTurnSample, ragas = _ragas_metrics()
 
     per_question: dict[str, list[float]] = {}
     search_ms = []
     for q in questions:
         t = time.perf_counter()
-        hits = runtime.search.retrieve(
+        hits = services.search.retrieve(
             Query(q.text, settings.tenant, collection, strategy=variant.strategy, top_k=SEARCH_DEPTH)
         ).hits
         search_ms.append((time.perf_counter() - t) * 1000)
@@ -308,7 +311,7 @@ def recommend(results: dict[str, dict]) -> str:
     return min(tied, key=preference)
 
 
-def run(runtime, folder: Path, *, variants=VARIANTS, corpora: tuple[str, ...] = (), limit: int | None = None,
+def run(services: EvalServices, folder: Path, *, variants=VARIANTS, corpora: tuple[str, ...] = (), limit: int | None = None,
         k: int = K, budget: int = BUDGET_TOKENS, llm_judge: bool = False) -> dict:
     """`llm_judge`: also ragas's LLM-judged context precision through the configured endpoint (k calls per question
     and variant, so it is asked for explicitly)."""
@@ -319,15 +322,14 @@ def run(runtime, folder: Path, *, variants=VARIANTS, corpora: tuple[str, ...] = 
         raise ValueError(f"no questions for the corpora {sorted(files)} in {folder / 'questions.csv'}")
     judge = None
     if llm_judge:
-        if not runtime.settings.llm.base_url:
+        if not services.settings.llm.base_url:
             raise ValueError("the LLM judge needs an endpoint: set CAIRN_LLM__BASE_URL (and CAIRN_LLM__MODEL)")
-        from eval.answers import LLMJudge
 
-        judge = LLMJudge(runtime.settings.llm, runtime.embedder)
+        judge = LLMJudge(services.settings.llm, services.embedder)
     tokens = _Tokens()
     started = time.perf_counter()
     results = {
-        v.name: evaluate_variant(runtime, v, files, questions, k=k, budget=budget, tokens=tokens, judge=judge)
+        v.name: evaluate_variant(services, v, files, questions, k=k, budget=budget, tokens=tokens, judge=judge)
         for v in variants
     }
     def best(metric: str) -> str:
@@ -349,16 +351,15 @@ def run(runtime, folder: Path, *, variants=VARIANTS, corpora: tuple[str, ...] = 
         "llm_judge": {"model": judge.model, "errors": judge.errors} if judge else None,
         "seconds": round(time.perf_counter() - started, 1),
         "versions": {
-            "embedder": runtime.embedder.model_id,
-            "fusion": runtime.settings.retrieval.fusion,
-            "rerank": runtime.settings.retrieval.rerank,
-            "default_strategy": runtime.settings.chunking.strategy,
+            "embedder": services.embedder.model_id,
+            "fusion": services.settings.retrieval.fusion,
+            "rerank": services.settings.retrieval.rerank,
+            "default_strategy": services.settings.chunking.strategy,
             "corpus": {cid: _file_hash(path) for cid, path in files.items()},
         },
     }
 
 
 def _file_hash(path: Path) -> str:
-    from core.hashing import sha256_file
 
     return sha256_file(path)[:16]

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from core.db import AnswerRow
 from core.settings import Settings
+from retrieval.audit import AnswerLog
 
 VOLUMES = (100, 10_000, 100_000)
 DAYS_PER_MONTH = 30
@@ -74,10 +75,10 @@ def project(answers: Sequence[AnswerRow], settings: Settings, volumes: Sequence[
     return report
 
 
-def tenant_report(runtime, tenant: str | None, days: float) -> dict:
+def tenant_report(log: AnswerLog, settings: Settings, tenant: str | None, days: float) -> dict:
     """The projection from the answers of the last `days` (every tenant's when tenant is None)."""
     since = datetime.now(UTC) - timedelta(days=days)
-    return project(runtime.answer_log.between(tenant, since), runtime.settings)
+    return project(log.between(tenant, since), settings)
 
 
 def _month(per_day: int, usd_per_request: float, tokens_per_request: float) -> dict:

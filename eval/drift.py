@@ -14,6 +14,10 @@ import numpy as np
 from scipy import stats
 
 from core.db import AnswerRow
+from core.embedders import Embedder
+from core.metrics import Metrics
+from retrieval.audit import AnswerLog
+from retrieval.review import ReviewQueue
 
 
 @dataclass(frozen=True)
@@ -112,18 +116,18 @@ def windows(now: datetime, recent_days: float, reference_days: float) -> tuple[t
     return (recent_start - timedelta(days=reference_days), recent_start), (recent_start, now)
 
 
-def tenant_report(runtime, tenant: str, now: datetime, recent_days: float = 7, reference_days: float = 28,
+def tenant_report(log: AnswerLog, review: ReviewQueue, embedder: Embedder, metrics: Metrics, tenant: str, now: datetime, recent_days: float = 7, reference_days: float = 28,
                   limits: DriftThresholds = DriftThresholds()) -> dict:
     """The drift report of one tenant's questions from the answer log, published as metrics."""
     (ref_start, ref_end), (new_start, new_end) = windows(now, recent_days, reference_days)
-    reference = runtime.answer_log.between(tenant, ref_start, ref_end)
-    recent = runtime.answer_log.between(tenant, new_start, new_end)
+    reference = log.between(tenant, ref_start, ref_end)
+    recent = log.between(tenant, new_start, new_end)
 
     def thumbs_down(rows: Sequence[AnswerRow]) -> int:
-        return len(runtime.review.down_voted([r.id for r in rows]))
+        return len(review.down_voted([r.id for r in rows]))
 
-    result = report(reference, recent, runtime.embedder.embed_documents, thumbs_down, limits)
+    result = report(reference, recent, embedder.embed_documents, thumbs_down, limits)
     result.update(tenant=tenant, reference_window=[ref_start.isoformat(), ref_end.isoformat()],
                   recent_window=[new_start.isoformat(), new_end.isoformat()])
-    runtime.metrics.observe_drift(tenant, result)
+    metrics.observe_drift(tenant, result)
     return result

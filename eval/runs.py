@@ -3,6 +3,8 @@ Celery worker, and leave the same run folder (results.json, report.md, charts) a
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +12,9 @@ from sqlalchemy import select
 
 from core.db import Database, EvalRunRow, utcnow
 from core.settings import Settings
+from eval import beir, chunking
+from eval.report import new_run_id, save_run
+from eval.services import EvalServices, OpenServices
 
 SUITES = ("chunking", "beir")
 
@@ -44,8 +49,6 @@ class EvalRunStore:
         self.runs_dir = runs_dir  # one folder per run
 
     def create(self, tenant: str, suite: str, dataset: str, options: dict) -> str:
-        from eval.report import new_run_id
-
         run_id = new_run_id(suite)
         with self.db.session() as s:
             s.add(EvalRunRow(id=run_id, tenant=tenant, suite=suite, dataset=dataset, options=options))
@@ -134,87 +137,71 @@ def eval_settings(settings: Settings, dataset: Path) -> Settings:
     )
 
 
-def run_suite(runtime, suite: str, folder: Path, options: dict) -> dict:
-    """Runs one suite on an eval runtime of its own, sharing the caller's loaded models and parser."""
-    from core.embedders import CachedEmbedder
-    from core.embedding_cache import SqlEmbeddingCache
-    from workers.runtime import Runtime
-
-    settings = eval_settings(runtime.settings, folder)
-    with runtime.eval_lock:  # one eval at a time per process: an embedded eval index opens once per process
-        rt = Runtime(settings)
-        rt.embedder = CachedEmbedder(getattr(runtime.embedder, "inner", runtime.embedder), SqlEmbeddingCache(rt.db))
-        rt.parser = runtime.parser
-        if "reranker" in runtime.__dict__:
-            rt.reranker = runtime.reranker
-        try:
-            if suite == "chunking":
-                from eval import chunking
-
-                return chunking.run(
-                    rt, folder, variants=chunking.parse_variants(options.get("variants") or ()), corpora=tuple(options.get("corpora") or ()),
-                    limit=options.get("limit"), k=options.get("k") or chunking.K,
-                    budget=options.get("budget") or chunking.BUDGET_TOKENS, llm_judge=bool(options.get("llm_judge")),
-                )
-            from eval import beir
-
-            return beir.run(rt, folder, modes=beir.check_modes(options.get("modes") or ("dense", "sparse", "hybrid")),
-                            limit=options.get("limit"))
-        finally:
-            rt.__dict__.pop("parser", None)  # the caller owns it
-            rt.close()
-
-
-def execute(runtime, run_id: str) -> str:
-    """The Celery task's body: run, store the result and the run folder; any failure is recorded, never raised."""
-    from eval.report import save_run
-
-    runs = runtime.evals
-    view = runs.start(run_id)
-    if view is None:
-        return "skipped"
-    try:
-        folder = resolve_dataset(runtime.settings, view.dataset, view.suite)
-        result = run_suite(runtime, view.suite, folder, view.options)
-        result["run_id"] = run_id
-        save_run(result, runs.folder(run_id))
-    except Exception as exc:  # a bad dataset or a defect: the run fails with its reason, the worker carries on
-        runs.fail(run_id, f"{type(exc).__name__}: {exc}")
-        return "failed"
-    runs.succeed(run_id, result)
-    return "succeeded"
+def run_suite(services: EvalServices, suite: str, folder: Path, options: dict) -> dict:
+    """Runs one suite on the services of an eval deployment (see eval_settings)."""
+    if suite == "chunking":
+        return chunking.run(
+            services, folder, variants=chunking.parse_variants(options.get("variants") or ()), corpora=tuple(options.get("corpora") or ()),
+            limit=options.get("limit"), k=options.get("k") or chunking.K,
+            budget=options.get("budget") or chunking.BUDGET_TOKENS, llm_judge=bool(options.get("llm_judge")),
+        )
+    return beir.run(services, folder, modes=beir.check_modes(options.get("modes") or ("dense", "sparse", "hybrid")),
+                    limit=options.get("limit"))
 
 
 def check_options(suite: str, options: dict) -> None:
     if suite == "chunking":
-        from eval.chunking import parse_variants
-
-        parse_variants(options.get("variants") or ())
+        chunking.parse_variants(options.get("variants") or ())
         if options.get("modes"):
             raise EvalRequestError("`modes` belongs to the beir suite")
     else:
-        from eval.beir import check_modes
-
-        check_modes(options.get("modes") or ())
+        beir.check_modes(options.get("modes") or ())
         if options.get("variants") or options.get("corpora"):
             raise EvalRequestError("`variants` and `corpora` belong to the chunking suite")
 
 
-def submit(runtime, tenant: str, suite: str, dataset: str, options: dict) -> str:
-    """Validates the request now (a bad one is refused, not queued to fail later) and queues the run."""
-    resolve_dataset(runtime.settings, dataset, suite)
-    try:
-        check_options(suite, options)
-    except ValueError as exc:
-        raise EvalRequestError(str(exc)) from None
-    run_id = runtime.evals.create(tenant, suite, dataset, options)
-    enqueue(runtime, [run_id])
-    return run_id
+# (ids, unsent) -> None: queues one eval task per run id; `unsent(id)` records one the broker did not take.
+SendRuns = Callable[[list[str], Callable[[str], object]], None]
 
 
-def enqueue(runtime, run_ids: list[str]) -> None:
-    from workers.celery_app import EVAL_TASK
-    from workers.submit import send
+class EvalRuns:
+    """Eval runs requested through the API: validated and queued now, executed by a worker later on an eval
+    deployment of their own (`open_services`), one at a time per process (an embedded eval index opens once)."""
 
-    send(runtime, EVAL_TASK, run_ids,
-         lambda run_id: runtime.evals.fail(run_id, "the queue is unavailable; the run was not started, submit again"))
+    def __init__(self, settings: Settings, store: EvalRunStore, send: SendRuns, open_services: OpenServices):
+        self.settings = settings
+        self.store = store
+        self._send = send
+        self._open_services = open_services
+        self._lock = threading.Lock()
+
+    def submit(self, tenant: str, suite: str, dataset: str, options: dict) -> str:
+        """Validates the request now (a bad one is refused, not queued to fail later) and queues the run."""
+        resolve_dataset(self.settings, dataset, suite)
+        try:
+            check_options(suite, options)
+        except ValueError as exc:
+            raise EvalRequestError(str(exc)) from None
+        run_id = self.store.create(tenant, suite, dataset, options)
+        self.enqueue([run_id])
+        return run_id
+
+    def enqueue(self, run_ids: list[str]) -> None:
+        self._send(run_ids, lambda run_id: self.store.fail(run_id, "the queue is unavailable; the run was not started, submit again"))
+
+    def execute(self, run_id: str) -> str:
+        """The Celery task's body: run, store the result and the run folder; any failure is recorded, never raised."""
+        view = self.store.start(run_id)
+        if view is None:
+            return "skipped"
+        try:
+            folder = resolve_dataset(self.settings, view.dataset, view.suite)
+            with self._lock, self._open_services(eval_settings(self.settings, folder)) as services:
+                result = run_suite(services, view.suite, folder, view.options)
+            result["run_id"] = run_id
+            save_run(result, self.store.folder(run_id))
+        except Exception as exc:  # a bad dataset or a defect: the run fails with its reason, the worker carries on
+            self.store.fail(run_id, f"{type(exc).__name__}: {exc}")
+            return "failed"
+        self.store.succeed(run_id, result)
+        return "succeeded"

@@ -16,6 +16,7 @@ from core.hashing import sha256_file
 from core.settings import Settings
 from core.sparse import Bm25Encoder
 from core.types import (
+    ChunkPayload,
     ChunkRecord,
     DocumentLabels,
     DocumentStatus,
@@ -192,34 +193,19 @@ class IngestService:
         date_ts = timestamp_of(labels.date) if labels.date else time.time()
         for index, (chunk, vector) in enumerate(zip(chunks, dense, strict=True)):
             indices, values = self.sparse.encode_document(chunk.text)
-            payload = {
-                "tenant": target.tenant,
-                "collection": target.collection,
-                "strategy": target.strategy,
-                "document_id": document_id,
-                "version": plan.version,
-                "content_hash": content_hash,
-                "source": source,
-                "filename": Path(display).name,
-                "title": parsed.title,
-                "chunk_index": index,
-                "text": chunk.text,
-                "start": chunk.start,
-                "end": chunk.end,
-                "page": chunk.page,
-                "element_types": chunk.element_types,
-                "section": chunk.section,
-                "tags": list(labels.tags),
-                "date_ts": date_ts,
-                "ocr": chunk.ocr,
-            }
-            if chunk.parent_text is not None:
-                payload.update(parent_text=chunk.parent_text, parent_start=chunk.parent_start, parent_end=chunk.parent_end)
+            payload = ChunkPayload(
+                tenant=target.tenant, collection=target.collection, strategy=target.strategy, document_id=document_id,
+                version=plan.version, content_hash=content_hash, source=source, filename=Path(display).name,
+                title=parsed.title, chunk_index=index, text=chunk.text, start=chunk.start, end=chunk.end, page=chunk.page,
+                element_types=tuple(chunk.element_types), section=chunk.section, tags=tuple(labels.tags),
+                date_ts=date_ts, ocr=chunk.ocr, parent_text=chunk.parent_text, parent_start=chunk.parent_start,
+                parent_end=chunk.parent_end,
+            )
             records.append(
                 ChunkRecord(chunk_id_for(document_id, plan.version, index), vector.tolist(), indices, values, payload)
             )
         # The replaced version's chunks leave the index: so do their cached embeddings, unless still in use.
-        replaced = [c.payload["text"] for c in self.store.chunks(name, document_id)] if plan.replaces else []
+        replaced = [c.payload.text for c in self.store.chunks(name, document_id)] if plan.replaces else []
         self.store.replace_document(name, document_id, plan.version, records)
         if replaced:
             current = {c.text for c in chunks}
@@ -277,7 +263,7 @@ class IngestService:
         texts: list[str] = []
         for entry in self.catalog.index_entries(document_id):
             name = store_name(self.settings.qdrant.prefix, document.collection, entry.strategy)
-            texts.extend(chunk.payload["text"] for chunk in self.store.chunks(name, document_id))
+            texts.extend(chunk.payload.text for chunk in self.store.chunks(name, document_id))
             self.store.delete_document(name, document_id)
         for stored in self.catalog.erase(document_id):
             self.uploads.discard(Path(stored))

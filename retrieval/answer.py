@@ -14,15 +14,33 @@ from dataclasses import asdict, dataclass, field
 from opentelemetry import trace
 from opentelemetry.trace import Tracer
 
+from core.metrics import Metrics
 from core.settings import Settings
-from core.tracing import GEN_AI_INPUT_TOKENS, GEN_AI_MODEL, GEN_AI_OPERATION, GEN_AI_OUTPUT_TOKENS, GEN_AI_PROVIDER, stage
-from retrieval.conversation import ConversationStore, condense
-from retrieval.questions import question_parts
-from retrieval.generation import Citation, Draft, ExtractiveGenerator, GenerationRejected, Generator, GeneratorUnavailable, Usage
-from retrieval.rerank import Reranker, sigmoid
+from core.tracing import (
+    GEN_AI_INPUT_TOKENS,
+    GEN_AI_MODEL,
+    GEN_AI_OPERATION,
+    GEN_AI_OUTPUT_TOKENS,
+    GEN_AI_PROVIDER,
+    stage,
+)
+from core.vectorstore import DocumentFilter
+from ingest.catalog import DocumentCatalog
 from retrieval.audit import AnswerLog, Asker
 from retrieval.cache import AnswerCache, cache_key
 from retrieval.calibration import UNCALIBRATED, Calibration
+from retrieval.conversation import ConversationStore, condense
+from retrieval.generation import (
+    Citation,
+    Draft,
+    ExtractiveGenerator,
+    GenerationRejected,
+    Generator,
+    GeneratorUnavailable,
+    Usage,
+)
+from retrieval.questions import question_parts
+from retrieval.rerank import sigmoid
 from retrieval.search import Query, SearchHit, SearchService
 
 NOT_COVERED = "The knowledge base does not answer this question."
@@ -78,11 +96,11 @@ class AnswerService:
         self,
         settings: Settings,
         search: SearchService,
-        reranker: Reranker,
-        catalog,
+        extractive: ExtractiveGenerator,
+        catalog: DocumentCatalog,
         log: AnswerLog,
         llm: Generator | None = None,
-        metrics=None,
+        metrics: Metrics | None = None,
         cache: AnswerCache | None = None,
         tracer: Tracer | None = None,
         calibration: Calibration | None = None,
@@ -92,12 +110,12 @@ class AnswerService:
         self.conversations = conversations
         self.calibration = calibration
         self.search = search
-        self.extractive = ExtractiveGenerator(reranker, settings.answer.max_sentences)
-        self.llm = llm
+        self.extractive = extractive  # always read: the confidence judges the extractive reading of the evidence
+        self.llm = llm  # a writer that rewrites it from the same passages, when the settings choose one
         self.catalog = catalog
         self.log = log
         self.metrics = metrics
-        self.reranker = reranker
+        self.reranker = extractive.reranker
         self.cache = cache
         self.tracer = tracer or trace.NoOpTracer()
         self._fingerprint = self._fingerprint_of(settings, llm is not None, calibration)
@@ -114,7 +132,8 @@ class AnswerService:
     def answer(
         self, question: str, *, tenant: str, collection: str, top_k: int | None = None, api_key_id: str | None = None,
         history: list[str] | None = None, conversation_id: str | None = None, new_conversation: bool = False,
-        instructions: str | None = None, on_sentence: Callable[[str], None] | None = None, **filters,
+        instructions: str | None = None, on_sentence: Callable[[str], None] | None = None,
+        where: DocumentFilter = DocumentFilter(),
     ) -> Answer:
         """Answers `question`; a follow-up is first made self-contained from `history` (the earlier questions) or
         from the stored turns of `conversation_id` (UnknownConversation if the tenant has none such), and the turn
@@ -131,7 +150,7 @@ class AnswerService:
             conversation_id = self.conversations.start(tenant)
         standalone = self._standalone(question, earlier)
         with self.tracer.start_as_current_span("answer", attributes={"cairn.tenant": tenant, "cairn.collection": collection}) as span:
-            answer = self._answer(question, standalone, conversation_id, tenant, collection, top_k, api_key_id, filters,
+            answer = self._answer(question, standalone, conversation_id, tenant, collection, top_k, api_key_id, where,
                                   instructions, on_sentence)
             span.set_attributes({"cairn.answer_id": answer.id, "cairn.confidence": answer.confidence, "cairn.cached": answer.cached,
                                  "cairn.fallback": answer.fallback.reason if answer.fallback else ""})
@@ -151,7 +170,7 @@ class AnswerService:
             return offline
 
     def _answer(self, question: str, standalone: str, conversation_id: str | None, tenant: str, collection: str,
-                top_k: int | None, api_key_id: str | None, filters: dict, instructions: str | None = None,
+                top_k: int | None, api_key_id: str | None, where: DocumentFilter, instructions: str | None = None,
                 on_sentence: Callable[[str], None] | None = None) -> Answer:
         started = time.perf_counter()
         asked, question = question, standalone  # everything below reads the self-contained question
@@ -161,7 +180,7 @@ class AnswerService:
         key = None
         if self.cache is not None:
             # A caller's instructions may change what an LLM writes: they are part of what decides the answer.
-            options = {"top_k": top_k, **filters, **({"instructions": instructions} if instructions else {})}
+            options = {"top_k": top_k, **asdict(where), **({"instructions": instructions} if instructions else {})}
             key = cache_key(tenant, collection, question, corpus_version, options, self._fingerprint)
             hit = self.cache.get(key)
             if self.metrics is not None:
@@ -169,9 +188,9 @@ class AnswerService:
             if hit is not None:
                 return self._replay(hit, asked, question, conversation_id, asker, collection, started, instructions)
         reads = top_k or cfg.passages
-        retrieved = self.search.retrieve(Query(question, tenant, collection, top_k=reads, **filters))
+        retrieved = self.search.retrieve(Query(question, tenant, collection, top_k=reads, where=where))
         timings = dict(retrieved.timings_ms)
-        passages = retrieved.hits[:reads] + self._passages_for_parts(question, tenant, collection, filters, retrieved.hits[:reads], timings)
+        passages = retrieved.hits[:reads] + self._passages_for_parts(question, tenant, collection, where, retrieved.hits[:reads], timings)
         top_logit = passages[0].rerank_logit if passages else None
 
         emit = None
@@ -239,7 +258,7 @@ class AnswerService:
         self._record(answer, asker, collection, hit["model"], hit["retrieved"])
         return answer
 
-    def _passages_for_parts(self, question, tenant, collection, filters, passages, timings) -> list[SearchHit]:
+    def _passages_for_parts(self, question, tenant, collection, where, passages, timings) -> list[SearchHit]:
         """A question of several parts also reads the best passages for each part (PART_PASSAGES each) that the
         whole question's search did not bring: a complete answer must find every part's evidence."""
         parts = question_parts(question)
@@ -248,7 +267,7 @@ class AnswerService:
         have = {h.chunk_id for h in passages}
         extra: list[SearchHit] = []
         for part in parts:
-            found = self.search.retrieve(Query(part, tenant, collection, top_k=PART_PASSAGES, **filters))
+            found = self.search.retrieve(Query(part, tenant, collection, top_k=PART_PASSAGES, where=where))
             for stage_name, ms in found.timings_ms.items():
                 timings[stage_name] = round(timings.get(stage_name, 0.0) + ms, 2)
             for hit in found.hits:

@@ -12,7 +12,6 @@ from sqlalchemy import select
 
 from core.db import AnswerRow, Database, FeedbackRow, ReviewRow
 
-
 REDACTED = "[redacted]"
 
 

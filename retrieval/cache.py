@@ -14,6 +14,9 @@ from typing import Protocol
 
 from cachetools import TTLCache
 
+from core.registry import Registry
+from core.settings import AnswerCacheName, CacheSettings
+
 log = logging.getLogger("cairn.cache")
 _SPACE = re.compile(r"\s+")
 
@@ -72,3 +75,16 @@ class RedisAnswerCache:
 
     def put(self, key: str, answer: dict) -> None:
         self._call(self._client.set, key, json.dumps(answer), self._ttl)
+
+
+def _memory(settings: CacheSettings, redis_url: str | None = None, breaker=None) -> AnswerCache:
+    return MemoryAnswerCache(settings.max_entries, settings.ttl_s)
+
+
+def _redis(settings: CacheSettings, redis_url: str | None = None, breaker=None) -> AnswerCache:
+    return RedisAnswerCache(redis_url, settings.ttl_s, breaker)
+
+
+ANSWER_CACHES: Registry[AnswerCache] = Registry("answer cache")
+ANSWER_CACHES.register(AnswerCacheName.MEMORY, _memory)
+ANSWER_CACHES.register(AnswerCacheName.REDIS, _redis)

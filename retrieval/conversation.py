@@ -3,6 +3,7 @@ for?" after a question about insulin is asked as a question about insulin)."""
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 
@@ -26,13 +27,13 @@ _SELF_CONTAINED_WORDS = 4  # content words a question needs to stand alone witho
 CARRIED_TERMS = 8  # salient terms carried from the turns a follow-up depends on
 
 
+@functools.cache
 def _stop_words() -> frozenset[str]:
+    # Imported on first use for start-up cost: spaCy pulls in thinc and torch, which a process that never reads a
+    # conversation (an API process that only queues uploads) should not load.
     from spacy.lang.en.stop_words import STOP_WORDS
 
     return frozenset(STOP_WORDS) | {"say", "says", "said", "tell", "did", "does", "mention", "mentioned", "according"}
-
-
-_STOP = _stop_words()
 
 
 def content_words(text: str) -> list[str]:
@@ -40,7 +41,7 @@ def content_words(text: str) -> list[str]:
     seen, out = set(), []
     for word in _WORD.findall(text):
         key = word.lower().strip("'’")
-        if key in _STOP or key in _POINTERS or len(key) < 2 or key in seen:
+        if key in _stop_words() or key in _POINTERS or len(key) < 2 or key in seen:
             continue
         seen.add(key)
         out.append(word)

@@ -13,6 +13,8 @@ from typing import Protocol
 
 import numpy as np
 
+from core.models import load_spacy_sentences
+from core.sparse import Bm25Encoder
 from retrieval.questions import question_parts, time_of
 from retrieval.rerank import Reranker, sigmoid
 from retrieval.search import SearchHit
@@ -82,8 +84,6 @@ class GenerationRejected(RuntimeError):
 
 @functools.lru_cache(maxsize=1)
 def _sentencizer():
-    from core.models import load_spacy_sentences
-
     return load_spacy_sentences()
 
 
@@ -179,8 +179,6 @@ class ExtractiveGenerator:
     name = "extractive"
 
     def __init__(self, reranker: Reranker, max_sentences: int = 3, min_chars: int = 25, max_scored: int = 20, sparse=None):
-        from core.sparse import Bm25Encoder
-
         self.reranker = reranker
         self.max_sentences = max_sentences
         self.min_chars = min_chars

@@ -6,6 +6,7 @@ from typing import Protocol
 
 import numpy as np
 
+from core.models import reranker_dir
 from core.onnx import OnnxModel
 
 
@@ -24,8 +25,6 @@ class OnnxCrossEncoder:
 
     # Unbatched, like the bge embedder: ~25% faster per pair on this CPU than batches of 16 (see core.embedders).
     def __init__(self, threads: int = 1, batch_size: int = 1, max_tokens: int = 320):
-        from core.models import reranker_dir
-
         self._batch_size = batch_size
         self._model = OnnxModel(reranker_dir, threads, max_tokens)
 

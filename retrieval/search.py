@@ -14,7 +14,7 @@ from core.embedders import Embedder
 from core.settings import Settings
 from core.sparse import Bm25Encoder
 from core.tracing import GEN_AI_DATA_SOURCE, GEN_AI_MODEL, GEN_AI_OPERATION, stage
-from core.vectorstore import Fusion, SearchFilter, SearchMode, VectorStore
+from core.vectorstore import DocumentFilter, Fusion, SearchFilter, SearchMode, VectorStore
 from ingest.chunking import check_strategy
 from ingest.pipeline import check_name, store_name
 from retrieval.rerank import Reranker, sigmoid
@@ -56,12 +56,7 @@ class Query:
     top_k: int | None = None
     mode: SearchMode = SearchMode.HYBRID
     rerank: bool | None = None  # None: the settings decide
-    document_ids: tuple[str, ...] = ()
-    sources: tuple[str, ...] = ()
-    exclude_document_ids: tuple[str, ...] = ()
-    tags: tuple[str, ...] = ()
-    date_from: float | None = None
-    date_to: float | None = None
+    where: DocumentFilter = DocumentFilter()  # which documents it may read (within the tenant)
 
 
 class SearchService:
@@ -101,10 +96,7 @@ class SearchService:
         if q.mode is SearchMode.SPARSE and not sparse[0]:
             return Retrieved([], timings)
 
-        flt = SearchFilter(
-            tenant=q.tenant, document_ids=q.document_ids, sources=q.sources, exclude_document_ids=q.exclude_document_ids,
-            tags=q.tags, date_from=q.date_from, date_to=q.date_to,
-        )
+        flt = SearchFilter(q.tenant, q.where)
         wanted = max(top_k, depth) if rerank else top_k
         with stage(self.tracer, timings, "retrieve", f"retrieval {q.collection}",
                    **{GEN_AI_OPERATION: "retrieval", GEN_AI_DATA_SOURCE: q.collection, "cairn.mode": q.mode.value}) as span:
@@ -135,18 +127,18 @@ def _distinct_spans(found, limit: int) -> list[SearchHit]:
     # chunk id breaks them, so the same question always reads the same passages.
     for chunk in sorted(found, key=lambda c: (-c.score, str(c.id))):
         p = chunk.payload
-        text, start, end = p["text"], p["start"], p["end"]
-        if p.get("parent_text") is not None:
-            text, start, end = p["parent_text"], p["parent_start"], p["parent_end"]
-        key = (p["document_id"], start, end)
+        text, start, end = p.text, p.start, p.end
+        if p.parent_text is not None:
+            text, start, end = p.parent_text, p.parent_start, p.parent_end
+        key = (p.document_id, start, end)
         if key in seen:
             continue
         seen.add(key)
         hits.append(
             SearchHit(
-                chunk_id=chunk.id, document_id=p["document_id"], text=text, score=chunk.score, source=p["source"],
-                title=p.get("title", ""), page=p.get("page"), start=start, end=end, version=p.get("version", 1),
-                retrieval_score=chunk.score, ocr=bool(p.get("ocr", False)),
+                chunk_id=chunk.id, document_id=p.document_id, text=text, score=chunk.score, source=p.source,
+                title=p.title, page=p.page, start=start, end=end, version=p.version, retrieval_score=chunk.score,
+                ocr=p.ocr,
             )
         )
         if len(hits) == limit:

@@ -15,11 +15,10 @@ from core.offline import configure_offline
 
 configure_offline()
 
-from core.embedders import CachedEmbedder, OnnxBgeSmallEmbedder  # noqa: E402
-from core.embedding_cache import SqlEmbeddingCache  # noqa: E402
+from api.root import Root  # noqa: E402
+from core.embedders import OnnxBgeSmallEmbedder  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from ingest.parsing import IsolatedParser  # noqa: E402
-from workers.runtime import Runtime  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -54,16 +53,14 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @contextlib.contextmanager
-def open_runtime(settings: Settings, bge, parser):
-    """A Runtime on `settings`, with the session's model and parser injected; closed afterwards."""
-    rt = Runtime(settings)
-    rt.embedder = CachedEmbedder(bge, SqlEmbeddingCache(rt.db))
-    rt.parser = parser
+def open_root(settings: Settings, bge, parser, **parts):
+    """A composition root on `settings` with the session's model and parser (and any other `parts` given);
+    closed afterwards (the session keeps what it gave)."""
+    root = Root(settings, embedding_model=bge, parser=parser, **parts)
     try:
-        yield rt
+        yield root
     finally:
-        rt.__dict__.pop("parser", None)  # the session owns it
-        rt.close()
+        root.close()
 
 
 SPEECH = SHARED_DATA / "chunking" / "corpora" / "state_of_the_union.md"
@@ -115,7 +112,7 @@ def speech_app(data_dir: Path, bge, parser):
     from ingest.pipeline import IngestTarget
 
     settings = Settings(data_dir=data_dir, _env_file=None)
-    with open_runtime(settings, bge, parser) as runtime:
+    with open_root(settings, bge, parser) as runtime:
         target = IngestTarget(settings.tenant, settings.collection, settings.chunking.strategy)
         assert runtime.ingest.ingest(SPEECH, display=SPEECH.name, source=str(SPEECH), target=target).status.value == "indexed"
         with TestClient(create_app(runtime)) as client:
@@ -124,8 +121,8 @@ def speech_app(data_dir: Path, bge, parser):
 
 @pytest.fixture
 def runtime(settings: Settings, bge, parser):
-    """A Runtime on a fresh data dir."""
-    with open_runtime(settings, bge, parser) as rt:
+    """A composition root on a fresh data dir."""
+    with open_root(settings, bge, parser) as rt:
         yield rt
 
 

@@ -1,1 +1,1 @@
-"""Workers: the Celery app and tasks that run ingestion, the job store that tracks it, and the runtime wiring."""
+"""Workers: the Celery app and the tasks that run ingestion, the job store that tracks it, submitting and re-queueing."""

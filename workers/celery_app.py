@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from celery import Celery
 
 from core.settings import Settings
 from core.types import TransientError
 
-if TYPE_CHECKING:
-    from workers.runtime import Runtime
-
 INGEST_TASK = "cairn.ingest_item"
 EVAL_TASK = "cairn.eval_run"
 
 
-def make_celery(settings: Settings, runtime: Runtime | None = None) -> Celery:
-    """`runtime` is the process's services; when absent (a `cairn worker` process) it is built on first use."""
+@dataclass(frozen=True)
+class TaskHandlers:
+    """What the tasks do, given by the composition root (which builds the services they use on first call)."""
+
+    ingest_item: Callable[[str, bool, str | None], str]  # (item id, final attempt, claim) -> outcome
+    eval_run: Callable[[str], str]  # run id -> outcome
+
+
+def make_celery(settings: Settings, handlers: TaskHandlers) -> Celery:
     app = Celery("cairn", broker=settings.broker_url, set_as_current=False)
     in_memory = settings.broker_url.startswith("memory://")
     app.conf.update(
@@ -47,13 +52,10 @@ def make_celery(settings: Settings, runtime: Runtime | None = None) -> Celery:
             "socket_timeout": 10,
         },
     )
-    holder = _RuntimeHolder(settings, runtime)
-    app.cairn_runtime = holder
-
     @app.task(
         bind=True,
         name=INGEST_TASK,
-        shared=False,  # each app (and its runtime) keeps its own task; a shared one would leak across apps
+        shared=False,  # each app (and its handlers) keeps its own task; a shared one would leak across apps
         autoretry_for=(TransientError,),
         retry_backoff=2,
         retry_backoff_max=60,
@@ -61,32 +63,14 @@ def make_celery(settings: Settings, runtime: Runtime | None = None) -> Celery:
         max_retries=settings.worker.task_retries,
     )
     def ingest_item(task, item_id: str) -> str:
-        from workers.tasks import run_item
-
         final = task.request.retries >= (task.max_retries or 0)
-        return run_item(holder.get(), item_id, final_attempt=final, claim=task.request.id)
+        return handlers.ingest_item(item_id, final, task.request.id)
 
     # An eval runs for minutes: acknowledged on receipt (a redelivery after the visibility timeout would start a
     # second copy), never retried; a failure is recorded on the run.
     @app.task(name=EVAL_TASK, shared=False, acks_late=False)
     def eval_run(run_id: str) -> str:
-        from eval.runs import execute
-
-        return execute(holder.get(), run_id)
+        return handlers.eval_run(run_id)
 
     return app
 
-
-class _RuntimeHolder:
-    """The services a task uses: the submitting process's own (in-process worker), or built once per worker process."""
-
-    def __init__(self, settings: Settings, runtime: Runtime | None):
-        self._settings = settings
-        self._runtime = runtime
-
-    def get(self) -> Runtime:
-        if self._runtime is None:
-            from workers.runtime import Runtime
-
-            self._runtime = Runtime(self._settings)
-        return self._runtime

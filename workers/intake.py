@@ -4,6 +4,7 @@ area and queued as one job; a refused file gets its outcome in the job and never
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from ingest.parsing.formats import is_supported, unsupported
 from ingest.pipeline import conflict_reason
 from ingest.uploads import UploadArea, upload_name
 from workers.jobs import FileToIngest
+from workers.submit import validate_target
 
 ACCEPTED = "accepted"
 
@@ -42,16 +44,55 @@ class Intake:
     files: list[FileOutcome]
 
 
-# (files, tenant=, collection=, strategy=, api_key_id=) -> job id: workers.submit.submit bound to a runtime.
+# (files, tenant=, collection=, strategy=, api_key_id=) -> job id: workers.submit.Submitter.submit.
 Submit = Callable[..., str]
 
 
 class UploadIntake:
-    def __init__(self, catalog: DocumentCatalog, uploads: UploadArea, submit: Submit, max_file_bytes: int):
+    def __init__(self, catalog: DocumentCatalog, uploads: UploadArea, submit: Submit, max_file_bytes: int,
+                 default_collection: str = "default", default_strategy: str = "sentence"):
         self.catalog = catalog
         self.uploads = uploads
         self.submit = submit
         self.max_file_bytes = max_file_bytes
+        self.default_collection = default_collection
+        self.default_strategy = default_strategy
+
+    def upload(self, incoming: list[IncomingFile], *, tenant: str, collection: str | None, strategy: str | None,
+               metadata: str | None, replace: bool, api_key_id: str | None) -> Intake:
+        """An upload request: `metadata` is its JSON form field (`source`, `tags`, `date`). ValueError for a bad
+        target or metadata (nothing is staged); otherwise every file gets its own outcome."""
+        collection = collection or self.default_collection
+        strategy = strategy or self.default_strategy
+        validate_target(collection, strategy)
+        try:
+            meta = json.loads(metadata) if metadata else {}
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"metadata is not JSON: {exc}") from None
+        if not isinstance(meta, dict):
+            raise ValueError("metadata must be a JSON object")
+        unknown = sorted(set(meta) - {"source", "tags", "date"})
+        if unknown:
+            raise ValueError(f"metadata has unknown keys: {', '.join(unknown)} (known: source, tags, date)")
+        labels = DocumentLabels.parse(meta)
+        source = meta.get("source")
+        if source is not None and (not isinstance(source, str) or not source.strip()):
+            raise ValueError("metadata.source must be a non-empty string")
+        return self.accept(incoming, tenant=tenant, collection=collection, strategy=strategy, labels=labels,
+                           source=source, replace=replace, api_key_id=api_key_id)
+
+    def replace(self, document_id: str, incoming: IncomingFile, *, tenant: str, strategy: str | None,
+                api_key_id: str | None) -> Intake | None:
+        """A document's next version, asked for explicitly (same id, same source); None when there is no such
+        document. The strategy defaults to the one the document is indexed with."""
+        document = self.catalog.get(tenant, document_id)
+        if document is None:
+            return None
+        entries = self.catalog.index_entries(document_id)
+        strategy = strategy or (entries[0].strategy if entries else self.default_strategy)
+        validate_target(document.collection, strategy)
+        return self.accept([incoming], tenant=tenant, collection=document.collection, strategy=strategy,
+                           source=document.source, replace=True, api_key_id=api_key_id)
 
     def accept(
         self,

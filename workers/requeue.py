@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from workers.celery_app import INGEST_TASK
-from workers.submit import BrokerUnavailable, send
+from workers.jobs import JobStore
+from workers.submit import BrokerUnavailable, TaskQueue
 
 log = logging.getLogger("cairn.worker")
 
 
 class LostTaskSweeper:
-    def __init__(self, runtime, after_s: float, every_s: float | None = None):
-        self.runtime = runtime
+    def __init__(self, jobs: JobStore, queue: TaskQueue, queue_length: Callable[[], dict[str, int]], after_s: float,
+                 every_s: float | None = None):
+        self.jobs = jobs
+        self.queue = queue
+        self.queue_length = queue_length  # tasks waiting in the broker, by queue
         self.after_s = after_s
         self.every_s = every_s if every_s is not None else max(1.0, min(60.0, after_s / 4))
         self._stop = threading.Event()
@@ -28,12 +33,12 @@ class LostTaskSweeper:
     def sweep(self) -> list[str]:
         """Queues a new task for every item that has waited longer than `after_s` while the queue is empty (a busy
         queue may still hold their tasks); returns their ids."""
-        if any(self.runtime.queue_length().values()):
+        if any(self.queue_length().values()):
             return []
-        items = self.runtime.jobs.take_waiting(self.after_s)
+        items = self.jobs.take_waiting(self.after_s)
         if items:
             # Not sent: they stay queued and are taken again after another `after_s`.
-            send(self.runtime, INGEST_TASK, items, lambda _: None)
+            self.queue.send(INGEST_TASK, items, lambda _: None)
             log.warning("re-queued %d ingestion item(s) whose task was lost", len(items))
         return items
 

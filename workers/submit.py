@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pathspec
 import pybreaker
+from celery import Celery
 from kombu.exceptions import OperationalError as BrokerOperationalError
 
 from core.types import TransientError
 from ingest.chunking import check_strategy
 from ingest.pipeline import check_name
 from workers.celery_app import INGEST_TASK
-from workers.jobs import FileToIngest
+from workers.jobs import FileToIngest, JobStore
 
 
 class BrokerUnavailable(TransientError):
@@ -60,40 +61,50 @@ def validate_target(collection: str, strategy: str) -> None:
     check_strategy(strategy)
 
 
-def submit(
-    runtime, files: list[FileToIngest], *, tenant: str, collection: str, strategy: str, api_key_id: str | None = None
-) -> str:
-    validate_target(collection, strategy)
-    job_id, item_ids = runtime.jobs.create(tenant, collection, strategy, files, api_key_id)
-    if item_ids:
-        enqueue(runtime, item_ids)
-    return job_id
+class TaskQueue:
+    """Publishes Celery tasks. When the broker cannot be reached, each id is recorded as not started (`unsent`) and
+    BrokerUnavailable is raised; `breaker` guards a Redis broker (None for the in-memory one, which cannot be down)."""
+
+    def __init__(self, celery: Celery, breaker: pybreaker.CircuitBreaker | None = None):
+        self.celery = celery
+        self.breaker = breaker
+
+    def send(self, task_name: str, ids: list[str], unsent: Callable[[str], object],
+             task_ids: dict[str, str | None] | None = None) -> None:
+        """Queues one `task_name` task per id (with the task id `task_ids` gives it, if any)."""
+        task = self.celery.tasks[task_name]
+        task_ids = task_ids or {}
+
+        def publish() -> None:
+            for one in ids:
+                task.apply_async(args=[one], task_id=task_ids.get(one))
+
+        try:
+            self.breaker.call(publish) if self.breaker is not None else publish()
+        except (BrokerOperationalError, ConnectionError, OSError, pybreaker.CircuitBreakerError) as exc:
+            for one in ids:
+                unsent(one)
+            raise BrokerUnavailable(f"the task queue (Redis) is unreachable: {exc}") from exc
 
 
-def enqueue(runtime, item_ids: list[str] | dict[str, str | None]) -> None:
-    """Queues a task per item; a mapping names the task id to queue an item as (the task that started it, which
-    alone may start it again), or None for a new one."""
-    send(runtime, INGEST_TASK, list(item_ids),
-         lambda item_id: runtime.jobs.fail(item_id, "the queue is unavailable; nothing was ingested, submit again"),
-         item_ids if isinstance(item_ids, dict) else None)
+class Submitter:
+    """Turns files into a job and queues a task per item."""
 
+    def __init__(self, jobs: JobStore, queue: TaskQueue):
+        self.jobs = jobs
+        self.queue = queue
 
-def send(runtime, task_name: str, ids: list[str], unsent: Callable[[str], object], task_ids: dict[str, str | None] | None = None) -> None:
-    """Queues one `task_name` task per id (with the task id `task_ids` gives it, if any). When the broker cannot be
-    reached, `unsent(id)` records every id as not started, and BrokerUnavailable is raised."""
-    task = runtime.celery.tasks[task_name]
-    task_ids = task_ids or {}
+    def submit(self, files: list[FileToIngest], *, tenant: str, collection: str, strategy: str,
+               api_key_id: str | None = None) -> str:
+        validate_target(collection, strategy)
+        job_id, item_ids = self.jobs.create(tenant, collection, strategy, files, api_key_id)
+        if item_ids:
+            self.enqueue(item_ids)
+        return job_id
 
-    def publish() -> None:
-        for one in ids:
-            task.apply_async(args=[one], task_id=task_ids.get(one))
-
-    try:
-        if runtime.settings.redis_url:
-            runtime.breakers["redis"].call(publish)
-        else:  # the in-memory broker cannot be down
-            publish()
-    except (BrokerOperationalError, ConnectionError, OSError, pybreaker.CircuitBreakerError) as exc:
-        for one in ids:
-            unsent(one)
-        raise BrokerUnavailable(f"the task queue (Redis) is unreachable: {exc}") from exc
+    def enqueue(self, item_ids: list[str] | dict[str, str | None]) -> None:
+        """Queues a task per item; a mapping names the task id to queue an item as (the task that started it, which
+        alone may start it again), or None for a new one."""
+        self.queue.send(INGEST_TASK, list(item_ids),
+                        lambda item_id: self.jobs.fail(item_id, "the queue is unavailable; nothing was ingested, submit again"),
+                        item_ids if isinstance(item_ids, dict) else None)

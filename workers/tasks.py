@@ -7,7 +7,10 @@ import time
 from pathlib import Path
 
 from core.types import DocumentLabels, Stage, TransientError
-from ingest.pipeline import IngestTarget, store_name
+from core.vectorstore import VectorStore
+from ingest.catalog import DocumentCatalog
+from ingest.pipeline import IngestService, IngestTarget, store_name
+from workers.jobs import JobStore
 
 log = logging.getLogger("cairn.worker")
 
@@ -28,44 +31,53 @@ class StageReporter:
             self._last = now
 
 
-def run_item(runtime, item_id: str, final_attempt: bool, claim: str | None = None) -> str:
-    """Ingests one job item as task `claim` (the Celery task id)."""
-    started = runtime.jobs.start(item_id, claim)
-    if started is None:
-        return "not-started"  # finished already, or another copy of this task has it
-    item, job = started
-    target = IngestTarget(job.tenant, job.collection, job.strategy, written_by=job.api_key_id)
-    stored = Path(item.stored_path)
-    try:
-        outcome = runtime.ingest.ingest(
-            stored,
-            display=item.path,
-            source=item.source,
-            target=target,
-            labels=DocumentLabels(tuple((item.labels or {}).get("tags", ())), (item.labels or {}).get("date")),
-            on_stage=StageReporter(runtime.jobs, item_id),
-            replace=item.replace,
-        )
-    except TransientError as exc:
-        if not final_attempt:
-            raise
-        status, completed = "failed", runtime.jobs.fail(item_id, f"dependency unavailable after retries: {exc}")
-        outcome = None
-    except Exception as exc:  # a defect or a broken dependency: this item fails, the worker carries on
-        log.exception("ingesting %s failed", item.path)
-        status, completed = "failed", runtime.jobs.fail(item_id, f"internal error: {type(exc).__name__}: {exc}")
-        outcome = None
-    else:
-        status, completed = outcome.status.value, runtime.jobs.finish(item_id, outcome)
-    # An upload stays only while it is a version's content; once the outcome is recorded, any other is removed.
-    if outcome is None or not outcome.keeps_file:
-        runtime.ingest.uploads.discard(stored)
-    if completed:
-        _complete_job(runtime, job)
-    return status
+class ItemRunner:
+    """Runs one ingestion job item (a Celery task's body) and records its outcome, whatever happens."""
 
+    def __init__(self, jobs: JobStore, ingest: IngestService, catalog: DocumentCatalog, store: VectorStore, prefix: str):
+        self.jobs = jobs
+        self.ingest = ingest
+        self.catalog = catalog
+        self.store = store
+        self.prefix = prefix  # the Qdrant collection-name prefix
 
-def _complete_job(runtime, job) -> None:
-    """After a job's last item: record the corpus version, and let the store optimise after the bulk load."""
-    runtime.catalog.record_corpus_version(job.tenant, job.collection)
-    runtime.store.optimize(store_name(runtime.settings.qdrant.prefix, job.collection, job.strategy))
+    def run(self, item_id: str, final_attempt: bool, claim: str | None = None) -> str:
+        """Ingests one job item as task `claim` (the Celery task id)."""
+        started = self.jobs.start(item_id, claim)
+        if started is None:
+            return "not-started"  # finished already, or another copy of this task has it
+        item, job = started
+        target = IngestTarget(job.tenant, job.collection, job.strategy, written_by=job.api_key_id)
+        stored = Path(item.stored_path)
+        try:
+            outcome = self.ingest.ingest(
+                stored,
+                display=item.path,
+                source=item.source,
+                target=target,
+                labels=DocumentLabels(tuple((item.labels or {}).get("tags", ())), (item.labels or {}).get("date")),
+                on_stage=StageReporter(self.jobs, item_id),
+                replace=item.replace,
+            )
+        except TransientError as exc:
+            if not final_attempt:
+                raise
+            status, completed = "failed", self.jobs.fail(item_id, f"dependency unavailable after retries: {exc}")
+            outcome = None
+        except Exception as exc:  # a defect or a broken dependency: this item fails, the worker carries on
+            log.exception("ingesting %s failed", item.path)
+            status, completed = "failed", self.jobs.fail(item_id, f"internal error: {type(exc).__name__}: {exc}")
+            outcome = None
+        else:
+            status, completed = outcome.status.value, self.jobs.finish(item_id, outcome)
+        # An upload stays only while it is a version's content; once the outcome is recorded, any other is removed.
+        if outcome is None or not outcome.keeps_file:
+            self.ingest.uploads.discard(stored)
+        if completed:
+            self._complete_job(job)
+        return status
+
+    def _complete_job(self, job) -> None:
+        """After a job's last item: record the corpus version, and let the store optimise after the bulk load."""
+        self.catalog.record_corpus_version(job.tenant, job.collection)
+        self.store.optimize(store_name(self.prefix, job.collection, job.strategy))

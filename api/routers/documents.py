@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
 from starlette.concurrency import run_in_threadpool
 
-from api.deps import Admin, RuntimeDep, SettingsDep, Editor, Reader
+from api.deps import Admin, AnswerLogDep, CatalogDep, Editor, IngestDep, IntakeDep, Reader
 from api.errors import ApiError
 from api.schemas import (
-    DocumentDetail, DocumentIndex, DocumentPage, DocumentSummary, DocumentVersionInfo, PurgeReport, UploadAccepted,
+    DocumentDetail,
+    DocumentIndex,
+    DocumentPage,
+    DocumentSummary,
+    DocumentVersionInfo,
+    PurgeReport,
+    UploadAccepted,
     UploadedDocument,
 )
-from core.types import DocumentLabels
 from retrieval.audit import purge
 from workers.intake import IncomingFile, Intake
-from workers.submit import validate_target
 
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 
@@ -45,8 +48,7 @@ def _incoming(files: list[UploadFile]) -> list[IncomingFile]:
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=UploadAccepted)
 async def upload(
     request: Request,
-    runtime: RuntimeDep,
-    settings: SettingsDep,
+    uploads: IntakeDep,
     who: Editor,
     file: Annotated[list[UploadFile], File(description="One or more files; each gets its own outcome")],
     metadata: Annotated[
@@ -63,27 +65,13 @@ async def upload(
 ) -> UploadAccepted:
     """Every file is checked on its own: `accepted` (queued), or `rejected` (unsupported_type, too_large,
     unsafe_name) or `conflict`, with the reason; a bad file never sinks the others."""
-    collection = collection or settings.collection
-    strategy = strategy or settings.chunking.strategy
-    try:
-        validate_target(collection, strategy)
-        meta = json.loads(metadata) if metadata else {}
-        if not isinstance(meta, dict):
-            raise ValueError("metadata must be a JSON object")
-        unknown = sorted(set(meta) - {"source", "tags", "date"})
-        if unknown:
-            raise ValueError(f"metadata has unknown keys: {', '.join(unknown)} (known: source, tags, date)")
-        labels = DocumentLabels.parse(meta)
-        source = meta.get("source")
-        if source is not None and (not isinstance(source, str) or not source.strip()):
-            raise ValueError("metadata.source must be a non-empty string")
-    except (ValueError, json.JSONDecodeError) as exc:
+    try:  # file copies, the job store's transaction and the broker publish block: off the event loop
+        intake = await run_in_threadpool(
+            uploads.upload, _incoming(file), tenant=who.tenant, collection=collection, strategy=strategy,
+            metadata=metadata, replace=replace, api_key_id=who.key_id,
+        )
+    except ValueError as exc:
         raise ApiError(422, "invalid_request", str(exc)) from None
-    # File copies, the job store's transaction and the broker publish block: off the event loop.
-    intake = await run_in_threadpool(
-        runtime.intake.accept, _incoming(file), tenant=who.tenant, collection=collection, strategy=strategy,
-        labels=labels, source=source, replace=replace, api_key_id=who.key_id,
-    )
     return _accepted(request, intake)
 
 
@@ -91,50 +79,44 @@ async def upload(
 async def replace_document(
     document_id: str,
     request: Request,
-    runtime: RuntimeDep,
+    uploads: IntakeDep,
     who: Editor,
     file: Annotated[UploadFile, File(description="The document's new content")],
     strategy: Annotated[str | None, Form()] = None,
 ) -> UploadAccepted:
     """Replaces a document's content explicitly: the file becomes its next version (same id, same source)."""
-    document = await run_in_threadpool(runtime.catalog.get, who.tenant, document_id)
-    if document is None:
-        raise ApiError(404, "not_found", f"no document {document_id}")
-    entries = await run_in_threadpool(runtime.catalog.index_entries, document_id)
-    strategy = strategy or (entries[0].strategy if entries else runtime.settings.chunking.strategy)
     try:
-        validate_target(document.collection, strategy)
+        intake = await run_in_threadpool(uploads.replace, document_id, _incoming([file])[0], tenant=who.tenant,
+                                         strategy=strategy, api_key_id=who.key_id)
     except ValueError as exc:
         raise ApiError(422, "invalid_request", str(exc)) from None
-    intake = await run_in_threadpool(
-        runtime.intake.accept, _incoming([file]), tenant=who.tenant, collection=document.collection, strategy=strategy,
-        source=document.source, replace=True, api_key_id=who.key_id,
-    )
+    if intake is None:
+        raise ApiError(404, "not_found", f"no document {document_id}")
     return _accepted(request, intake)
 
 
 @router.get("", response_model=DocumentPage)
 def list_documents(
-    runtime: RuntimeDep,
+    catalog: CatalogDep,
     who: Reader,
     collection: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> DocumentPage:
-    rows = runtime.catalog.list(who.tenant, collection, limit=limit, offset=offset)
+    rows = catalog.list(who.tenant, collection, limit=limit, offset=offset)
     return DocumentPage(documents=[_summary(r) for r in rows], limit=limit, offset=offset)
 
 
 @router.get("/{document_id}", response_model=DocumentDetail)
-def show_document(document_id: str, runtime: RuntimeDep, who: Reader) -> DocumentDetail:
-    row = runtime.catalog.get(who.tenant, document_id)
+def show_document(document_id: str, catalog: CatalogDep, who: Reader) -> DocumentDetail:
+    row = catalog.get(who.tenant, document_id)
     if row is None:
         raise ApiError(404, "not_found", f"no document {document_id}")
-    indexes = [DocumentIndex(strategy=e.strategy, version=e.version, chunks=e.chunks) for e in runtime.catalog.index_entries(row.id)]
+    indexes = [DocumentIndex(strategy=e.strategy, version=e.version, chunks=e.chunks) for e in catalog.index_entries(row.id)]
     versions = [
         DocumentVersionInfo(version=v.version, content_hash=v.content_hash, created_at=v.created_at,
                             retired_at=v.retired_at, written_by=v.written_by)
-        for v in runtime.catalog.versions(row.id)
+        for v in catalog.versions(row.id)
     ]
     return DocumentDetail(
         **_summary(row).model_dump(), filename=row.filename, mime_type=row.mime_type, size_bytes=row.size_bytes,
@@ -143,19 +125,19 @@ def show_document(document_id: str, runtime: RuntimeDep, who: Reader) -> Documen
 
 
 @router.delete("/{document_id}", status_code=status.HTTP_200_OK)
-def delete_document(document_id: str, runtime: RuntimeDep, who: Editor) -> dict:
+def delete_document(document_id: str, ingest: IngestDep, who: Editor) -> dict:
     """Erases the document: its chunks, the text of every version, its stored uploads, the cached embeddings no
     other document uses. Past answers keep what they showed (see purge)."""
-    if not runtime.ingest.delete(who.tenant, document_id):
+    if not ingest.delete(who.tenant, document_id):
         raise ApiError(404, "not_found", f"no document {document_id}")
     return {"document_id": document_id, "deleted": True}
 
 
 @router.post("/{document_id}/purge", response_model=PurgeReport)
-def purge_document(document_id: str, runtime: RuntimeDep, who: Admin) -> PurgeReport:
+def purge_document(document_id: str, ingest: IngestDep, log: AnswerLogDep, who: Admin) -> PurgeReport:
     """Erases the document (if it still exists) and redacts its quotes in past answer records, keeping their ids
     and a hash of each quote."""
-    deleted, redacted = purge(runtime.ingest, runtime.answer_log, who.tenant, document_id)
+    deleted, redacted = purge(ingest, log, who.tenant, document_id)
     if not deleted and not redacted:
         raise ApiError(404, "not_found", f"no document {document_id}, and no answer quotes it")
     return PurgeReport(document_id=document_id, deleted=deleted, answers_redacted=redacted)

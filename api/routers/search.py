@@ -3,38 +3,23 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
 
-from api.deps import RuntimeDep, Reader, known_collection
+from api.deps import CatalogDep, Reader, SearchDep, SettingsDep, known_collection
 from api.errors import ApiError
-from api.schemas import Filters, StrictBody
-from retrieval.search import Query, SearchHit
+from api.schemas import SearchRequest, SearchResponse
+from retrieval.search import Query
 
 router = APIRouter(prefix="/v1", tags=["search"])
 
 
-class SearchRequest(StrictBody):
-    query: str = Field(min_length=1, max_length=4000)
-    top_k: int = Field(default=10, ge=1, le=100)
-    collection: str | None = None
-    strategy: str | None = None
-    rerank: bool | None = Field(default=None, strict=True, description="cross-encoder reranking; default from the settings")
-    filters: Filters = Field(default_factory=Filters)
-
-
-class SearchResponse(BaseModel):
-    results: list[SearchHit]
-    timings_ms: dict[str, float] = Field(default_factory=dict)
-
-
 @router.post("/search", response_model=SearchResponse)
-def search(body: SearchRequest, runtime: RuntimeDep, who: Reader) -> SearchResponse:
-    collection = known_collection(runtime, who, body.collection)
+def search(body: SearchRequest, service: SearchDep, catalog: CatalogDep, settings: SettingsDep, who: Reader) -> SearchResponse:
+    collection = known_collection(settings, catalog, who, body.collection)
     try:
-        retrieved = runtime.search.retrieve(
+        retrieved = service.retrieve(
             Query(
                 body.query, who.tenant, collection, strategy=body.strategy, top_k=body.top_k,
-                rerank=body.rerank, **body.filters.as_query(),
+                rerank=body.rerank, where=body.filters,
             )
         )
     except ValueError as exc:

@@ -3,6 +3,7 @@
 from core.vectorstore.base import (
     DENSE,
     SPARSE,
+    DocumentFilter,
     Fusion,
     SearchFilter,
     SearchMode,
@@ -15,6 +16,7 @@ from core.vectorstore.factory import build_vector_store
 __all__ = [
     "DENSE",
     "SPARSE",
+    "DocumentFilter",
     "Fusion",
     "SearchFilter",
     "SearchMode",

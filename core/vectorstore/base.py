@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Annotated, Protocol
 
-from core.types import ChunkRecord, ScoredChunk, TransientError
+from pydantic import BeforeValidator, ConfigDict, WithJsonSchema
+
+from core.types import ChunkPayload, ChunkRecord, ScoredChunk, TransientError, timestamp_of
 
 DENSE = "dense"
 SPARSE = "bm25"
@@ -30,18 +32,39 @@ class Fusion(StrEnum):
     DBSF = "dbsf"
 
 
+def _moment(value: object) -> object:
+    """A date bound as given by a request (ISO 8601) or by code (epoch seconds)."""
+    return timestamp_of(value) if isinstance(value, str) else value
+
+
+# Requests give an ISO 8601 date or datetime (UTC when no zone is given); it is kept as epoch seconds.
+DateBound = Annotated[
+    float | None, BeforeValidator(_moment),
+    WithJsonSchema({"anyOf": [{"type": "string", "description": "ISO 8601, e.g. 2024-03-01"}, {"type": "null"}]}),
+]
+
+
+@dataclass(frozen=True)
+class DocumentFilter:
+    """Which documents a query may read: the one filter type, from a request's `filters` (it is the request
+    schema's type) through search to both stores. Empty fields do not filter."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")  # a misspelt filter key is refused, not ignored
+
+    document_ids: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    exclude_document_ids: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()  # documents with any of them
+    date_from: DateBound = None  # the document's date, inclusive bounds
+    date_to: DateBound = None
+
+
 @dataclass(frozen=True)
 class SearchFilter:
     """What a query may see. The tenant is not optional: every read is scoped to one."""
 
     tenant: str
-    document_ids: tuple[str, ...] = ()
-    sources: tuple[str, ...] = ()
-    exclude_document_ids: tuple[str, ...] = ()
-    tags: tuple[str, ...] = ()  # any of them
-    date_from: float | None = None  # the document's date (epoch seconds), inclusive bounds
-    date_to: float | None = None
-    extra: dict[str, str | int | bool] = field(default_factory=dict)
+    where: DocumentFilter = DocumentFilter()
 
 
 class StoreUnavailable(TransientError):
@@ -94,3 +117,9 @@ class VectorStore(Protocol):
     def optimize(self, name: str) -> None: ...
 
     def close(self) -> None: ...
+
+
+def scored(point) -> ScoredChunk:
+    """A point as either backend returns it (id, score when searched, stored payload)."""
+    score = float(getattr(point, "score", 0.0) or 0.0)
+    return ScoredChunk(id=str(point.id), score=score, payload=ChunkPayload.from_dict(point.payload or {}))

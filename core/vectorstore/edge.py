@@ -16,44 +16,39 @@ from filelock import FileLock, Timeout
 
 from core.types import ChunkRecord, ScoredChunk
 from core.vectorstore.base import (
-    DENSE, LIVE, SPARSE, STAGED, STATE, TEXT_BATCH, Fusion, SearchFilter, SearchMode, StoreLocked,
+    DENSE,
+    LIVE,
+    SPARSE,
+    STAGED,
+    STATE,
+    TEXT_BATCH,
+    Fusion,
+    SearchFilter,
+    SearchMode,
+    StoreLocked,
+    scored,
+)
+from core.vectorstore.filters import (
+    Conditions,
+    document_filter,
+    one_version,
+    other_versions,
+    search_filter,
+    texts_elsewhere,
+    visible_filter,
 )
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 
 
-def _match(key: str, value: str | int | bool) -> qe.FieldCondition:
-    return qe.FieldCondition(key=key, match=qe.MatchValue(value))
+# Qdrant Edge's spelling of the conditions in core.vectorstore.filters.
+EDGE = Conditions(
+    match=lambda key, value: qe.FieldCondition(key=key, match=qe.MatchValue(value)),
+    match_any=lambda key, values: qe.FieldCondition(key=key, match=qe.MatchAny(values)),
+    within=lambda key, gte, lte: qe.FieldCondition(key=key, range=qe.RangeFloat(gte=gte, lte=lte)),
+    combine=lambda must, must_not: qe.Filter(must=must, must_not=must_not),
+)
 
-
-def _edge_filter(flt: SearchFilter) -> qe.Filter:
-    must: list = [_match("tenant", flt.tenant)]
-    if flt.document_ids:
-        must.append(qe.FieldCondition(key="document_id", match=qe.MatchAny(list(flt.document_ids))))
-    if flt.sources:
-        must.append(qe.FieldCondition(key="source", match=qe.MatchAny(list(flt.sources))))
-    if flt.tags:
-        must.append(qe.FieldCondition(key="tags", match=qe.MatchAny(list(flt.tags))))
-    if flt.date_from is not None or flt.date_to is not None:
-        must.append(qe.FieldCondition(key="date_ts", range=qe.RangeFloat(gte=flt.date_from, lte=flt.date_to)))
-    must.extend(_match(key, value) for key, value in flt.extra.items())
-    must_not: list = [_match(STATE, STAGED)]
-    if flt.exclude_document_ids:
-        must_not.append(qe.FieldCondition(key="document_id", match=qe.MatchAny(list(flt.exclude_document_ids))))
-    return qe.Filter(must=must, must_not=must_not)
-
-
-def _document_filter(document_id: str) -> qe.Filter:
-    return qe.Filter(must=[_match("document_id", document_id)])
-
-
-def _visible(document_id: str | None) -> qe.Filter:
-    must = [_match("document_id", document_id)] if document_id else None
-    return qe.Filter(must=must, must_not=[_match(STATE, STAGED)])
-
-
-def _scored(point) -> ScoredChunk:
-    return ScoredChunk(id=str(point.id), score=float(getattr(point, "score", 0.0) or 0.0), payload=dict(point.payload or {}))
 
 
 class EdgeVectorStore:
@@ -123,7 +118,7 @@ class EdgeVectorStore:
             qe.Point(
                 id=r.id,
                 vector={DENSE: r.dense, SPARSE: qe.SparseVector(indices=r.sparse_indices, values=r.sparse_values)},
-                payload={**r.payload, STATE: STAGED},
+                payload={**r.payload.as_dict(), STATE: STAGED},
             )
             for r in records
         ]
@@ -132,31 +127,22 @@ class EdgeVectorStore:
         for start in range(0, len(points), 256):
             with self._mutex:
                 shard.update(qe.UpdateOperation.upsert_points(points[start : start + 256]))
-        this_version = _match("version", version)
         with self._mutex:
-            shard.update(
-                qe.UpdateOperation.delete_points_by_filter(
-                    qe.Filter(must=[_match("document_id", document_id)], must_not=[this_version])
-                )
-            )
-            shard.update(
-                qe.UpdateOperation.set_payload_by_filter(
-                    qe.Filter(must=[_match("document_id", document_id), this_version]), {STATE: LIVE}
-                )
-            )
+            shard.update(qe.UpdateOperation.delete_points_by_filter(other_versions(document_id, version, EDGE)))
+            shard.update(qe.UpdateOperation.set_payload_by_filter(one_version(document_id, version, EDGE), {STATE: LIVE}))
 
     def delete_document(self, name: str, document_id: str) -> None:
         with self._mutex:
             shard = self._shard(name)
             if shard is not None:
-                shard.update(qe.UpdateOperation.delete_points_by_filter(_document_filter(document_id)))
+                shard.update(qe.UpdateOperation.delete_points_by_filter(document_filter(document_id, EDGE)))
 
     def count(self, name: str, document_id: str | None = None) -> int:
         with self._mutex:
             shard = self._shard(name)
             if shard is None:
                 return 0
-            return shard.count(qe.CountRequest(exact=True, filter=_visible(document_id)))
+            return shard.count(qe.CountRequest(exact=True, filter=visible_filter(document_id, EDGE)))
 
     def chunks(self, name: str, document_id: str) -> list[ScoredChunk]:
         with self._mutex:
@@ -167,9 +153,9 @@ class EdgeVectorStore:
             offset = None
             while True:
                 records, offset = shard.scroll(
-                    qe.ScrollRequest(offset=offset, limit=512, filter=_document_filter(document_id), with_payload=True)
+                    qe.ScrollRequest(offset=offset, limit=512, filter=document_filter(document_id, EDGE), with_payload=True)
                 )
-                found.extend(_scored(r) for r in records)
+                found.extend(scored(r) for r in records)
                 if offset is None:
                     return found
 
@@ -180,10 +166,7 @@ class EdgeVectorStore:
                 return set()
             used: set[str] = set()
             for start in range(0, len(texts), TEXT_BATCH):
-                flt = qe.Filter(
-                    must=[qe.FieldCondition(key="text", match=qe.MatchAny(texts[start : start + TEXT_BATCH]))],
-                    must_not=[_match("document_id", exclude_document_id)],
-                )
+                flt = texts_elsewhere(texts[start : start + TEXT_BATCH], exclude_document_id, EDGE)
                 offset = None
                 while True:
                     records, offset = shard.scroll(qe.ScrollRequest(offset=offset, limit=512, filter=flt, with_payload=True))
@@ -204,7 +187,7 @@ class EdgeVectorStore:
         fusion: Fusion = Fusion.RRF,
         prefetch_limit: int = 100,
     ) -> list[ScoredChunk]:
-        edge_filter = _edge_filter(flt)
+        edge_filter = search_filter(flt, EDGE)
         dense_query = qe.Query.Nearest(dense, using=DENSE) if dense is not None else None
         sparse_query = (
             qe.Query.Nearest(qe.SparseVector(indices=sparse[0], values=sparse[1]), using=SPARSE) if sparse else None
@@ -225,7 +208,7 @@ class EdgeVectorStore:
             shard = self._shard(name)
             if shard is None:
                 return []
-            return [_scored(p) for p in shard.query(request)]
+            return [scored(p) for p in shard.query(request)]
 
     def optimize(self, name: str) -> None:
         with self._mutex:

@@ -1,17 +1,30 @@
-"""Picks the vector-store backend from settings: a Qdrant URL or location means qdrant-client, otherwise Edge."""
+"""Picks the vector-store backend from settings (`Settings.vector_store`): a Qdrant URL or location means
+qdrant-client, otherwise Edge."""
 
 from __future__ import annotations
 
-from core.settings import Settings
+from core.registry import Registry
+from core.settings import Settings, VectorStoreName
 from core.vectorstore.base import VectorStore
 
 
-def build_vector_store(settings: Settings, breaker=None) -> VectorStore:
-    if settings.embedded_index:
-        from core.vectorstore.edge import EdgeVectorStore
+def _edge(settings: Settings, breaker=None) -> VectorStore:
+    from core.vectorstore.edge import EdgeVectorStore  # start-up cost: only the chosen backend's library is imported
 
-        return EdgeVectorStore(settings.resolved_data_dir / "qdrant")
-    from core.vectorstore.server import ServerVectorStore
+    return EdgeVectorStore(settings.resolved_data_dir / "qdrant")
+
+
+def _qdrant(settings: Settings, breaker=None) -> VectorStore:
+    from core.vectorstore.server import ServerVectorStore  # start-up cost, as above
 
     api_key = settings.qdrant.api_key.get_secret_value() if settings.qdrant.api_key else None
     return ServerVectorStore.connect(settings.qdrant.url, settings.qdrant.location, api_key, settings.qdrant.timeout_s, breaker)
+
+
+VECTOR_STORES: Registry[VectorStore] = Registry("vector store")
+VECTOR_STORES.register(VectorStoreName.EDGE, _edge)
+VECTOR_STORES.register(VectorStoreName.QDRANT, _qdrant)
+
+
+def build_vector_store(settings: Settings, breaker=None) -> VectorStore:
+    return VECTOR_STORES.build(settings.vector_store, settings, breaker)

@@ -6,54 +6,39 @@ import pybreaker
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from core.types import ChunkRecord, ScoredChunk
 from core.breakers import make_breaker
+from core.types import ChunkRecord, ScoredChunk
 from core.vectorstore.base import (
     DENSE,
-    STAGED,
-    STATE,
     LIVE,
     SPARSE,
+    STAGED,
+    STATE,
     TEXT_BATCH,
     Fusion,
     SearchFilter,
     SearchMode,
     StoreUnavailable,
+    scored,
+)
+from core.vectorstore.filters import (
+    Conditions,
+    document_filter,
+    one_version,
+    other_versions,
+    search_filter,
+    texts_elsewhere,
+    visible_filter,
 )
 
+# qdrant-client's spelling of the conditions in core.vectorstore.filters.
+SERVER = Conditions(
+    match=lambda key, value: models.FieldCondition(key=key, match=models.MatchValue(value=value)),
+    match_any=lambda key, values: models.FieldCondition(key=key, match=models.MatchAny(any=values)),
+    within=lambda key, gte, lte: models.FieldCondition(key=key, range=models.Range(gte=gte, lte=lte)),
+    combine=lambda must, must_not: models.Filter(must=must, must_not=must_not),
+)
 
-def _match(key: str, value: str | int | bool) -> models.FieldCondition:
-    return models.FieldCondition(key=key, match=models.MatchValue(value=value))
-
-
-def _server_filter(flt: SearchFilter) -> models.Filter:
-    must: list[models.Condition] = [_match("tenant", flt.tenant)]
-    if flt.document_ids:
-        must.append(models.FieldCondition(key="document_id", match=models.MatchAny(any=list(flt.document_ids))))
-    if flt.sources:
-        must.append(models.FieldCondition(key="source", match=models.MatchAny(any=list(flt.sources))))
-    if flt.tags:
-        must.append(models.FieldCondition(key="tags", match=models.MatchAny(any=list(flt.tags))))
-    if flt.date_from is not None or flt.date_to is not None:
-        must.append(models.FieldCondition(key="date_ts", range=models.Range(gte=flt.date_from, lte=flt.date_to)))
-    must.extend(_match(key, value) for key, value in flt.extra.items())
-    must_not: list = [_match(STATE, STAGED)]
-    if flt.exclude_document_ids:
-        must_not.append(models.FieldCondition(key="document_id", match=models.MatchAny(any=list(flt.exclude_document_ids))))
-    return models.Filter(must=must, must_not=must_not)
-
-
-def _document_filter(document_id: str) -> models.Filter:
-    return models.Filter(must=[_match("document_id", document_id)])
-
-
-def _visible(document_id: str | None) -> models.Filter:
-    must = [_match("document_id", document_id)] if document_id else None
-    return models.Filter(must=must, must_not=[_match(STATE, STAGED)])
-
-
-def _scored(point) -> ScoredChunk:
-    return ScoredChunk(id=str(point.id), score=float(getattr(point, "score", 0.0) or 0.0), payload=dict(point.payload or {}))
 
 
 class ServerVectorStore:
@@ -122,27 +107,24 @@ class ServerVectorStore:
                     DENSE: r.dense,
                     SPARSE: models.SparseVector(indices=r.sparse_indices, values=r.sparse_values),
                 },
-                payload={**r.payload, STATE: STAGED},
+                payload={**r.payload.as_dict(), STATE: STAGED},
             )
             for r in records
         ]
         for start in range(0, len(points), 256):
             self._call(self._client.upsert, name, points=points[start : start + 256], wait=True)
-        this_version = _match("version", version)
         # One request, applied in order: older versions leave, then the new one becomes visible.
         self._call(
             self._client.batch_update_points,
             name,
             update_operations=[
                 models.DeleteOperation(
-                    delete=models.FilterSelector(
-                        filter=models.Filter(must=[_match("document_id", document_id)], must_not=[this_version])
-                    )
+                    delete=models.FilterSelector(filter=other_versions(document_id, version, SERVER))
                 ),
                 models.SetPayloadOperation(
                     set_payload=models.SetPayload(
                         payload={STATE: LIVE},
-                        filter=models.Filter(must=[_match("document_id", document_id), this_version]),
+                        filter=one_version(document_id, version, SERVER),
                     )
                 ),
             ],
@@ -153,13 +135,13 @@ class ServerVectorStore:
         if not self.collection_exists(name):
             return
         self._call(
-            self._client.delete, name, points_selector=models.FilterSelector(filter=_document_filter(document_id)), wait=True
+            self._client.delete, name, points_selector=models.FilterSelector(filter=document_filter(document_id, SERVER)), wait=True
         )
 
     def count(self, name: str, document_id: str | None = None) -> int:
         if not self.collection_exists(name):
             return 0
-        return self._call(self._client.count, name, count_filter=_visible(document_id), exact=True).count
+        return self._call(self._client.count, name, count_filter=visible_filter(document_id, SERVER), exact=True).count
 
     def chunks(self, name: str, document_id: str) -> list[ScoredChunk]:
         if not self.collection_exists(name):
@@ -170,12 +152,12 @@ class ServerVectorStore:
             records, offset = self._call(
                 self._client.scroll,
                 name,
-                scroll_filter=_document_filter(document_id),
+                scroll_filter=document_filter(document_id, SERVER),
                 limit=512,
                 offset=offset,
                 with_payload=True,
             )
-            found.extend(_scored(r) for r in records)
+            found.extend(scored(r) for r in records)
             if offset is None:
                 return found
 
@@ -184,10 +166,7 @@ class ServerVectorStore:
             return set()
         used: set[str] = set()
         for start in range(0, len(texts), TEXT_BATCH):
-            flt = models.Filter(
-                must=[models.FieldCondition(key="text", match=models.MatchAny(any=texts[start : start + TEXT_BATCH]))],
-                must_not=[_match("document_id", exclude_document_id)],
-            )
+            flt = texts_elsewhere(texts[start : start + TEXT_BATCH], exclude_document_id, SERVER)
             offset = None
             while True:
                 records, offset = self._call(
@@ -212,7 +191,7 @@ class ServerVectorStore:
     ) -> list[ScoredChunk]:
         if not self.collection_exists(name):
             return []
-        server_filter = _server_filter(flt)
+        server_filter = search_filter(flt, SERVER)
         sparse_vector = models.SparseVector(indices=sparse[0], values=sparse[1]) if sparse else None
         if mode is SearchMode.DENSE:
             kwargs = {"query": dense, "using": DENSE}
@@ -229,7 +208,7 @@ class ServerVectorStore:
         response = self._call(
             self._client.query_points, name, query_filter=server_filter, limit=limit, with_payload=True, **kwargs
         )
-        return [_scored(p) for p in response.points]
+        return [scored(p) for p in response.points]
 
     def optimize(self, name: str) -> None:
         """The server optimizes on its own schedule."""

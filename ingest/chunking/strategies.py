@@ -13,8 +13,8 @@ from llama_index.core.node_parser import (
     SemanticSplitterNodeParser,
     SentenceSplitter,
     TokenTextSplitter,
+    get_leaf_nodes,
 )
-from llama_index.core.node_parser import get_leaf_nodes
 
 from core.types import Chunk, ParsedDocument
 from ingest.chunking.base import anchor, anchor_all, make_chunks

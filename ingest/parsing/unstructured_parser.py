@@ -11,6 +11,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.models import spacy_en_dir
+from core.offline import configure_offline
 from core.types import ElementSpan, ParsedDocument, RejectedDocument, RejectReason
 from ingest.parsing import ocr
 from ingest.parsing.convert import convert
@@ -44,15 +46,10 @@ def _prepare_unstructured() -> None:
     global _ready
     if _ready:
         return
-    from core.offline import configure_offline
-
     configure_offline()
     import spacy
     import unstructured.nlp.tokenize as tokenize
     import unstructured.partition.text_type as text_type
-
-    from core.models import spacy_en_dir
-
     model_dir = spacy_en_dir()
     # unstructured classifies each text block with spaCy: sentence counts for every block, part-of-speech tags
     # only for short single-sentence ones (the "contains a verb" test). The counts only decide "one sentence or

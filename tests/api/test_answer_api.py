@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from core.settings import Settings
-from tests.conftest import open_runtime, speech_app
+from tests.conftest import open_root, speech_app
 
 QUESTION = "Which country is Putin invading, causing chaos in Europe and beyond?"
 GOLD = (1039, 1145)
@@ -99,7 +99,7 @@ def test_vector_store_down_is_a_quick_503(tmp_path, bge, parser):
     closed.close()  # nothing listens there now
     settings = Settings(data_dir=tmp_path / "data", qdrant={"url": f"http://127.0.0.1:{port}", "timeout_s": 2},
                         auth={"required": False}, _env_file=None)
-    with open_runtime(settings, bge, parser) as runtime, TestClient(create_app(runtime)) as down:
+    with open_root(settings, bge, parser) as runtime, TestClient(create_app(runtime)) as down:
         started = time.monotonic()
         for route, body in (("/v1/answer", {"question": QUESTION}), ("/v1/search", {"query": QUESTION})):
             response = down.post(route, json=body)

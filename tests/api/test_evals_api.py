@@ -7,13 +7,13 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from core.settings import Settings
-from tests.conftest import SHARED_DATA, open_runtime, wait_status
+from tests.conftest import SHARED_DATA, open_root, wait_status
 
 
 @pytest.fixture
 def client(tmp_path, bge, parser):
     settings = Settings(data_dir=tmp_path / "data", eval={"datasets_dir": SHARED_DATA}, _env_file=None)
-    with open_runtime(settings, bge, parser) as runtime, TestClient(create_app(runtime)) as test_client:
+    with open_root(settings, bge, parser) as runtime, TestClient(create_app(runtime)) as test_client:
         yield test_client
 
 
@@ -69,11 +69,11 @@ def test_no_datasets_folder_configured(runtime):
 
 def test_runs_left_behind_by_a_stopped_server_are_recovered_at_start(tmp_path, bge, parser):
     settings = Settings(data_dir=tmp_path / "data", eval={"datasets_dir": SHARED_DATA}, _env_file=None)
-    with open_runtime(settings, bge, parser) as runtime:
+    with open_root(settings, bge, parser) as runtime:
         options = {"variants": ["sentence-256-32"], "corpora": ["state_of_the_union"], "limit": 2}
-        died = runtime.evals.create(runtime.settings.tenant, "chunking", "chunking", options)
-        runtime.evals.start(died)  # it was running when the process stopped
-        lost = runtime.evals.create(runtime.settings.tenant, "chunking", "chunking", options)  # queued in memory
+        died = runtime.eval_store.create(runtime.settings.tenant, "chunking", "chunking", options)
+        runtime.eval_store.start(died)  # it was running when the process stopped
+        lost = runtime.eval_store.create(runtime.settings.tenant, "chunking", "chunking", options)  # queued in memory
         with TestClient(create_app(runtime)) as client:
             failed = client.get(f"/v1/evals/{died}").json()
             assert failed["status"] == "failed" and failed["error"].startswith("interrupted")

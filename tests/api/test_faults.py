@@ -11,13 +11,12 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from benchmarks.faults import TcpProxy
 from core.settings import Settings
 from ingest.pipeline import IngestTarget
-from tests.conftest import REDIS_URL, open_runtime
-from tests.faults import TcpProxy
+from tests.conftest import REDIS_URL, open_root
 from tests.fake_openai import FakeOpenAI
 from tests.retrieval.test_answer import HEALTH_Q, SPEECH
-
 
 # A few paragraphs of the State of the Union (a small index keeps these tests fast).
 EXCERPT = "\n\n".join(SPEECH.read_text(encoding="utf-8").split("\n\n")[100:125])
@@ -40,7 +39,7 @@ def test_redis_down_questions_are_answered_and_uploads_get_a_clear_503(tmp_path,
     proxy = TcpProxy("127.0.0.1", int(REDIS_URL.rsplit(":", 1)[1].split("/")[0]))
     settings = Settings(data_dir=tmp_path / "data", redis_url=f"redis://127.0.0.1:{proxy.port}/11", _env_file=None)
     try:
-        with open_runtime(settings, bge, parser) as runtime:
+        with open_root(settings, bge, parser) as runtime:
             ingest_speech(runtime)
             key = runtime.keys.create(settings.tenant, "editor", "uploader")[1]
             headers = {"Authorization": f"Bearer {key}"}
@@ -73,7 +72,7 @@ def test_a_hanging_broker_does_not_stall_other_requests(tmp_path, bge, parser, r
     proxy = TcpProxy("127.0.0.1", int(REDIS_URL.rsplit(":", 1)[1].split("/")[0]))
     settings = Settings(data_dir=tmp_path / "data", redis_url=f"redis://127.0.0.1:{proxy.port}/11", _env_file=None)
     try:
-        with open_runtime(settings, bge, parser) as runtime, TestClient(create_app(runtime)) as client:
+        with open_root(settings, bge, parser) as runtime, TestClient(create_app(runtime)) as client:
             upload = lambda: client.post("/v1/documents", files=[("file", ("a.txt", b"some text"))])  # noqa: E731
             assert upload().status_code == 202  # connected to Redis through the proxy
 
@@ -103,7 +102,7 @@ def test_database_down_is_a_quick_503_and_readiness_says_so(tmp_path, bge, parse
     proxied = postgres_server_url.replace(host_port, f"127.0.0.1:{proxy.port}")
     settings = Settings(data_dir=tmp_path / "data", database_url=proxied, _env_file=None)
     try:
-        with open_runtime(settings, bge, parser) as runtime, TestClient(create_app(runtime)) as client:
+        with open_root(settings, bge, parser) as runtime, TestClient(create_app(runtime)) as client:
             ingest_speech(runtime)
             assert client.post("/v1/answer", json={"question": HEALTH_Q}).status_code == 200
 
@@ -133,7 +132,7 @@ def test_llm_down_gives_extractive_answers_and_the_breaker_stops_calling_it(tmp_
             data_dir=tmp_path / "data", answer={"generator": "llm"}, breakers={"failures": 2, "reset_s": 60},
             llm={"base_url": llm.base_url, "model": "fake-model", "max_retries": 0, "timeout_s": 2}, _env_file=None,
         )
-        with open_runtime(settings, bge, parser) as runtime, TestClient(create_app(runtime)) as client:
+        with open_root(settings, bge, parser) as runtime, TestClient(create_app(runtime)) as client:
             ingest_speech(runtime)
             for _ in range(4):
                 answer = client.post("/v1/answer", json={"question": HEALTH_Q}).json()
@@ -151,7 +150,7 @@ def test_qdrant_server_down_fails_fast_once_the_breaker_opens(tmp_path, bge, par
     closed.close()
     settings = Settings(data_dir=tmp_path / "data", qdrant={"url": f"http://127.0.0.1:{port}", "timeout_s": 2},
                         auth={"required": False}, _env_file=None)
-    with open_runtime(settings, bge, parser) as runtime, TestClient(create_app(runtime)) as client:
+    with open_root(settings, bge, parser) as runtime, TestClient(create_app(runtime)) as client:
         for _ in range(4):
             response, seconds = timed(lambda: client.post("/v1/search", json={"query": HEALTH_Q}))
             assert response.status_code == 503 and "Qdrant" in response.json()["error"]["message"]

@@ -5,20 +5,20 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from schemathesis import GenerationMode
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
-from schemathesis.checks import not_a_server_error
 
 from api.app import create_app
 from core.settings import Settings
 from tests.api.test_faults import ingest_speech
-from tests.conftest import open_runtime
+from tests.conftest import open_root
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
@@ -27,7 +27,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 def fuzzed(tmp_path_factory, bge, parser):
     # Rate limits off (thousands of calls in a minute are the point here); an admin key, so every route is reached.
     settings = Settings(data_dir=tmp_path_factory.mktemp("fuzz") / "data", limits={"enabled": False}, _env_file=None)
-    with open_runtime(settings, bge, parser) as runtime:
+    with open_root(settings, bge, parser) as runtime:
         ingest_speech(runtime)
         key = runtime.keys.create(settings.tenant, "admin", "fuzzer")[1]
         app = create_app(runtime)

@@ -14,15 +14,14 @@ from core.logs import configure_logging
 from core.settings import Settings
 from core.tracing import build_tracer
 from tests.api.test_faults import ingest_speech
-from tests.conftest import open_runtime
+from tests.conftest import open_root
 from tests.retrieval.test_answer import HEALTH_Q
 
 
 def test_an_answer_is_one_trace_with_a_span_per_stage_and_logs_carry_its_ids(tmp_path, bge, parser, capsys):
     exporter = InMemorySpanExporter()
     settings = Settings(data_dir=tmp_path / "data", cache={"enabled": False}, _env_file=None)
-    with open_runtime(settings, bge, parser) as runtime:
-        runtime.tracer = build_tracer(None, "cairn-test", exporter=exporter)
+    with open_root(settings, bge, parser, tracer=build_tracer(None, "cairn-test", exporter=exporter)) as runtime:
         ingest_speech(runtime)
         with TestClient(create_app(runtime)) as client:
             configure_logging("json")

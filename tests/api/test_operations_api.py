@@ -18,7 +18,7 @@ from api.ratelimit import RateLimiter
 from core.settings import LimitSettings, Settings
 from eval import answers as answer_eval
 from retrieval.audit import Asker
-from tests.conftest import DOCS, ROOT, open_runtime, wait_status
+from tests.conftest import DOCS, ROOT, open_root, wait_status
 from tests.retrieval.test_answer import HEALTH_Q, OFF_TOPIC, SPEECH
 
 OPEN_ROUTES = {"/healthz", "/readyz"}
@@ -28,7 +28,7 @@ OPEN_ROUTES = {"/healthz", "/readyz"}
 def app(tmp_path_factory, bge, parser):
     """acme holds the State of the Union, globex a memo; keys for each role."""
     settings = Settings(data_dir=tmp_path_factory.mktemp("ops") / "data", _env_file=None)
-    with open_runtime(settings, bge, parser) as runtime:
+    with open_root(settings, bge, parser) as runtime:
         keys = {}
         for tenant in ("acme", "globex"):
             for role in ("reader", "editor", "admin"):
@@ -165,11 +165,13 @@ def test_feedback_and_review_flow_end_to_end_and_export(app, tmp_path):
     assert runtime.review.export("globex") == []
 
 
-def test_rate_limits_answer_429_with_retry_after(app, redis_url):
-    client, runtime, keys = app
-    original = runtime.rate_limiter
-    runtime.rate_limiter = RateLimiter(LimitSettings(per_key="3/minute", per_tenant="5/minute"), redis_url)
-    try:
+def test_rate_limits_answer_429_with_retry_after(tmp_path, bge, parser, redis_url):
+    limiter = RateLimiter(LimitSettings(per_key="3/minute", per_tenant="5/minute"), redis_url)
+    settings = Settings(data_dir=tmp_path / "data", _env_file=None)
+    with open_root(settings, bge, parser, rate_limiter=limiter) as root, TestClient(create_app(root)) as client:
+        keys = {(tenant, role): root.keys.create(tenant, role, f"{tenant} {role}")[1]
+                for tenant, role in (("globex", "reader"), ("globex", "editor"), ("acme", "reader"))}
+        app = (client, root, keys)
         reader, editor = as_(app, "globex", "reader"), as_(app, "globex", "editor")
         assert [reader.get("/v1/documents").status_code for _ in range(3)] == [200] * 3
         limited = reader.get("/v1/documents")
@@ -179,8 +181,6 @@ def test_rate_limits_answer_429_with_retry_after(app, redis_url):
         assert editor.get("/v1/documents").status_code == 429  # ...but the tenant's 5 are spent
         assert as_(app, "acme", "reader").get("/v1/documents").status_code == 200  # other tenants are not affected
         assert client.get("/healthz").status_code == 200
-    finally:
-        runtime.rate_limiter = original
 
 
 def test_metrics_expose_stage_histograms_and_operations(app):

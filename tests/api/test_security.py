@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from core.settings import Settings
 from retrieval.llm import SYSTEM_PROMPT
-from tests.conftest import open_runtime, wait_status
+from tests.conftest import open_root, wait_status
 from tests.fake_openai import FakeOpenAI
 from tests.retrieval.test_answer import llm_service
 
@@ -33,7 +33,7 @@ def world(tmp_path_factory, bge, parser):
     texts = {"acme": ("secret.txt", SECRET + "\n\nOnly the Falcon steering group may read this note."),
              "globex": ("briefing.txt", INJECTION),
              "initech": ("memo.txt", "Initech memo: the TPS report cover sheet is mandatory from Monday on.")}
-    with open_runtime(settings, bge, parser) as runtime:
+    with open_root(settings, bge, parser) as runtime:
         keys = {t: runtime.keys.create(t, "editor", f"{t} editor")[1] for t in TENANTS}
         with TestClient(create_app(runtime)) as client:
             owned: dict[str, dict[str, list[str]]] = {t: {"documents": [], "jobs": [], "answers": [], "reviews": []} for t in TENANTS}

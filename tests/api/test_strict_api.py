@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from core.settings import Settings
-from tests.conftest import open_runtime, speech_app
+from tests.conftest import open_root, speech_app
 
 CHAT = "/v1/chat/completions"
 
@@ -85,7 +85,7 @@ def test_review_items_are_listed_by_status_with_their_answer_and_resolved_once(c
 def test_a_caller_over_its_rate_limit_gets_429_before_its_body_is_checked(tmp_path, bge, parser):
     settings = Settings(data_dir=tmp_path / "data", _env_file=None)
     settings.limits.per_key = "2/minute"
-    with open_runtime(settings, bge, parser) as runtime, TestClient(create_app(runtime)) as client:
+    with open_root(settings, bge, parser) as runtime, TestClient(create_app(runtime)) as client:
         key = client.post("/v1/keys", json={"name": "ops", "role": "admin"}).json()["key"]
         headers = {"Authorization": f"Bearer {key}"}
         assert client.post("/v1/search", json={"nonsense": True}, headers=headers).status_code == 422

@@ -10,21 +10,22 @@ import uuid
 
 import pytest
 
-from core.types import ChunkRecord
-from core.vectorstore import SearchFilter, SearchMode, StoreLocked
+from core.types import ChunkPayload, ChunkRecord
+from core.vectorstore import DocumentFilter, SearchFilter, SearchMode, StoreLocked
 from core.vectorstore.edge import EdgeVectorStore
 from core.vectorstore.server import ServerVectorStore
 
 DIM = 4
 
 
-def record(doc: str, version: int, index: int, dense, tokens, tenant="acme", text=None) -> ChunkRecord:
+def record(doc: str, version: int, index: int, dense, tokens, tenant="acme", text=None, **payload) -> ChunkRecord:
     return ChunkRecord(
         id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{doc}/{version}/{index}")),
         dense=list(dense),
         sparse_indices=list(tokens),
         sparse_values=[1.0] * len(tokens),
-        payload={"tenant": tenant, "document_id": doc, "version": version, "source": f"{doc}.txt", "text": text or f"{doc}-{index}"},
+        payload=ChunkPayload(tenant=tenant, document_id=doc, version=version, source=f"{doc}.txt", text=text or f"{doc}-{index}",
+                             chunk_index=index, **payload),
     )
 
 
@@ -50,8 +51,8 @@ class VectorStoreContract:
         assert store.count("c") == 4 and store.count("c", "d1") == 3
         store.replace_document("c", "d1", 2, [record("d1", 2, 0, [1, 0, 0, 0], [1], text="new")])
         chunks = store.chunks("c", "d1")
-        assert [c.payload["text"] for c in chunks] == ["new"]
-        assert chunks[0].payload["version"] == 2
+        assert [c.payload.text for c in chunks] == ["new"]
+        assert chunks[0].payload.version == 2
         assert store.count("c", "d2") == 1  # other documents untouched
 
     def test_replace_same_version_again_leaves_no_duplicates(self, store):
@@ -76,9 +77,9 @@ class VectorStoreContract:
         dense = store.search("c", flt=flt, limit=2, mode=SearchMode.DENSE, dense=[0.9, 0.1, 0, 0])
         sparse = store.search("c", flt=flt, limit=2, mode=SearchMode.SPARSE, sparse=([21], [1.0]))
         hybrid = store.search("c", flt=flt, limit=2, mode=SearchMode.HYBRID, dense=[0, 1, 0, 0], sparse=([22], [1.0]))
-        assert dense[0].payload["document_id"] == "a"
-        assert [c.payload["document_id"] for c in sparse] == ["b"]
-        assert hybrid[0].payload["document_id"] == "b"
+        assert dense[0].payload.document_id == "a"
+        assert [c.payload.document_id for c in sparse] == ["b"]
+        assert hybrid[0].payload.document_id == "b"
         assert dense[0].score >= dense[1].score
 
     def test_tenants_never_see_each_other(self, store):
@@ -89,37 +90,47 @@ class VectorStoreContract:
             hits = store.search(
                 "c", flt=SearchFilter(tenant="acme"), limit=10, mode=mode, dense=[1, 0, 0, 0], sparse=([1], [1.0])
             )
-            assert {h.payload["document_id"] for h in hits} == {"mine"}, mode
+            assert {h.payload.document_id for h in hits} == {"mine"}, mode
 
     def test_document_filter(self, store):
         store.ensure_collection("c", DIM)
         for doc in ("a", "b", "c"):
             store.replace_document("c", doc, 1, [record(doc, 1, 0, [1, 0, 0, 0], [1])])
         hits = store.search(
-            "c", flt=SearchFilter(tenant="acme", document_ids=("a", "c")), limit=10, mode=SearchMode.DENSE, dense=[1, 0, 0, 0]
+            "c", flt=SearchFilter("acme", DocumentFilter(document_ids=("a", "c"))), limit=10, mode=SearchMode.DENSE, dense=[1, 0, 0, 0]
         )
-        assert {h.payload["document_id"] for h in hits} == {"a", "c"}
+        assert {h.payload.document_id for h in hits} == {"a", "c"}
         for mode in SearchMode:
             hits = store.search(
-                "c", flt=SearchFilter(tenant="acme", exclude_document_ids=("a", "b")), limit=10, mode=mode,
+                "c", flt=SearchFilter("acme", DocumentFilter(exclude_document_ids=("a", "b"))), limit=10, mode=mode,
                 dense=[1, 0, 0, 0], sparse=([1], [1.0]),
             )
-            assert {h.payload["document_id"] for h in hits} == {"c"}, mode
+            assert {h.payload.document_id for h in hits} == {"c"}, mode
+
+    def test_the_payload_comes_back_field_for_field(self, store):
+        store.ensure_collection("c", DIM)
+        full = record("d1", 1, 0, [1, 0, 0, 0], [1], collection="docs", strategy="hierarchical", content_hash="h",
+                      filename="d1.md", title="T", start=5, end=9, page=2, element_types=("Title", "NarrativeText"),
+                      section="Intro", tags=("hr",), date_ts=12.5, ocr=True, parent_text="a parent", parent_start=0,
+                      parent_end=8)
+        plain = record("d2", 1, 0, [0, 1, 0, 0], [2])
+        store.replace_document("c", "d1", 1, [full])
+        store.replace_document("c", "d2", 1, [plain])
+        assert store.chunks("c", "d1")[0].payload == full.payload
+        assert store.chunks("c", "d2")[0].payload == plain.payload  # no parent: none comes back
 
     def test_tag_and_date_filters(self, store):
         store.ensure_collection("c", DIM)
         labelled = {"a": (["hr", "policy"], 100.0), "b": (["finance"], 200.0), "c": ([], 300.0)}
         for doc, (tags, date_ts) in labelled.items():
-            rec = record(doc, 1, 0, [1, 0, 0, 0], [1])
-            rec.payload.update(tags=tags, date_ts=date_ts)
-            store.replace_document("c", doc, 1, [rec])
+            store.replace_document("c", doc, 1, [record(doc, 1, 0, [1, 0, 0, 0], [1], tags=tuple(tags), date_ts=date_ts)])
 
         def found(**flt) -> set[str]:
             hits = store.search(
-                "c", flt=SearchFilter(tenant="acme", **flt), limit=10, mode=SearchMode.HYBRID, dense=[1, 0, 0, 0],
+                "c", flt=SearchFilter("acme", DocumentFilter(**flt)), limit=10, mode=SearchMode.HYBRID, dense=[1, 0, 0, 0],
                 sparse=([1], [1.0]),
             )
-            return {h.payload["document_id"] for h in hits}
+            return {h.payload.document_id for h in hits}
 
         assert found(tags=("policy", "finance")) == {"a", "b"}
         assert found(tags=("nothing",)) == set()
@@ -135,7 +146,7 @@ class VectorStoreContract:
         def read():
             while not stop.is_set():
                 hits = store.search("c", flt=SearchFilter(tenant="acme"), limit=100, mode=SearchMode.DENSE, dense=[1, 0, 0, 0])
-                seen.append({h.payload["version"] for h in hits})
+                seen.append({h.payload.version for h in hits})
 
         reader = threading.Thread(target=read)
         reader.start()

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 from core.settings import AnswerSettings, Settings
 from eval import abstention
-from tests.conftest import open_runtime
+from tests.conftest import open_root
 from tests.eval.test_beir import make_slice
 
 
@@ -37,8 +37,8 @@ def test_abstention_eval_reports_per_claim_decisions_and_where_the_evidence_rank
     folder = make_slice(tmp_path / "scifact-slice", queries=12, others=36)  # 10 claims with evidence, 2 without
     # One passage read, so that some claims' evidence is not read: those must get the same answer both ways.
     settings = Settings(data_dir=tmp_path / "data", answer=AnswerSettings(passages=1), _env_file=None)
-    with open_runtime(settings, bge, parser) as runtime:
-        result = abstention.run(runtime, folder, limit=12)
+    with open_root(settings, bge, parser) as runtime:
+        result = abstention.run(runtime.eval_services(), folder, limit=12)
     claims = result["claims"]
     assert result["evidence_labels"] == "extra/claims_dev.jsonl"
     assert len(claims) == result["answerable"] == result["unanswerable_evidence_removed"] == 10

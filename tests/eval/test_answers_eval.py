@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from api.cli import app
 from core.settings import Settings
 from eval import answers
-from tests.conftest import SHARED_DATA, open_runtime
+from tests.conftest import SHARED_DATA, open_root
 from tests.fake_judge import judge
 from tests.fake_openai import FakeOpenAI
 
@@ -60,8 +60,8 @@ def sotu_dataset(tmp_path, questions: slice = slice(0, 5)):
 
 def test_answers_scored_end_to_end(tmp_path, bge, parser):
     dataset, corpus = sotu_dataset(tmp_path)
-    with open_runtime(Settings(data_dir=tmp_path / "data", _env_file=None), bge, parser) as runtime:
-        result = answers.run(runtime, dataset, corpus=corpus)
+    with open_root(Settings(data_dir=tmp_path / "data", _env_file=None), bge, parser) as runtime:
+        result = answers.run(runtime.eval_services(), dataset, corpus=corpus)
     print(json.dumps(result, indent=1))
     assert result["questions"] == 6 and result["answerable"] == 5 and result["versions"]["documents"] == 1
     assert result["abstained"] == 1.0  # the off-topic question
@@ -79,8 +79,8 @@ def test_llm_judged_metrics_through_the_configured_endpoint(tmp_path, bge, parse
     with FakeOpenAI(reply=judge(1) if reply == "judge" else lambda request: "500") as fake:
         settings = Settings(data_dir=tmp_path / "data", llm={"base_url": fake.base_url, "model": "judge-model",
                             "max_retries": 0}, _env_file=None)
-        with open_runtime(settings, bge, parser) as runtime:
-            result = answers.run(runtime, dataset, corpus=corpus)
+        with open_root(settings, bge, parser) as runtime:
+            result = answers.run(runtime.eval_services(), dataset, corpus=corpus)
     answered = result["scored"]["answer_token_f1"]
     assert result["llm_judge"]["model"] == "judge-model" and answered >= 1
     if reply == "judge":

@@ -11,7 +11,7 @@ import pytest
 from core.settings import Settings
 from eval import beir
 from eval.abstention import auroc
-from tests.conftest import SHARED_DATA, open_runtime
+from tests.conftest import SHARED_DATA, open_root
 
 SCIFACT = SHARED_DATA / "beir" / "scifact"
 # Today's nDCG@10 on this slice (30 queries, their evidence plus 90 other abstracts): dense 0.985, sparse 0.894,
@@ -47,8 +47,8 @@ def make_slice(folder, queries: int = 30, others: int = 90):
 
 def test_scifact_slice_quality_gate(tmp_path, bge, parser):
     folder = make_slice(tmp_path / "scifact-slice")
-    with open_runtime(Settings(data_dir=tmp_path / "data", _env_file=None), bge, parser) as runtime:
-        result = beir.run(runtime, folder, modes=("dense", "sparse", "hybrid"))
+    with open_root(Settings(data_dir=tmp_path / "data", _env_file=None), bge, parser) as runtime:
+        result = beir.run(runtime.eval_services(), folder, modes=("dense", "sparse", "hybrid"))
     print(json.dumps(result["modes"]))
     assert result["queries"] == 30 and result["versions"]["strategy"] == "sentence"
     assert result["ndcg@10"] == result["modes"]["hybrid"]["ndcg@10"]  # hybrid is what search does by default

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from api.cli import app
 from core.settings import Settings
 from eval import chunking, report
-from tests.conftest import SHARED_DATA, open_runtime
+from tests.conftest import SHARED_DATA, open_root
 from tests.fake_judge import judge
 from tests.fake_openai import FakeOpenAI
 
@@ -61,8 +61,8 @@ def slice_run(tmp_path_factory, bge, parser):
     tmp = tmp_path_factory.mktemp("chunking-eval")
     settings = Settings(data_dir=tmp / "data", _env_file=None)
     variants = (chunking.Variant.parse("sentence-256-32"), chunking.Variant.parse("token-128-16"))
-    with open_runtime(settings, bge, parser) as runtime:
-        result = chunking.run(runtime, CHUNKING, variants=variants, corpora=("state_of_the_union",), limit=20)
+    with open_root(settings, bge, parser) as runtime:
+        result = chunking.run(runtime.eval_services(), CHUNKING, variants=variants, corpora=("state_of_the_union",), limit=20)
     return tmp, result
 
 
@@ -132,13 +132,13 @@ def test_recommendation_breaks_ties_towards_whole_sentences():
 
 def test_llm_judged_context_precision_needs_and_uses_the_endpoint(tmp_path, bge, parser):
     variant = (chunking.Variant.parse("sentence-256-32"),)
-    with open_runtime(Settings(data_dir=tmp_path / "plain", _env_file=None), bge, parser) as runtime:
+    with open_root(Settings(data_dir=tmp_path / "plain", _env_file=None), bge, parser) as runtime:
         with pytest.raises(ValueError, match="CAIRN_LLM__BASE_URL"):
-            chunking.run(runtime, CHUNKING, variants=variant, llm_judge=True)
+            chunking.run(runtime.eval_services(), CHUNKING, variants=variant, llm_judge=True)
     with FakeOpenAI(reply=judge(1)) as fake:
         settings = Settings(data_dir=tmp_path / "judged", llm={"base_url": fake.base_url, "model": "judge"}, _env_file=None)
-        with open_runtime(settings, bge, parser) as runtime:
-            result = chunking.run(runtime, CHUNKING, variants=variant, corpora=("state_of_the_union",), limit=3,
+        with open_root(settings, bge, parser) as runtime:
+            result = chunking.run(runtime.eval_services(), CHUNKING, variants=variant, corpora=("state_of_the_union",), limit=3,
                                   llm_judge=True)
     assert result["llm_judge"] == {"model": "judge", "errors": 0}
     assert result["variants"]["sentence-256-32"]["ragas_llm_context_precision"] == pytest.approx(1.0)

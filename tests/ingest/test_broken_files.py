@@ -8,11 +8,11 @@ import os
 
 import pytest
 
-from tests.brokenfiles import KINDS, generate
+from benchmarks.brokenfiles import KINDS, generate
 from tests.conftest import DOCS
 from tests.workers.test_celery import wait_for
 from workers.inprocess import InProcessWorker
-from workers.submit import collect_files, submit
+from workers.submit import collect_files
 
 
 @pytest.mark.slow
@@ -21,9 +21,9 @@ def test_every_broken_file_gets_an_outcome_and_the_worker_survives(runtime, tmp_
     worker = InProcessWorker(runtime.celery, concurrency=2)
     worker.start()
     try:
-        view = wait_for(runtime, submit(runtime, collect_files([tmp_path / "broken"]), tenant="default",
+        view = wait_for(runtime, runtime.submitter.submit(collect_files([tmp_path / "broken"]), tenant="default",
                                         collection="broken", strategy="sentence"), timeout_s=400)
-        good = wait_for(runtime, submit(runtime, collect_files([DOCS / "fake-memo.pdf"]), tenant="default",
+        good = wait_for(runtime, runtime.submitter.submit(collect_files([DOCS / "fake-memo.pdf"]), tenant="default",
                                         collection="broken", strategy="sentence"))
     finally:
         worker.stop()

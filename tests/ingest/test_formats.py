@@ -70,7 +70,7 @@ def test_an_image_only_pdf_is_read_page_by_page(runtime, tmp_path):
     assert pages == {1: LINES[0], 2: "The second page mentions the Ambervale ferry."}
     assert all(e.ocr for e in parsed.elements)
     chunks = runtime.store.chunks("cairn-formats-sentence", outcome.document_id)
-    assert chunks and all(c.payload["ocr"] for c in chunks)
+    assert chunks and all(c.payload.ocr for c in chunks)
 
 
 @needs_tesseract

@@ -42,8 +42,8 @@ def test_index_then_unchanged_then_replace_then_delete(runtime, tmp_path):
     text = runtime.catalog.text(first.document_id, 1)
     for chunk in runtime.store.chunks(name, first.document_id):
         p = chunk.payload
-        assert text[p["start"] : p["end"]] == p["text"]
-        assert (p["tenant"], p["version"], p["source"]) == ("acme", 1, str(doc))
+        assert text[p.start : p.end] == p.text
+        assert (p.tenant, p.version, p.source) == ("acme", 1, str(doc))
 
     embedded = runtime.embedder.computed
     again = ingest(runtime, doc)
@@ -57,7 +57,7 @@ def test_index_then_unchanged_then_replace_then_delete(runtime, tmp_path):
     assert replaced.document_id == first.document_id
     chunks = runtime.store.chunks(name, first.document_id)
     assert len(chunks) == replaced.chunks == runtime.store.count(name)
-    assert {c.payload["version"] for c in chunks} == {2}
+    assert {c.payload.version for c in chunks} == {2}
     assert runtime.embedder.computed - embedded < replaced.chunks  # unchanged text came from the cache
     assert runtime.catalog.get("acme", first.document_id).version == 2
 

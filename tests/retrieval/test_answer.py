@@ -12,8 +12,9 @@ import pytest
 from core.settings import LLMSettings, Settings
 from ingest.pipeline import IngestTarget
 from retrieval.answer import NOT_COVERED, AnswerService
+from retrieval.generation import ExtractiveGenerator
 from retrieval.llm import OpenAIGenerator
-from tests.conftest import SHARED_DATA, open_runtime
+from tests.conftest import SHARED_DATA, open_root
 from tests.fake_openai import FakeOpenAI
 
 SPEECH = SHARED_DATA / "chunking" / "corpora" / "state_of_the_union.md"
@@ -33,7 +34,7 @@ def gold_span(question: str) -> tuple[int, int]:
 @pytest.fixture(scope="module")
 def speech(tmp_path_factory, bge, parser):
     settings = Settings(data_dir=tmp_path_factory.mktemp("answer") / "data", _env_file=None)
-    with open_runtime(settings, bge, parser) as rt:
+    with open_root(settings, bge, parser) as rt:
         outcome = rt.ingest.ingest(SPEECH, display=SPEECH.name, source=str(SPEECH), target=IngestTarget("acme", "speeches", "sentence"))
         assert outcome.status.value == "indexed"
         rt.catalog.record_corpus_version("acme", "speeches")
@@ -87,7 +88,7 @@ def test_empty_question_is_refused(speech):
 def llm_service(rt, base_url: str, **llm) -> AnswerService:
     settings = LLMSettings(base_url=base_url, model="fake-model", timeout_s=1.0, max_retries=0, **llm)
     generator = OpenAIGenerator(settings, rt.reranker)
-    return AnswerService(rt.settings, rt.search, rt.reranker, rt.catalog, rt.answer_log, generator)
+    return AnswerService(rt.settings, rt.search, ExtractiveGenerator(rt.reranker), rt.catalog, rt.answer_log, generator)
 
 
 def passage_with(request: dict, needle: str) -> int:
@@ -146,7 +147,6 @@ def test_weak_evidence_never_calls_the_llm(speech):
 
 
 def test_a_table_row_is_read_with_its_header_and_quoted_alone(speech):
-    from retrieval.generation import ExtractiveGenerator
     from retrieval.search import SearchHit
 
     rt, _ = speech

@@ -3,21 +3,23 @@ corpus version or other settings miss it, fallbacks are never cached; the Redis 
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from core.settings import Settings
+from benchmarks.faults import TcpProxy
+from core.settings import AnswerCacheName, CacheSettings, Settings
 from ingest.pipeline import IngestTarget
-from retrieval.cache import MemoryAnswerCache, RedisAnswerCache, cache_key, normalise
-from tests.conftest import open_runtime
-from tests.faults import TcpProxy
-from tests.retrieval.test_answer import HEALTH_Q, OFF_TOPIC
+from retrieval.cache import ANSWER_CACHES, RedisAnswerCache, cache_key, normalise
 from tests.api.test_faults import EXCERPT
+from tests.conftest import open_root
+from tests.retrieval.test_answer import HEALTH_Q, OFF_TOPIC
 
 
 @pytest.fixture
 def excerpt_runtime(tmp_path, bge, parser):
     settings = Settings(data_dir=tmp_path / "data", _env_file=None)
-    with open_runtime(settings, bge, parser) as rt:
+    with open_root(settings, bge, parser) as rt:
         path = tmp_path / "excerpt.md"
         path.write_text(EXCERPT, encoding="utf-8")
         target = IngestTarget("acme", "speeches", "sentence")
@@ -57,12 +59,59 @@ def test_keys_depend_on_everything_that_decides_an_answer():
         assert cache_key(*changed) != base
 
 
-@pytest.mark.parametrize("kind", ["memory", "redis"])
-def test_cache_contract(kind, redis_url):
-    cache = MemoryAnswerCache(10, 60) if kind == "memory" else RedisAnswerCache(redis_url, 60)
-    assert cache.get("cairn:answer:k") is None
-    cache.put("cairn:answer:k", {"answer": {"answer": "x"}, "model": "m", "retrieved": []})
-    assert cache.get("cairn:answer:k") == {"answer": {"answer": "x"}, "model": "m", "retrieved": []}
+class AnswerCacheContract:
+    """Every answer cache must pass these. Subclasses provide `cache`."""
+
+    @pytest.fixture
+    def cache(self):
+        raise NotImplementedError
+
+    def test_a_miss_is_none(self, cache):
+        assert cache.get("cairn:answer:nothing-here") is None
+
+    def test_an_answer_comes_back_as_it_was_put(self, cache):
+        entry = {"answer": {"answer": "x", "citations": [{"quote": "é ✓", "start": 0}]}, "model": "m", "retrieved": []}
+        cache.put("cairn:answer:k", entry)
+        assert cache.get("cairn:answer:k") == entry
+
+    def test_a_newer_answer_replaces_the_older(self, cache):
+        cache.put("cairn:answer:k", {"answer": 1})
+        cache.put("cairn:answer:k", {"answer": 2})
+        assert cache.get("cairn:answer:k") == {"answer": 2}
+
+    def test_an_entry_expires(self, cache_with_ttl):
+        cache_with_ttl.put("cairn:answer:short", {"answer": 1})
+        time.sleep(1.2)
+        assert cache_with_ttl.get("cairn:answer:short") is None
+
+
+class TestMemoryAnswerCache(AnswerCacheContract):
+    @pytest.fixture
+    def cache(self):
+        return ANSWER_CACHES.build(AnswerCacheName.MEMORY, CacheSettings(max_entries=10, ttl_s=60))
+
+    @pytest.fixture
+    def cache_with_ttl(self):
+        return ANSWER_CACHES.build(AnswerCacheName.MEMORY, CacheSettings(max_entries=10, ttl_s=1))
+
+    def test_the_oldest_entries_make_room(self, cache):
+        for i in range(11):
+            cache.put(f"cairn:answer:{i}", {"answer": i})
+        assert cache.get("cairn:answer:0") is None and cache.get("cairn:answer:10") == {"answer": 10}
+
+
+class TestRedisAnswerCache(AnswerCacheContract):
+    @pytest.fixture
+    def cache(self, redis_url):
+        return ANSWER_CACHES.build(AnswerCacheName.REDIS, CacheSettings(ttl_s=60), redis_url)
+
+    @pytest.fixture
+    def cache_with_ttl(self, redis_url):
+        return ANSWER_CACHES.build(AnswerCacheName.REDIS, CacheSettings(ttl_s=1), redis_url)
+
+
+def test_every_answer_cache_setting_has_an_implementation():
+    assert set(ANSWER_CACHES) == {name.value for name in AnswerCacheName}
 
 
 def test_a_redis_cache_that_is_down_is_a_miss_not_an_error(redis_url):

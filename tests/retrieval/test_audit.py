@@ -7,13 +7,13 @@ import json
 
 from core.settings import Settings
 from ingest.pipeline import IngestTarget
-from tests.conftest import open_runtime
+from tests.conftest import open_root
 from tests.retrieval.test_answer import HEALTH_Q, OFF_TOPIC, SPEECH
 
 
 def test_audit_record_round_trips_with_feedback_and_review(database_url, tmp_path, bge, parser):
     settings = Settings(data_dir=tmp_path / "data", database_url=database_url, _env_file=None)
-    with open_runtime(settings, bge, parser) as rt:
+    with open_root(settings, bge, parser) as rt:
         target = IngestTarget("acme", "speeches", "sentence")
         assert rt.ingest.ingest(SPEECH, display=SPEECH.name, source=str(SPEECH), target=target).status.value == "indexed"
         rt.catalog.record_corpus_version("acme", "speeches")

@@ -12,7 +12,7 @@ from ingest.pipeline import IngestTarget
 from retrieval.generation import GenerationRejected
 from retrieval.llm import OpenAIGenerator
 from retrieval.search import Query
-from tests.conftest import LLM_MODEL, SPEECH, open_runtime
+from tests.conftest import LLM_MODEL, SPEECH, open_root
 
 QUESTION = "Which country is Putin invading, causing chaos in Europe and beyond?"
 
@@ -25,7 +25,7 @@ def llm_runtime(tmp_path_factory, bge, parser, llm_server):
         llm={"base_url": llm_server, "model": LLM_MODEL, "api_key": "local", "timeout_s": 120, "condense_timeout_s": 120,
              "input_price_per_mtok": 0.15, "output_price_per_mtok": 0.60},  # priced like a small hosted model
     )
-    with open_runtime(settings, bge, parser) as runtime:
+    with open_root(settings, bge, parser) as runtime:
         target = IngestTarget(settings.tenant, settings.collection, settings.chunking.strategy)
         assert runtime.ingest.ingest(SPEECH, display=SPEECH.name, source=str(SPEECH), target=target).status.value == "indexed"
         yield runtime
@@ -83,7 +83,7 @@ def test_a_timeout_is_answered_extractively(tmp_path, bge, parser, llm_server):
     settings = Settings(data_dir=tmp_path / "data", _env_file=None, answer={"generator": "llm"},
                         llm={"base_url": llm_server, "model": LLM_MODEL, "api_key": "local", "timeout_s": 0.001,
                              "max_retries": 0})
-    with open_runtime(settings, bge, parser) as runtime:
+    with open_root(settings, bge, parser) as runtime:
         target = IngestTarget(settings.tenant, settings.collection, settings.chunking.strategy)
         runtime.ingest.ingest(SPEECH, display=SPEECH.name, source=str(SPEECH), target=target)
         answer = runtime.answers.answer(QUESTION, tenant=settings.tenant, collection=settings.collection)
@@ -106,7 +106,7 @@ def test_a_follow_up_is_condensed_by_the_llm_with_the_offline_rule_as_fallback(l
 
     slow = Settings(data_dir=tmp_path / "data", _env_file=None, answer={"generator": "llm"},
                     llm={"base_url": llm_server, "model": LLM_MODEL, "api_key": "local", "condense_timeout_s": 0.001})
-    with open_runtime(slow, bge, parser) as runtime:
+    with open_root(slow, bge, parser) as runtime:
         answer = runtime.answers.answer(FOLLOW_UP, tenant=slow.tenant, collection=slow.collection, history=[FIRST])
     assert answer.standalone_question == condense(FOLLOW_UP, [FIRST])  # the call timed out: the offline rule
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.types import ScoredChunk
-from core.vectorstore import SearchMode
+from core.types import ChunkPayload, ScoredChunk
+from core.vectorstore import DocumentFilter, SearchMode
 from ingest.pipeline import IngestTarget
 from retrieval.search import Query, _distinct_spans
 from tests.conftest import SHARED_DATA
@@ -37,9 +37,9 @@ def test_gold_span_is_in_the_top_results(indexed, mode):
 def test_other_tenants_and_filters_see_nothing(indexed):
     runtime, document_id = indexed
     assert runtime.search.search("credit card late fees", tenant="globex", collection="speeches") == []
-    only = runtime.search.search("credit card late fees", tenant="acme", collection="speeches", document_ids=(document_id,))
+    only = runtime.search.search("credit card late fees", tenant="acme", collection="speeches", where=DocumentFilter(document_ids=(document_id,)))
     assert only and {h.document_id for h in only} == {document_id}
-    assert runtime.search.search("credit card", tenant="acme", collection="speeches", document_ids=("other",)) == []
+    assert runtime.search.search("credit card", tenant="acme", collection="speeches", where=DocumentFilter(document_ids=("other",))) == []
 
 
 def test_hierarchical_search_returns_parent_spans(runtime):
@@ -71,7 +71,7 @@ def test_reranking_orders_candidates_by_the_cross_encoder(indexed):
 
 def test_excluded_documents_are_never_returned(indexed):
     runtime, document_id = indexed
-    assert runtime.search.search("credit card late fees", tenant="acme", collection="speeches", exclude_document_ids=(document_id,)) == []
+    assert runtime.search.search("credit card late fees", tenant="acme", collection="speeches", where=DocumentFilter(exclude_document_ids=(document_id,))) == []
 
 
 def test_cross_encoder_contract():
@@ -88,7 +88,8 @@ def test_cross_encoder_contract():
 def test_tied_scores_are_read_in_one_order_whatever_order_the_store_gives():
     # RRF gives ranks (1, 2) and (2, 1) the same score; the store may return such ties either way round.
     def chunk(cid: str, score: float, start: int) -> ScoredChunk:
-        return ScoredChunk(cid, score, {"document_id": f"doc-{cid}", "text": "t", "start": start, "end": start + 1, "source": "s"})
+        return ScoredChunk(cid, score, ChunkPayload(tenant="t", document_id=f"doc-{cid}", text="t", source="s", start=start,
+                                                    end=start + 1))
 
     found = [chunk("b", 0.0328, 0), chunk("a", 0.0328, 5), chunk("c", 0.05, 9)]
     for order in (found, found[::-1], [found[1], found[2], found[0]]):

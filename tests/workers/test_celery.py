@@ -12,13 +12,13 @@ import uuid
 
 import pytest
 
+from api.root import Root
 from core.settings import Settings
 from core.vectorstore.edge import EdgeVectorStore
 from ingest.pipeline import store_name
 from tests.conftest import DOCS
 from workers.inprocess import InProcessWorker
-from workers.runtime import Runtime
-from workers.submit import collect_files, enqueue, submit
+from workers.submit import collect_files
 
 
 def wait_for(runtime, job_id, timeout_s=240):
@@ -40,7 +40,7 @@ def test_in_process_worker_ingests_a_folder(runtime, tmp_path):
     worker = InProcessWorker(runtime.celery, concurrency=2)
     worker.start()
     try:
-        job_id = submit(runtime, collect_files([folder]), tenant="default", collection="inbox", strategy="sentence")
+        job_id = runtime.submitter.submit(collect_files([folder]), tenant="default", collection="inbox", strategy="sentence")
         view = wait_for(runtime, job_id)
     finally:
         worker.stop()
@@ -62,7 +62,7 @@ def test_work_left_by_a_process_that_died_is_resumed_at_start_up(runtime, tmp_pa
     worker = InProcessWorker(runtime.celery)
     worker.start()
     try:
-        enqueue(runtime, runtime.jobs.unfinished_items())
+        runtime.submitter.enqueue(runtime.jobs.unfinished_items())
         view = wait_for(runtime, job_id, timeout_s=60)
     finally:
         worker.stop()
@@ -82,13 +82,13 @@ def test_real_worker_process_on_redis(redis_url, tmp_path):
         "CAIRN_INGEST__PARSE_TIMEOUT_S": "60",
     }
     settings = Settings(data_dir=data_dir, redis_url=redis_url, worker={"queue": queue}, _env_file=None)
-    producer = Runtime(settings)  # queues work only: never opens the index, which the worker owns
+    producer = Root(settings)  # queues work only: never opens the index, which the worker owns
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     shutil.copy(DOCS / "fake-email.eml", inbox)
     (inbox / "broken.pdf").write_bytes(b"%PDF-1.4\n garbage that is not a pdf")
     shutil.copy(DOCS / "handbook-1p.docx", inbox)
-    job_id = submit(producer, collect_files([inbox]), tenant="default", collection="redis", strategy="sentence")
+    job_id = producer.submitter.submit(collect_files([inbox]), tenant="default", collection="redis", strategy="sentence")
 
     log = (tmp_path / "worker.log").open("w")
     worker = subprocess.Popen([sys.executable, "-m", "api.cli", "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)

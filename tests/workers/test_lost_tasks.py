@@ -10,14 +10,15 @@ import pytest
 import redis
 from sqlalchemy import select
 
+from benchmarks.common import SPEECH
 from core.db import JobItemRow
 from core.settings import Settings, WorkerSettings
-from tests.conftest import open_runtime
-from tests.workers.test_worker_kill import SPEECH, wait_until
+from tests.conftest import open_root
+from tests.workers.test_worker_kill import wait_until
 from workers.celery_app import INGEST_TASK
 from workers.inprocess import InProcessWorker
 from workers.requeue import LostTaskSweeper
-from workers.submit import collect_files, send, submit
+from workers.submit import collect_files
 
 
 @pytest.mark.integration
@@ -29,9 +30,9 @@ def test_lost_tasks_are_queued_again_and_a_duplicate_task_does_nothing(redis_url
     (inbox / SPEECH.name).write_text(SPEECH.read_text(encoding="utf-8"), encoding="utf-8")
     queue = f"cairn-test-{uuid.uuid4().hex[:8]}"
     settings = Settings(data_dir=tmp_path / "data", redis_url=redis_url, worker=WorkerSettings(queue=queue), _env_file=None)
-    with open_runtime(settings, bge, parser) as runtime:
-        job_id = submit(runtime, collect_files([inbox]), tenant="default", collection="moss", strategy="sentence")
-        sweeper = LostTaskSweeper(runtime, after_s=0.2)
+    with open_root(settings, bge, parser) as runtime:
+        job_id = runtime.submitter.submit(collect_files([inbox]), tenant="default", collection="moss", strategy="sentence")
+        sweeper = LostTaskSweeper(runtime.jobs, runtime.queue, runtime.queue_length, after_s=0.2)
         time.sleep(0.3)
         assert sweeper.sweep() == []  # the queue holds their tasks: nothing is lost
         assert redis.Redis.from_url(redis_url).delete(queue) == 1  # both tasks popped and lost
@@ -40,7 +41,7 @@ def test_lost_tasks_are_queued_again_and_a_duplicate_task_does_nothing(redis_url
         assert sweeper.sweep() == []  # queued again just now, and the queue is not empty
         with runtime.db.session() as s:
             speech = s.execute(select(JobItemRow.id).where(JobItemRow.job_id == job_id, JobItemRow.path.endswith(SPEECH.name))).scalar_one()
-        send(runtime, INGEST_TASK, [speech], lambda _: None)  # a second copy of one, as if it had not been lost
+        runtime.queue.send(INGEST_TASK, [speech], lambda _: None)  # a second copy of one, as if it had not been lost
         assert runtime.queue_length() == {queue: 3}
 
         worker = InProcessWorker(runtime.celery, concurrency=2)

@@ -7,20 +7,10 @@ import time
 
 import pytest
 
-from eval.beir import write_documents
-from tests.conftest import SHARED_DATA
-from tests.faults import TcpProxy, WorkerKills, check_index
-from workers.runtime import Runtime
-from workers.submit import collect_files, submit
-
-SPEECH = SHARED_DATA / "chunking" / "corpora" / "state_of_the_union.md"
-
-
-def write_inbox(folder, abstracts: int) -> None:
-    """SciFact abstracts (one or two chunks each) and the State of the Union (about fifty: seconds of embedding)."""
-    folder.mkdir()
-    write_documents(SHARED_DATA / "beir" / "scifact" / "corpus.jsonl", folder, abstracts)
-    (folder / SPEECH.name).write_text(SPEECH.read_text(encoding="utf-8"), encoding="utf-8")
+from api.root import Root
+from benchmarks.common import SPEECH
+from benchmarks.faults import TcpProxy, WorkerKills, check_index, write_inbox
+from workers.submit import collect_files
 
 
 def wait_until(predicate, timeout_s: float, what: str):
@@ -39,10 +29,10 @@ def test_a_worker_killed_mid_document_loses_and_duplicates_nothing(redis_url, tm
     inbox = tmp_path / "inbox"
     write_inbox(inbox, abstracts=6)
     worker = WorkerKills(tmp_path / "data", redis_url)
-    producer = Runtime(worker.settings())  # queues and reads job state; never opens the index
+    producer = Root(worker.settings())  # queues and reads job state; never opens the index
     log = (tmp_path / "worker.log").open("w")
     try:
-        job_id = submit(producer, collect_files([inbox]), tenant="default", collection="kills", strategy="sentence")
+        job_id = producer.submitter.submit(collect_files([inbox]), tenant="default", collection="kills", strategy="sentence")
         worker.start(log)
         speech = lambda: next(d for d in producer.jobs.get(job_id).documents if d["path"].endswith(SPEECH.name))  # noqa: E731
         wait_until(lambda: speech()["status"] in ("chunking", "embedding", "indexing"), 180, "the speech to be in work")
@@ -72,10 +62,10 @@ def test_redis_restarting_during_a_batch_loses_nothing(redis_url, tmp_path):
     inbox = tmp_path / "inbox"
     write_inbox(inbox, abstracts=6)
     worker = WorkerKills(tmp_path / "data", f"redis://127.0.0.1:{proxy.port}/11")
-    producer = Runtime(worker.settings())
+    producer = Root(worker.settings())
     log = (tmp_path / "worker.log").open("w")
     try:
-        job_id = submit(producer, collect_files([inbox]), tenant="default", collection="outage", strategy="sentence")
+        job_id = producer.submitter.submit(collect_files([inbox]), tenant="default", collection="outage", strategy="sentence")
         worker.start(log)
         done = lambda: sum(d["status"] == "indexed" for d in producer.jobs.get(job_id).documents)  # noqa: E731
         wait_until(lambda: done() >= 1, 180, "the first document")

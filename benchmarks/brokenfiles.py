@@ -9,7 +9,7 @@ import random
 import zipfile
 from pathlib import Path
 
-from tests.conftest import DOCS
+from benchmarks.common import DOCS
 
 EXTENSIONS = (".pdf", ".docx", ".pptx", ".xlsx", ".odt", ".rtf", ".epub", ".html", ".xml", ".eml", ".msg", ".zip",
               ".csv", ".md", ".txt", ".json", ".rst")

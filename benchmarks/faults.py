@@ -1,10 +1,24 @@
-"""Fault injection for tests: a TCP proxy in front of a real service (Postgres, Redis, an LLM endpoint) that a test
-can cut, so the service really becomes unreachable for Cairn while it stays up for everyone else."""
+"""Fault injection for the reliability benchmarks and the tests: a TCP proxy in front of a real service (Postgres,
+Redis, an LLM endpoint) that can be cut, so the service really becomes unreachable for Cairn while it stays up for
+everyone else; a real `cairn worker` process to SIGKILL mid-document; the index checks after it."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import uuid
+
+import qdrant_edge as qe
+
+from benchmarks.common import ROOT, SHARED_DATA, SPEECH
+from core.settings import Settings
+from core.vectorstore.edge import EdgeVectorStore
+from eval.beir import write_documents
+from ingest.pipeline import store_name
 
 
 class TcpProxy:
@@ -91,9 +105,6 @@ class WorkerKills:
     half-indexed (staged points left, or fewer chunks than the catalog says), a chunk duplicated."""
 
     def __init__(self, data_dir, redis_url: str, visibility_s: int = 8, concurrency: int = 2):
-        import os
-        import uuid
-
         self.data_dir = data_dir
         self.queue = f"cairn-kill-{uuid.uuid4().hex[:8]}"
         self.env = {
@@ -105,32 +116,20 @@ class WorkerKills:
         self.kills = 0
 
     def settings(self):
-        from core.settings import Settings
-
         return Settings(data_dir=self.data_dir, redis_url=self.env["CAIRN_REDIS_URL"], worker={"queue": self.queue}, _env_file=None)
 
     def start(self, log) -> None:
-        import subprocess
-        import sys
-
-        from tests.conftest import ROOT
 
         self.process = subprocess.Popen([sys.executable, "-m", "api.cli", "worker"], cwd=ROOT, env=self.env, stdout=log,
                                         stderr=subprocess.STDOUT, start_new_session=True)
 
     def kill(self) -> None:
         """SIGKILL the worker and its parser child (its process group): no chance to clean up or acknowledge."""
-        import os
-        import signal
-
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(timeout=30)
         self.kills += 1
 
     def stop(self) -> None:
-        import os
-        import signal
-
         if self.process is not None and self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
             try:
@@ -143,9 +142,6 @@ class WorkerKills:
 def check_index(data_dir, catalog, collection: str, strategy: str, tenant: str = "default") -> dict:
     """Every live document of the catalog has exactly its chunks in the index, nothing else is there (no duplicate,
     no other version), and no staged point is left. Opens the index: the worker must have exited."""
-    from core.vectorstore.edge import EdgeVectorStore
-    from ingest.pipeline import store_name
-
     name = store_name("cairn", collection, strategy)
     store = EdgeVectorStore(data_dir / "qdrant")
     try:
@@ -156,13 +152,18 @@ def check_index(data_dir, catalog, collection: str, strategy: str, tenant: str =
             expected[document.id] = entry.chunks
             chunks = store.chunks(name, document.id)
             assert len(chunks) == entry.chunks, (document.filename, len(chunks), entry.chunks)
-            assert {c.payload["version"] for c in chunks} == {entry.version}, document.filename
-            assert len({c.payload["chunk_index"] for c in chunks}) == entry.chunks, document.filename  # no duplicate
-        import qdrant_edge as qe
-
+            assert {c.payload.version for c in chunks} == {entry.version}, document.filename
+            assert len({c.payload.chunk_index for c in chunks}) == entry.chunks, document.filename  # no duplicate
         visible = store.count(name)
         everything = store._require(name).count(qe.CountRequest(exact=True))  # staged points too
         assert visible == everything == sum(expected.values()), (visible, everything, sum(expected.values()))
         return {"documents": len(documents), "chunks": visible}
     finally:
         store.close()
+
+
+def write_inbox(folder, abstracts: int) -> None:
+    """SciFact abstracts (one or two chunks each) and the State of the Union (about fifty: seconds of embedding)."""
+    folder.mkdir()
+    write_documents(SHARED_DATA / "beir" / "scifact" / "corpus.jsonl", folder, abstracts)
+    (folder / SPEECH.name).write_text(SPEECH.read_text(encoding="utf-8"), encoding="utf-8")
