@@ -29,9 +29,10 @@ llm-venv:
 run-llm: install llm-venv
 	bash scripts/run_llm.sh
 
-# Tesseract (OCR) and LibreOffice (legacy Office conversion) from Debian's packages, when missing.
+# Tesseract (OCR), LibreOffice (legacy Office conversion) and Chromium (the console's browser tests) from Debian's
+# packages, when missing.
 system-tools:
-	bash scripts/ensure_system_tools.sh
+	bash scripts/ensure_system_tools.sh --browser
 
 # The layers first (import-linter contracts in pyproject.toml): a broken layer fails before any test runs.
 test: install services system-tools llm-venv

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from opentelemetry.trace import SpanKind
 
 from api.errors import document_errors, install_error_handlers
@@ -22,6 +24,7 @@ from workers.inprocess import InProcessWorker
 from workers.submit import collect_files
 
 log = logging.getLogger("cairn.api")
+CONSOLE = Path(__file__).parent / "console"  # the web console: static files, no build step
 access = logging.getLogger("cairn.access")  # one structured record per request (uvicorn's access log is off)
 
 
@@ -49,7 +52,8 @@ def create_app(root: Root, ingest_on_start: list[Path] | None = None) -> FastAPI
                 worker.stop()
             root.close()
 
-    app = FastAPI(title="Cairn", version="0.1.0", lifespan=lifespan, description="A RAG knowledge backend.")
+    # /docs (Swagger UI) and /redoc load their scripts from the package, not a CDN: they work offline.
+    app = FastAPIOffline(title="Cairn", version="0.1.0", lifespan=lifespan, description="A RAG knowledge backend.")
     app.state.root = root
     install_error_handlers(app)
 
@@ -59,6 +63,7 @@ def create_app(root: Root, ingest_on_start: list[Path] | None = None) -> FastAPI
         return app.openapi_schema
 
     app.openapi = openapi
+    app.mount("/console", StaticFiles(directory=CONSOLE, html=True), name="console")
     for router in (health.router, documents.router, jobs.router, search.router, answers.router, evals.router,
                    operations.router):
         app.include_router(router)

@@ -50,6 +50,16 @@ class DocumentSummary(BaseModel):
     version: int
     content_hash: str
     updated_at: datetime
+    tags: list[str] = Field(default_factory=list)
+    chunks: int = Field(0, description="chunks in the index (the largest of its strategies' indexes)")
+
+
+class DocumentText(BaseModel):
+    document_id: str
+    version: int
+    title: str
+    source: str
+    text: str = Field(description="the extracted text: every citation's quote is text[start:end] of it")
 
 
 class DocumentIndex(BaseModel):

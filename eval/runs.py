@@ -125,6 +125,19 @@ def resolve_dataset(settings: Settings, dataset: str, suite: str) -> Path:
     return folder
 
 
+def list_datasets(settings: Settings) -> list[dict]:
+    """The datasets below `eval.datasets_dir` a run can name, with the suite each one is for."""
+    root = settings.eval.datasets_dir
+    if root is None or not root.is_dir():
+        return []
+    found = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        for suite, marker in (("chunking", "questions.csv"), ("beir", "corpus.jsonl")):
+            if (folder / marker).is_file():
+                found.append({"dataset": folder.name, "suite": suite})
+    return found
+
+
 EVAL_TENANT = "cairn-eval"
 
 

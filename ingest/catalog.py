@@ -23,7 +23,7 @@ from core.types import ParsedDocument
 
 # The statements every ingested file runs, built once (see Database.connection).
 _DOCUMENTS, _VERSIONS, _ENTRIES = DocumentRow.__table__, DocumentVersionRow.__table__, IndexEntryRow.__table__
-_DOCUMENT_CONTENT_COLUMNS = ("filename", "title", "mime_type", "size_bytes", "content_hash", "version", "updated_at")
+_DOCUMENT_CONTENT_COLUMNS = ("filename", "title", "mime_type", "size_bytes", "content_hash", "version", "tags", "updated_at")
 _INDEX_ENTRY = select(_ENTRIES.c.content_hash, _ENTRIES.c.version).where(
     _ENTRIES.c.document_id == bindparam("document_id"), _ENTRIES.c.strategy == bindparam("strategy")
 )
@@ -132,6 +132,7 @@ class DocumentCatalog:
         chunks: int,
         written_by: str | None = None,
         stored_path: str | None = None,
+        tags: tuple[str, ...] = (),
     ) -> bool:
         """Records the document and its index entry, and the version when it is new; True if the version is new
         (and so keeps `stored_path`)."""
@@ -142,7 +143,7 @@ class DocumentCatalog:
                 dict(
                     id=document_id, tenant=tenant, collection=collection, source=source, filename=filename,
                     title=parsed.title, mime_type=parsed.mime_type, size_bytes=size_bytes, content_hash=content_hash,
-                    version=version, created_at=now, updated_at=now,
+                    version=version, tags=list(tags), created_at=now, updated_at=now,
                 ),
             )
             new_version = c.execute(_VERSION_EXISTS, {"document_id": document_id, "version": version}).first() is None
@@ -168,6 +169,15 @@ class DocumentCatalog:
     def index_entries(self, document_id: str) -> list[IndexEntryRow]:
         with self.db.session() as s:
             return list(s.scalars(select(IndexEntryRow).where(IndexEntryRow.document_id == document_id)))
+
+    def chunk_counts(self, document_ids: list[str]) -> dict[str, int]:
+        """Chunks in the index per document (its largest index, when it is indexed with several strategies)."""
+        if not document_ids:
+            return {}
+        with self.db.session() as s:
+            rows = s.execute(select(IndexEntryRow.document_id, func.max(IndexEntryRow.chunks))
+                             .where(IndexEntryRow.document_id.in_(document_ids)).group_by(IndexEntryRow.document_id))
+            return {document_id: chunks for document_id, chunks in rows}
 
     def text(self, document_id: str, version: int) -> str | None:
         with self.db.session() as s:

@@ -215,7 +215,7 @@ class IngestService:
             document_id=document_id, tenant=target.tenant, collection=target.collection, strategy=target.strategy,
             source=source, filename=Path(display).name, size_bytes=path.stat().st_size, content_hash=content_hash,
             version=plan.version, parsed=parsed, chunks=len(records), written_by=target.written_by,
-            stored_path=str(path) if keep else None,
+            stored_path=str(path) if keep else None, tags=labels.tags,
         )
         status = DocumentStatus.REPLACED if plan.replaces else DocumentStatus.INDEXED
         return IngestOutcome(display, document_id, status, chunks=len(records), keeps_file=keep and new_version)

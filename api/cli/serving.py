@@ -29,6 +29,9 @@ def serve(
     except StoreLocked as exc:
         fail(str(exc))
     configure_logging(root.settings.log_format)
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    typer.echo(f"Cairn on http://{shown}:{port}: console http://{shown}:{port}/console/ · API docs http://{shown}:{port}/docs",
+               err=True)
     uvicorn.run(application, host=host, port=port, log_level="info", log_config=None, access_log=False)
 
 

@@ -14,6 +14,7 @@ from api.schemas import (
     DocumentIndex,
     DocumentPage,
     DocumentSummary,
+    DocumentText,
     DocumentVersionInfo,
     PurgeReport,
     UploadAccepted,
@@ -25,10 +26,10 @@ from workers.intake import IncomingFile, Intake
 router = APIRouter(prefix="/v1/documents", tags=["documents"])
 
 
-def _summary(row) -> DocumentSummary:
+def _summary(row, chunks: int = 0) -> DocumentSummary:
     return DocumentSummary(
         document_id=row.id, collection=row.collection, source=row.source, title=row.title, version=row.version,
-        content_hash=row.content_hash, updated_at=row.updated_at,
+        content_hash=row.content_hash, updated_at=row.updated_at, tags=row.tags or [], chunks=chunks,
     )
 
 
@@ -104,7 +105,19 @@ def list_documents(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> DocumentPage:
     rows = catalog.list(who.tenant, collection, limit=limit, offset=offset)
-    return DocumentPage(documents=[_summary(r) for r in rows], limit=limit, offset=offset)
+    chunks = catalog.chunk_counts([r.id for r in rows])
+    return DocumentPage(documents=[_summary(r, chunks.get(r.id, 0)) for r in rows], limit=limit, offset=offset)
+
+
+@router.get("/{document_id}/text", response_model=DocumentText)
+def document_text(document_id: str, catalog: CatalogDep, who: Reader,
+                  version: Annotated[int | None, Query(ge=1, description="default: the live version")] = None) -> DocumentText:
+    """The extracted text citations point into (a past version's too, while the document exists)."""
+    row = catalog.get(who.tenant, document_id)
+    text = catalog.text(document_id, version or row.version) if row is not None else None
+    if text is None:
+        raise ApiError(404, "not_found", f"no document {document_id}" + (f" version {version}" if version else ""))
+    return DocumentText(document_id=row.id, version=version or row.version, title=row.title, source=row.source, text=text)
 
 
 @router.get("/{document_id}", response_model=DocumentDetail)
@@ -119,7 +132,7 @@ def show_document(document_id: str, catalog: CatalogDep, who: Reader) -> Documen
         for v in catalog.versions(row.id)
     ]
     return DocumentDetail(
-        **_summary(row).model_dump(), filename=row.filename, mime_type=row.mime_type, size_bytes=row.size_bytes,
+        **_summary(row, max((e.chunks for e in indexes), default=0)).model_dump(), filename=row.filename, mime_type=row.mime_type, size_bytes=row.size_bytes,
         indexes=indexes, versions=versions,
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 
-from api.deps import Admin, EvalRunsDep, EvalStoreDep
+from api.deps import Admin, EvalRunsDep, EvalStoreDep, SettingsDep
 from api.errors import ApiError
 from api.schemas import EvalRequest, EvalRun, EvalRunList
 from eval import runs
@@ -19,6 +19,12 @@ def _run(store: EvalRunStore, request: Request, view) -> EvalRun:
         **view.__dict__, files=store.files(view.id),
         status_url=str(request.url_for("eval_run", run_id=view.id).path),
     )
+
+
+@router.get("/datasets")
+def eval_datasets(settings: SettingsDep, who: Admin) -> dict:
+    """The datasets a run can be started on (folders below CAIRN_EVAL__DATASETS_DIR), with their suite."""
+    return {"datasets": runs.list_datasets(settings)}
 
 
 @router.post("", response_model=EvalRun, status_code=202, name="start_eval")

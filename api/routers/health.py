@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from api.deps import ReadinessDep
+from api.deps import Reader, ReadinessDep, RootDep
 
 router = APIRouter(tags=["health"])
 
@@ -21,3 +21,9 @@ def readyz(readiness: ReadinessDep):
     down: uploads or LLM answers stop, extractive answers go on); 503 when the database or vector store is down."""
     ready, body = readiness.report()
     return JSONResponse(body, status_code=200 if ready else 503)
+
+
+@router.get("/v1/me")
+def me(who: Reader, root: RootDep) -> dict:
+    """Who the caller is: tenant, role, key id, and whether this deployment requires a key (the console asks)."""
+    return {"tenant": who.tenant, "role": who.role.value, "key_id": who.key_id, "auth_required": root.auth_required()}
