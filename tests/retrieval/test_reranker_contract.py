@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 
@@ -43,3 +45,12 @@ class TestOnnxCrossEncoder(RerankerContract):
     @pytest.fixture(scope="class")
     def reranker(self):
         return OnnxCrossEncoder()
+
+    def test_batches_and_the_shared_pool_give_the_scores_of_one_pair_at_a_time(self, reranker):
+        passages = PASSAGES * 7 + ["ice " * n for n in range(1, 12)]  # several batches, of several lengths
+        alone = np.array([reranker.score(QUERY, [p])[0] for p in passages])
+        assert np.allclose(reranker.score(QUERY, passages), alone, atol=1e-3)
+        with ThreadPoolExecutor(4) as requests:  # concurrent requests share the pool; none gets another's scores
+            results = list(requests.map(lambda q: reranker.score(q, passages), [QUERY, "glucose", QUERY, "hockey on ice"]))
+        assert np.allclose(results[0], alone, atol=1e-3) and np.allclose(results[2], alone, atol=1e-3)
+        assert np.allclose(results[1], reranker.score("glucose", passages), atol=1e-3)
