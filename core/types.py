@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import uuid
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -201,6 +202,25 @@ class RejectedDocument(Exception):
 
 class TransientError(Exception):
     """A dependency failed in a way that may pass (connection refused, timeout): the task is retried."""
+
+
+class DiskFull(TransientError):
+    """The data disk (SQLite, the index, the upload area) has no space left: the work is retried once there is."""
+
+
+_DISK_FULL_WORDS = ("database or disk is full", "no space left on device", "could not extend file")
+
+
+def is_disk_full(exc: BaseException | None) -> bool:
+    """Whether an error (or one it was raised from) is a full disk, as SQLite, Qdrant Edge, Postgres or the OS say it."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            return True
+        if any(words in str(exc).lower() for words in _DISK_FULL_WORDS):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
 
 
 @dataclass(frozen=True)

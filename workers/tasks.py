@@ -6,7 +6,7 @@ import logging
 import time
 from pathlib import Path
 
-from core.types import DocumentLabels, Stage, TransientError
+from core.types import DiskFull, DocumentLabels, Stage, TransientError, is_disk_full
 from core.vectorstore import VectorStore
 from ingest.catalog import DocumentCatalog
 from ingest.pipeline import IngestService, IngestTarget, store_name
@@ -42,7 +42,18 @@ class ItemRunner:
         self.prefix = prefix  # the Qdrant collection-name prefix
 
     def run(self, item_id: str, final_attempt: bool, claim: str | None = None) -> str:
-        """Ingests one job item as task `claim` (the Celery task id)."""
+        """Ingests one job item as task `claim` (the Celery task id). A full data disk, wherever it is met (even
+        while recording an outcome), is a DiskFull: the task is retried, and the item resumes once there is space."""
+        try:
+            return self._run(item_id, final_attempt, claim)
+        except TransientError:
+            raise
+        except Exception as exc:
+            if is_disk_full(exc):
+                raise DiskFull(f"the data disk is full: {exc}") from exc
+            raise
+
+    def _run(self, item_id: str, final_attempt: bool, claim: str | None) -> str:
         started = self.jobs.start(item_id, claim)
         if started is None:
             return "not-started"  # finished already, or another copy of this task has it
@@ -59,17 +70,26 @@ class ItemRunner:
                 on_stage=StageReporter(self.jobs, item_id),
                 replace=item.replace,
             )
-        except TransientError as exc:
+        except Exception as exc:
+            if not isinstance(exc, TransientError) and not is_disk_full(exc):
+                return self._failed(item_id, item.path, job, stored, exc)
             if not final_attempt:
-                raise
+                if isinstance(exc, TransientError):
+                    raise
+                raise DiskFull(f"the data disk is full: {exc}") from exc
             status, completed = "failed", self.jobs.fail(item_id, f"dependency unavailable after retries: {exc}")
-            outcome = None
-        except Exception as exc:  # a defect or a broken dependency: this item fails, the worker carries on
-            log.exception("ingesting %s failed", item.path)
-            status, completed = "failed", self.jobs.fail(item_id, f"internal error: {type(exc).__name__}: {exc}")
             outcome = None
         else:
             status, completed = outcome.status.value, self.jobs.finish(item_id, outcome)
+        return self._settle(item_id, job, stored, outcome, status, completed)
+
+    def _failed(self, item_id: str, path: str, job, stored: Path, exc: Exception) -> str:
+        """A defect or a broken dependency: this item fails, the worker carries on."""
+        log.exception("ingesting %s failed", path)
+        completed = self.jobs.fail(item_id, f"internal error: {type(exc).__name__}: {exc}")
+        return self._settle(item_id, job, stored, None, "failed", completed)
+
+    def _settle(self, item_id: str, job, stored: Path, outcome, status: str, completed: bool) -> str:
         # An upload stays only while it is a version's content; once the outcome is recorded, any other is removed.
         if outcome is None or not outcome.keeps_file:
             self.ingest.uploads.discard(stored)
