@@ -17,6 +17,7 @@ from api.openai_service import OpenAIService
 from api.operations import Calibrations, Readiness
 from api.root import Root
 from core.access import ApiKeyStore, Principal, Role
+from core.embedders import CachedEmbedder
 from core.metrics import Metrics
 from core.settings import Settings
 from eval.runs import EvalRuns, EvalRunStore
@@ -84,7 +85,6 @@ def require(role: Role):
     return dependency
 
 
-RootDep = Annotated[Root, Depends(get_root)]  # for the probes that look at every part (readiness)
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 AnswersDep = Annotated[AnswerService, _part("answers")]
 SearchDep = Annotated[SearchService, _part("search")]
@@ -99,6 +99,7 @@ EvalRunsDep = Annotated[EvalRuns, _part("eval_runs")]
 EvalStoreDep = Annotated[EvalRunStore, _part("eval_store")]
 KeysDep = Annotated[ApiKeyStore, _part("keys")]
 MetricsDep = Annotated[Metrics, _part("metrics")]
+EmbedderDep = Annotated[CachedEmbedder, _part("embedder")]
 OpenAIDep = Annotated[OpenAIService, _part("openai")]
 ReadinessDep = Annotated[Readiness, _part("readiness")]
 CalibrationsDep = Annotated[Calibrations, _part("calibration_admin")]

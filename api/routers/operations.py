@@ -8,7 +8,16 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from api.deps import Admin, AnswerLogDep, CalibrationsDep, KeysDep, MetricsDep, RootDep, SettingsDep
+from api.deps import (
+    Admin,
+    AnswerLogDep,
+    CalibrationsDep,
+    EmbedderDep,
+    KeysDep,
+    MetricsDep,
+    ReviewDep,
+    SettingsDep,
+)
 from api.errors import ApiError
 from api.schemas import CalibrationRequest, KeyInfo, KeyRequest
 from eval import cost as cost_report
@@ -32,12 +41,12 @@ def cost(log: AnswerLogDep, settings: SettingsDep, who: Admin, days: float = Que
 
 @router.get("/v1/drift")
 def drift(
-    root: RootDep, who: Admin,
+    log: AnswerLogDep, review: ReviewDep, embedder: EmbedderDep, metrics: MetricsDep, who: Admin,
     recent_days: float = Query(default=7, gt=0, le=365), reference_days: float = Query(default=28, gt=0, le=3650),
 ) -> dict:
     """Recent questions against the reference window before them; also published as `cairn_drift_*` metrics."""
-    return drift_report.tenant_report(root.answer_log, root.review, root.embedder, root.metrics, who.tenant,
-                                      datetime.now(UTC), recent_days, reference_days)
+    return drift_report.tenant_report(log, review, embedder, metrics, who.tenant, datetime.now(UTC), recent_days,
+                                      reference_days)
 
 
 @router.post("/v1/keys", response_model=KeyInfo, status_code=201)

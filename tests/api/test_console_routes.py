@@ -32,6 +32,7 @@ def test_text_me_datasets_and_the_list(tmp_path, bge, parser):
         assert client.get("/v1/documents/nope/text").status_code == 404
 
         assert client.get("/v1/me").json() == {"tenant": "default", "role": "admin", "key_id": None, "auth_required": False}
+        assert client.get("/v1/drift").json()["status"] == "insufficient_data"  # the Operations view's drift
         datasets = client.get("/v1/evals/datasets").json()["datasets"]
         assert {"dataset": "chunking", "suite": "chunking"} in datasets
 
@@ -42,6 +43,7 @@ def test_text_me_datasets_and_the_list(tmp_path, bge, parser):
 
         key = client.post("/v1/keys", json={"name": "other tenant? no: a reader", "role": "reader"}).json()["key"]
         reader = {"Authorization": f"Bearer {key}"}
-        assert client.get("/v1/me", headers=reader).json()["role"] == "reader"
+        assert client.get("/v1/me", headers=reader).json() | {"key_id": None} == {
+            "tenant": "default", "role": "reader", "key_id": None, "auth_required": True}
         assert client.get("/v1/me").status_code == 401  # keys exist: the API is closed
         assert client.get("/v1/evals/datasets", headers=reader).status_code == 403
