@@ -5,8 +5,8 @@ Celery worker process) and is the only code that knows which implementation each
 chosen through its registry by the setting's value). Parts are built lazily, on first use: a process builds only
 what it uses (the API process that only queues work never opens the vector store or loads a model).
 
-Tests and eval deployments replace parts through the constructor: `Root(settings, embedder=..., parser=...)`; a
-part given there is used as it is (and not closed by this root)."""
+Tests and eval deployments replace parts through the constructor: `Root(settings, embedding_model=...,
+parser=...)`; a part given there is used as it is (and not closed by this root)."""
 
 from __future__ import annotations
 
@@ -295,13 +295,9 @@ class Root:
 
     def close(self) -> None:
         """Closes what this root built (a part given to it belongs to the giver)."""
-        built = {name for name in ("parser", "store") if name in self.__dict__ and name not in self._given}
-        if "parser" in built:
-            self.parser.close()
-        if "store" in built:
-            self.store.close()
-        if "db" in self.__dict__ and "db" not in self._given:
-            self.db.dispose()
+        for name, release in (("parser", "close"), ("store", "close"), ("db", "dispose")):
+            if name in self.__dict__ and name not in self._given:
+                getattr(self.__dict__[name], release)()
 
 
 _PARTS = frozenset(name for name, value in vars(Root).items() if isinstance(value, cached_property))

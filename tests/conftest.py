@@ -6,7 +6,7 @@ import contextlib
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,7 @@ from core.offline import configure_offline
 configure_offline()
 
 from api.root import Root  # noqa: E402
+from benchmarks.common import free_port  # noqa: E402
 from core.embedders import OnnxBgeSmallEmbedder  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from ingest.parsing import IsolatedParser  # noqa: E402
@@ -73,27 +74,15 @@ def llm_server() -> Iterator[str]:
     """A real OpenAI-compatible LLM server (llama.cpp through cyllama, SmolLM2-135M) on loopback: its base URL."""
     import subprocess
 
-    import httpx
 
     if not LLM_PYTHON.exists():
         pytest.fail("the LLM virtualenv is missing: run `make llm-venv` (make test does)")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen([str(LLM_PYTHON), str(ROOT / "scripts" / "llm_server.py"), str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base_url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the LLM server did not start (exit code {server.poll()})", pytrace=False)
-            time.sleep(0.3)
+        wait_serving(f"{base_url}/models", server, 120, lambda: f"the LLM server did not start (exit code {server.poll()})")
         yield base_url
     finally:
         server.terminate()
@@ -101,6 +90,22 @@ def llm_server() -> Iterator[str]:
             server.wait(timeout=10)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+def wait_serving(url: str, process, timeout_s: float, failure: Callable[[], str]) -> None:
+    """Polls `url` until it answers 200; fails the test with `failure()` if `process` exits or time runs out."""
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(failure(), pytrace=False)
+        time.sleep(0.3)
 
 
 @contextlib.contextmanager

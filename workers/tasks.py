@@ -71,25 +71,16 @@ class ItemRunner:
                 replace=item.replace,
             )
         except Exception as exc:
-            if not isinstance(exc, TransientError) and not is_disk_full(exc):
-                return self._failed(item_id, item.path, job, stored, exc)
-            if not final_attempt:
-                if isinstance(exc, TransientError):
-                    raise
-                raise DiskFull(f"the data disk is full: {exc}") from exc
-            status, completed = "failed", self.jobs.fail(item_id, f"dependency unavailable after retries: {exc}")
+            if isinstance(exc, TransientError) or is_disk_full(exc):
+                if not final_attempt:
+                    raise  # retried (run() makes a full disk a DiskFull)
+                status, completed = "failed", self.jobs.fail(item_id, f"dependency unavailable after retries: {exc}")
+            else:  # a defect or a broken dependency: this item fails, the worker carries on
+                log.exception("ingesting %s failed", item.path)
+                status, completed = "failed", self.jobs.fail(item_id, f"internal error: {type(exc).__name__}: {exc}")
             outcome = None
         else:
             status, completed = outcome.status.value, self.jobs.finish(item_id, outcome)
-        return self._settle(item_id, job, stored, outcome, status, completed)
-
-    def _failed(self, item_id: str, path: str, job, stored: Path, exc: Exception) -> str:
-        """A defect or a broken dependency: this item fails, the worker carries on."""
-        log.exception("ingesting %s failed", path)
-        completed = self.jobs.fail(item_id, f"internal error: {type(exc).__name__}: {exc}")
-        return self._settle(item_id, job, stored, None, "failed", completed)
-
-    def _settle(self, item_id: str, job, stored: Path, outcome, status: str, completed: bool) -> str:
         # An upload stays only while it is a version's content; once the outcome is recorded, any other is removed.
         if outcome is None or not outcome.keeps_file:
             self.ingest.uploads.discard(stored)

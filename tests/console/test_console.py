@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from benchmarks.common import free_port
-from tests.conftest import ROOT, SHARED_DATA
+from tests.conftest import ROOT, SHARED_DATA, wait_serving
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -40,16 +40,8 @@ def server(tmp_path_factory) -> str:
     process = subprocess.Popen([sys.executable, "-m", "api.cli", "serve", "--port", str(port)], cwd=ROOT, env=env,
                                stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"cairn serve did not start: {(work / 'server.log').read_text()[-2000:]}")
-        time.sleep(0.3)
+    wait_serving(f"{base}/healthz", process, 120,
+                 lambda: f"cairn serve did not start: {(work / 'server.log').read_text()[-2000:]}")
     # An eval run started now is done by the time the Evals view is opened.
     assert httpx.post(f"{base}/v1/evals", json=EVAL_RUN, timeout=30).status_code == 202
     yield base
