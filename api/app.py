@@ -34,6 +34,8 @@ def create_app(root: Root, ingest_on_start: list[Path] | None = None) -> FastAPI
         worker = None
         if root.settings.in_process_worker:
             root.open_ingestion()  # own the embedded index for the life of the server
+        root.resume_deletions()  # a deletion that a killed process left half-done is finished before serving
+        if root.settings.in_process_worker:
             worker = InProcessWorker(root.celery, root.settings.worker.concurrency)
             worker.start()
             root.submitter.enqueue(root.jobs.unfinished_items())  # work a previous run accepted but did not finish

@@ -28,6 +28,7 @@ from core.breakers import make_breaker
 from core.db import CONNECTION_ERRORS, Database
 from core.embedders import CachedEmbedder, Embedder, build_embedder
 from core.embedding_cache import SqlEmbeddingCache
+from core.failpoints import Failpoints
 from core.metrics import Metrics
 from core.settings import Settings
 from core.tracing import build_tracer
@@ -131,7 +132,8 @@ class Root:
 
     @cached_property
     def ingest(self) -> IngestService:
-        return IngestService(self.settings, self.catalog, self.store, self.embedder, self.parser, uploads=self.uploads)
+        return IngestService(self.settings, self.catalog, self.store, self.embedder, self.parser, uploads=self.uploads,
+                             failpoints=Failpoints(self.settings.faults))
 
     @cached_property
     def jobs(self) -> JobStore:
@@ -161,7 +163,8 @@ class Root:
 
     @cached_property
     def item_runner(self) -> ItemRunner:
-        return ItemRunner(self.jobs, self.ingest, self.catalog, self.store, self.settings.qdrant.prefix)
+        return ItemRunner(self.jobs, self.ingest, self.catalog, self.store, self.settings.qdrant.prefix,
+                          stage_write_interval_s=self.settings.worker.stage_write_interval_s)
 
     def sweeper(self) -> LostTaskSweeper:
         return LostTaskSweeper(self.jobs, self.queue, self.queue_length, self.settings.worker.requeue_after_s)
@@ -180,6 +183,11 @@ class Root:
         """Builds the ingestion services now, once: before worker threads share them, and so that a second process
         is told at once that the embedded index is taken."""
         return self.ingest
+
+    def resume_deletions(self) -> int:
+        """Finishes deletions that a killed process left half-done (cheap when there are none: the index is not
+        opened)."""
+        return self.ingest.resume_deletions() if self.catalog.pending_deletions() else 0
 
     # -- retrieval and answers --------------------------------------------------------------------------------
     @cached_property

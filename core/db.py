@@ -147,6 +147,20 @@ class IndexEntryRow(Base):
     indexed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
 
+class DeletionRow(Base):
+    """A document deletion under way: what it must still remove, so that a process killed half-way through is
+    finished by the next one (`IngestService.resume_deletions`). The row goes when the deletion is complete."""
+
+    __tablename__ = "deletions"
+    document_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(128))
+    collection: Mapped[str] = mapped_column(String(128))
+    store_names: Mapped[list] = mapped_column(JSON)  # the index collections that held its chunks
+    stored_paths: Mapped[list] = mapped_column(JSON)  # its kept upload files
+    texts: Mapped[list] = mapped_column(JSON)  # its chunk texts, whose cached embeddings are forgotten
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
 class CorpusVersionRow(Base):
     """The corpus history: a hash of the manifest of live documents' content hashes, recorded at each change."""
 

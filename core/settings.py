@@ -44,6 +44,9 @@ class QdrantSettings(BaseModel):
     # which runs the same request code as the server and is what the contract tests use.
     url: str | None = None
     location: str | None = None
+    # qdrant-client's local mode on disk: the server's request code against a folder, owned by one process (like
+    # Edge). Where no Qdrant server can run, it stands in for one beside Postgres and Redis (the reliability runs).
+    path: Path | None = None
     api_key: SecretStr | None = None
     timeout_s: float = 10.0
     prefix: str = "cairn"
@@ -92,6 +95,9 @@ class WorkerSettings(BaseModel):
     # An item still queued this long while the queue is empty lost its task (Redis popped it as a connection
     # dropped): a worker queues a new one (workers.requeue).
     requeue_after_s: float = Field(default=120.0, gt=0)
+    # An item's stage (parsing, chunking, ...) is written to the job store at most this often: a small file passes
+    # every stage in a fraction of a second, and four writes would cost more than its parsing. 0: every stage.
+    stage_write_interval_s: float = Field(default=0.5, ge=0)
 
 
 class RetrievalSettings(BaseModel):
@@ -157,6 +163,15 @@ class BreakerSettings(BaseModel):
     reset_s: float = Field(default=15.0, gt=0)
 
 
+class FaultSettings(BaseModel):
+    """Fault injection, off by default: hold a process at named points of the write path (`core.failpoints`) for
+    `hold_s` so that a reliability run can SIGKILL it exactly there; each point reached is logged to `marker`."""
+
+    hold_at: frozenset[str] = frozenset()
+    hold_s: float = Field(default=5.0, ge=0)
+    marker: Path | None = None
+
+
 class LLMSettings(BaseModel):
     """Any OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, Ollama, llama.cpp server)."""
 
@@ -198,6 +213,7 @@ class Settings(BaseSettings):
     limits: LimitSettings = LimitSettings()
     breakers: BreakerSettings = BreakerSettings()
     cache: CacheSettings = CacheSettings()
+    faults: FaultSettings = FaultSettings()
 
     @property
     def profile(self) -> Profile:
@@ -205,12 +221,15 @@ class Settings(BaseSettings):
 
     @property
     def embedded_index(self) -> bool:
-        """True when the index is a Qdrant Edge shard on disk, owned by one process (no server URL or location)."""
+        """True when the index is a folder on disk owned by one process (a Qdrant Edge shard, or qdrant-client's local
+        mode on a path): no server URL or location."""
         return not (self.qdrant.url or self.qdrant.location)
 
     @property
     def vector_store(self) -> VectorStoreName:
-        return VectorStoreName.EDGE if self.embedded_index else VectorStoreName.QDRANT
+        if self.qdrant.url or self.qdrant.location or self.qdrant.path:
+            return VectorStoreName.QDRANT
+        return VectorStoreName.EDGE
 
     @property
     def answer_cache(self) -> AnswerCacheName:

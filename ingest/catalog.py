@@ -12,6 +12,7 @@ from core.db import (
     CollectionRow,
     CorpusVersionRow,
     Database,
+    DeletionRow,
     DocumentRow,
     DocumentVersionRow,
     IndexEntryRow,
@@ -199,17 +200,38 @@ class DocumentCatalog:
                 select(DocumentVersionRow).where(DocumentVersionRow.document_id == document_id).order_by(DocumentVersionRow.version)
             ))
 
-    def erase(self, document_id: str) -> list[str]:
-        """Removes the document, its index entries and every version with its extracted text; returns the stored
-        upload files of those versions, for the caller to delete."""
+    def stored_paths(self, document_id: str) -> list[str]:
+        """The kept upload files of every version of the document."""
         with self.db.session() as s:
-            stored = [p for p in s.scalars(
+            return [p for p in s.scalars(
                 select(DocumentVersionRow.stored_path).where(DocumentVersionRow.document_id == document_id)
             ) if p]
+
+    def erase(self, document_id: str) -> None:
+        """Removes the document, its index entries and every version with its extracted text."""
+        with self.db.session() as s:
             s.execute(delete(IndexEntryRow).where(IndexEntryRow.document_id == document_id))
             s.execute(delete(DocumentVersionRow).where(DocumentVersionRow.document_id == document_id))
             s.execute(delete(DocumentRow).where(DocumentRow.id == document_id))
-        return stored
+
+    def begin_deletion(self, deletion: DeletionRow) -> None:
+        """Records what deleting a document must remove before any of it is removed (a retried delete that finds
+        its row already there keeps the first, which knows the texts)."""
+        with self.db.session() as s:
+            if s.get(DeletionRow, deletion.document_id) is None:
+                s.add(deletion)
+
+    def deletion(self, document_id: str) -> DeletionRow | None:
+        with self.db.session() as s:
+            return s.get(DeletionRow, document_id)
+
+    def pending_deletions(self) -> list[DeletionRow]:
+        with self.db.session() as s:
+            return list(s.scalars(select(DeletionRow).order_by(DeletionRow.requested_at)))
+
+    def end_deletion(self, document_id: str) -> None:
+        with self.db.session() as s:
+            s.execute(delete(DeletionRow).where(DeletionRow.document_id == document_id))
 
     def store_names(self, embedder: str) -> list[str]:
         """The vector-store collections (all tenants) built with this embedder: they share its embedding cache."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import threading
@@ -11,7 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.db import DeletionRow
 from core.embedders import CachedEmbedder, Embedder
+from core.failpoints import Failpoints
 from core.hashing import sha256_file
 from core.settings import Settings
 from core.sparse import Bm25Encoder
@@ -34,6 +37,8 @@ from ingest.catalog import DocumentCatalog
 from ingest.chunking import build_chunker
 from ingest.parsing import Parser
 from ingest.uploads import UploadArea
+
+log = logging.getLogger("cairn.ingest")
 
 StageCallback = Callable[[Stage, float], None]
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -74,8 +79,10 @@ class IngestService:
         parser: Parser,
         sparse: Bm25Encoder | None = None,
         uploads: UploadArea | None = None,
+        failpoints: Failpoints | None = None,
     ):
         self.settings = settings
+        self.failpoints = failpoints or Failpoints()
         self.uploads = uploads or UploadArea(settings.resolved_data_dir / "uploads")
         self.catalog = catalog
         self.store = store
@@ -206,7 +213,8 @@ class IngestService:
             )
         # The replaced version's chunks leave the index: so do their cached embeddings, unless still in use.
         replaced = [c.payload.text for c in self.store.chunks(name, document_id)] if plan.replaces else []
-        self.store.replace_document(name, document_id, plan.version, records)
+        self.store.replace_document(name, document_id, plan.version, records,
+                                    on_staged=lambda: self.failpoints.reach("swap", document_id=document_id))
         if replaced:
             current = {c.text for c in chunks}
             self._forget_embeddings([t for t in replaced if t not in current], document_id)
@@ -256,20 +264,42 @@ class IngestService:
 
     def delete(self, tenant: str, document_id: str) -> bool:
         """Erases a document: its chunks, the extracted text of every version, its kept upload files and the cached
-        embeddings no other document still uses; a new corpus version follows (cached answers are not served)."""
+        embeddings no other document still uses; a new corpus version follows (cached answers are not served).
+
+        What it must remove is recorded first, so a deletion interrupted half-way (the process killed) is finished
+        by `resume_deletions` rather than leaving a document listed without its chunks."""
         document = self.catalog.get(tenant, document_id)
         if document is None:
             return False
-        texts: list[str] = []
-        for entry in self.catalog.index_entries(document_id):
-            name = store_name(self.settings.qdrant.prefix, document.collection, entry.strategy)
-            texts.extend(chunk.payload.text for chunk in self.store.chunks(name, document_id))
-            self.store.delete_document(name, document_id)
-        for stored in self.catalog.erase(document_id):
-            self.uploads.discard(Path(stored))
-        self._forget_embeddings(texts, document_id)
-        self.catalog.record_corpus_version(tenant, document.collection)
+        names = [store_name(self.settings.qdrant.prefix, document.collection, entry.strategy)
+                 for entry in self.catalog.index_entries(document_id)]
+        self.catalog.begin_deletion(DeletionRow(
+            document_id=document_id, tenant=tenant, collection=document.collection, store_names=names,
+            stored_paths=self.catalog.stored_paths(document_id),
+            texts=list(dict.fromkeys(c.payload.text for name in names for c in self.store.chunks(name, document_id))),
+        ))
+        self._finish_deletion(self.catalog.deletion(document_id))
         return True
+
+    def resume_deletions(self) -> int:
+        """Finishes the deletions a previous process began and did not complete; returns how many."""
+        pending = self.catalog.pending_deletions()
+        for deletion in pending:
+            log.warning("finishing the interrupted deletion of %s", deletion.document_id)
+            self._finish_deletion(deletion)
+        return len(pending)
+
+    def _finish_deletion(self, deletion: DeletionRow) -> None:
+        """Each step may already have been done (by an interrupted run): all of them are safe to repeat."""
+        for name in deletion.store_names:
+            self.store.delete_document(name, deletion.document_id)
+        self.failpoints.reach("delete", document_id=deletion.document_id)
+        self.catalog.erase(deletion.document_id)
+        for stored in deletion.stored_paths:
+            self.uploads.discard(Path(stored))
+        self._forget_embeddings(deletion.texts, deletion.document_id)
+        self.catalog.record_corpus_version(deletion.tenant, deletion.collection)
+        self.catalog.end_deletion(deletion.document_id)
 
     def _forget_embeddings(self, texts: list[str], document_id: str) -> None:
         if not isinstance(self.embedder, CachedEmbedder) or not texts:

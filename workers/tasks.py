@@ -14,8 +14,7 @@ from workers.jobs import JobStore
 
 log = logging.getLogger("cairn.worker")
 
-# Stage changes are written at most this often per item: a small file passes every stage in a fraction of a
-# second (four writes would cost more than its parsing), a large one still shows where it is.
+# Stage changes are written at most this often per item by default (settings.worker.stage_write_interval_s).
 STAGE_WRITE_INTERVAL_S = 0.5
 
 
@@ -34,8 +33,10 @@ class StageReporter:
 class ItemRunner:
     """Runs one ingestion job item (a Celery task's body) and records its outcome, whatever happens."""
 
-    def __init__(self, jobs: JobStore, ingest: IngestService, catalog: DocumentCatalog, store: VectorStore, prefix: str):
+    def __init__(self, jobs: JobStore, ingest: IngestService, catalog: DocumentCatalog, store: VectorStore, prefix: str,
+                 stage_write_interval_s: float = STAGE_WRITE_INTERVAL_S):
         self.jobs = jobs
+        self.stage_write_interval_s = stage_write_interval_s
         self.ingest = ingest
         self.catalog = catalog
         self.store = store
@@ -67,7 +68,7 @@ class ItemRunner:
                 source=item.source,
                 target=target,
                 labels=DocumentLabels(tuple((item.labels or {}).get("tags", ())), (item.labels or {}).get("date")),
-                on_stage=StageReporter(self.jobs, item_id),
+                on_stage=StageReporter(self.jobs, item_id, self.stage_write_interval_s),
                 replace=item.replace,
             )
         except Exception as exc:

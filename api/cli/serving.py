@@ -50,6 +50,7 @@ def worker() -> None:
     if settings.embedded_index:
         root.open_ingestion()
         pool = ["--pool", "threads", "--concurrency", str(settings.worker.concurrency)]
+        root.resume_deletions()  # a deletion that a killed process left half-done (API processes do it otherwise)
     from celery.signals import worker_process_init, worker_shutdown
 
     sweeper = root.sweeper()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Protocol
@@ -79,7 +80,8 @@ class VectorStore(Protocol):
     """Stores chunk vectors per collection. Collections are created on first write with the embedder's size.
 
     Writes are per document: `replace_document` makes a new version of a document visible and removes every older
-    version in one step that readers observe atomically (Edge) or as "old gone, then new visible" (server).
+    version in one step that readers observe atomically (Edge) or as "old gone, then new visible" (server). The new
+    version's points are written staged (invisible) first; `on_staged` is called once they all are, before that step.
     """
 
     def ensure_collection(self, name: str, dim: int) -> None: ...
@@ -88,7 +90,9 @@ class VectorStore(Protocol):
 
     def drop_collection(self, name: str) -> None: ...
 
-    def replace_document(self, name: str, document_id: str, version: int, records: list[ChunkRecord]) -> None: ...
+    def replace_document(
+        self, name: str, document_id: str, version: int, records: list[ChunkRecord], on_staged: Callable[[], None] | None = None
+    ) -> None: ...
 
     def delete_document(self, name: str, document_id: str) -> None: ...
 

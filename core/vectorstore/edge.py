@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import shutil
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import qdrant_edge as qe
@@ -112,7 +113,9 @@ class EdgeVectorStore:
             raise KeyError(f"collection {name!r} does not exist")
         return shard
 
-    def replace_document(self, name: str, document_id: str, version: int, records: list[ChunkRecord]) -> None:
+    def replace_document(
+        self, name: str, document_id: str, version: int, records: list[ChunkRecord], on_staged: Callable[[], None] | None = None
+    ) -> None:
         shard = self._require(name)
         points = [
             qe.Point(
@@ -127,6 +130,8 @@ class EdgeVectorStore:
         for start in range(0, len(points), 256):
             with self._mutex:
                 shard.update(qe.UpdateOperation.upsert_points(points[start : start + 256]))
+        if on_staged is not None:
+            on_staged()
         with self._mutex:
             shard.update(qe.UpdateOperation.delete_points_by_filter(other_versions(document_id, version, EDGE)))
             shard.update(qe.UpdateOperation.set_payload_by_filter(one_version(document_id, version, EDGE), {STATE: LIVE}))

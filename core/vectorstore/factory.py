@@ -18,7 +18,8 @@ def _qdrant(settings: Settings, breaker=None) -> VectorStore:
     from core.vectorstore.server import ServerVectorStore  # start-up cost, as above
 
     api_key = settings.qdrant.api_key.get_secret_value() if settings.qdrant.api_key else None
-    return ServerVectorStore.connect(settings.qdrant.url, settings.qdrant.location, api_key, settings.qdrant.timeout_s, breaker)
+    return ServerVectorStore.connect(settings.qdrant.url, settings.qdrant.location, api_key, settings.qdrant.timeout_s, breaker,
+                                      settings.qdrant.path)
 
 
 VECTOR_STORES: Registry[VectorStore] = Registry("vector store")

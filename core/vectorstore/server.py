@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import pybreaker
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
@@ -48,9 +51,11 @@ class ServerVectorStore:
 
     @classmethod
     def connect(cls, url: str | None, location: str | None, api_key: str | None, timeout_s: float,
-                breaker: pybreaker.CircuitBreaker | None = None) -> ServerVectorStore:
+                breaker: pybreaker.CircuitBreaker | None = None, path: Path | None = None) -> ServerVectorStore:
         if location:
             return cls(QdrantClient(location=location), breaker)
+        if path is not None:  # local mode on disk: one process owns the folder
+            return cls(QdrantClient(path=str(path)), breaker)
         # No version handshake at start-up: it would stall start-up (and warn) whenever Qdrant is down.
         return cls(QdrantClient(url=url, api_key=api_key, timeout=int(max(1, timeout_s)), check_compatibility=False), breaker)
 
@@ -99,7 +104,9 @@ class ServerVectorStore:
     def drop_collection(self, name: str) -> None:
         self._call(self._client.delete_collection, name)
 
-    def replace_document(self, name: str, document_id: str, version: int, records: list[ChunkRecord]) -> None:
+    def replace_document(
+        self, name: str, document_id: str, version: int, records: list[ChunkRecord], on_staged: Callable[[], None] | None = None
+    ) -> None:
         points = [
             models.PointStruct(
                 id=r.id,
@@ -113,6 +120,8 @@ class ServerVectorStore:
         ]
         for start in range(0, len(points), 256):
             self._call(self._client.upsert, name, points=points[start : start + 256], wait=True)
+        if on_staged is not None:
+            on_staged()
         # One request, applied in order: older versions leave, then the new one becomes visible.
         self._call(
             self._client.batch_update_points,

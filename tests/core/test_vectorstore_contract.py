@@ -11,7 +11,7 @@ import uuid
 import pytest
 
 from core.types import ChunkPayload, ChunkRecord
-from core.vectorstore import DocumentFilter, SearchFilter, SearchMode, StoreLocked
+from core.vectorstore import DocumentFilter, SearchFilter, SearchMode, StoreLocked, build_vector_store
 from core.vectorstore.edge import EdgeVectorStore
 from core.vectorstore.server import ServerVectorStore
 
@@ -159,6 +159,18 @@ class VectorStoreContract:
         assert seen and all(len(versions) <= 1 for versions in seen)
         assert store.count("c", "d") == 20
 
+    def test_on_staged_runs_with_the_new_version_written_but_invisible(self, store):
+        store.ensure_collection("c", DIM)
+        store.replace_document("c", "d", 1, [record("d", 1, i, [1, 0, 0, i / 10], [1]) for i in range(3)])
+        seen = []
+
+        def staged():  # a process killed here leaves version 1 live and version 2 written but staged (not counted)
+            seen.append(({c.payload.version for c in store.chunks("c", "d")}, store.count("c", "d")))
+
+        store.replace_document("c", "d", 2, [record("d", 2, i, [1, 0, 0, i / 10], [1]) for i in range(5)], on_staged=staged)
+        assert seen == [({1, 2}, 3)]
+        assert {c.payload.version for c in store.chunks("c", "d")} == {2} and store.count("c", "d") == 5
+
     def test_search_on_missing_collection_is_empty(self, store):
         assert store.search("nope", flt=SearchFilter(tenant="acme"), limit=3, mode=SearchMode.DENSE, dense=[1, 0, 0, 0]) == []
         assert store.count("nope") == 0
@@ -210,3 +222,29 @@ class TestServerVectorStore(VectorStoreContract):
 
     def test_readers_never_see_two_versions_at_once(self, store):
         pytest.skip("qdrant-client's local mode is not thread-safe (a Qdrant server is); covered on Edge")
+
+
+class TestServerVectorStoreOnDisk(VectorStoreContract):
+    """qdrant-client's local mode on a folder (`CAIRN_QDRANT__PATH`): the reliability runs' stand-in for a server."""
+
+    @pytest.fixture
+    def store(self, tmp_path):
+        s = ServerVectorStore.connect(url=None, location=None, api_key=None, timeout_s=5, path=tmp_path / "local")
+        yield s
+        s.close()
+
+    def test_readers_never_see_two_versions_at_once(self, store):
+        pytest.skip("qdrant-client's local mode is not thread-safe (a Qdrant server is); covered on Edge")
+
+    def test_data_survives_reopening_and_the_settings_pick_it(self, tmp_path):
+        from core.settings import Settings, VectorStoreName
+
+        settings = Settings(data_dir=tmp_path / "data", qdrant={"path": tmp_path / "local"}, _env_file=None)
+        assert settings.vector_store is VectorStoreName.QDRANT and settings.embedded_index  # one process owns it
+        first = build_vector_store(settings)
+        first.ensure_collection("c", DIM)
+        first.replace_document("c", "d1", 1, [record("d1", 1, 0, [1, 0, 0, 0], [1])])
+        first.close()
+        second = build_vector_store(settings)
+        assert second.count("c", "d1") == 1
+        second.close()
