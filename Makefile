@@ -101,9 +101,10 @@ soak: install
 	$(PIP) install -q -c constraints.txt -e '.[load]'
 	$(PY) benchmarks/load_test.py --duration 300 --out benchmarks/results/soak_test.json
 
-# SIGKILL a worker at random moments while it ingests; every round checks that nothing is lost or duplicated.
+# SIGKILL the process that ingests or deletes at chosen points (each stage, the staged-to-live swap, a delete), 50
+# times on each profile; every round checks that the catalog, the index, the jobs and the uploads agree.
 reliability: install services
-	$(PY) benchmarks/worker_kills.py --rounds 20
+	$(PY) benchmarks/stage_kills.py --profile both --kills 50
 	$(PY) benchmarks/broken_files.py --count 600
 
 clean:

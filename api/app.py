@@ -34,7 +34,8 @@ def create_app(root: Root, ingest_on_start: list[Path] | None = None) -> FastAPI
         worker = None
         if root.settings.in_process_worker:
             root.open_ingestion()  # own the embedded index for the life of the server
-        root.resume_deletions()  # a deletion that a killed process left half-done is finished before serving
+        if root.settings.in_process_worker or not root.settings.embedded_index:  # not beside an index's one owner
+            root.resume_deletions()  # a deletion that a killed process left half-done is finished before serving
         if root.settings.in_process_worker:
             worker = InProcessWorker(root.celery, root.settings.worker.concurrency)
             worker.start()

@@ -83,3 +83,4 @@ def test_redis_restarting_during_a_batch_loses_nothing(redis_url, tmp_path):
         proxy.close()
         log.close()
         producer.close()
+
