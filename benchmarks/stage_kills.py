@@ -13,6 +13,7 @@ benchmarks/results/stage_kills_<profile>.json."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -38,7 +39,7 @@ configure_offline()
 import sqlalchemy as sa  # noqa: E402
 
 from api.root import Root  # noqa: E402
-from benchmarks.common import DOCS, SHARED_DATA, free_port, wait_for_server  # noqa: E402
+from benchmarks.common import DOCS, SHARED_DATA, free_port, scratch_postgres, wait_for_server  # noqa: E402
 from benchmarks.faults import all_points  # noqa: E402
 from core.db import JobItemRow  # noqa: E402
 from core.settings import Settings  # noqa: E402
@@ -49,7 +50,6 @@ from ingest.pipeline import store_name  # noqa: E402
 STAGES = ("parsing", "chunking", "embedding", "indexing")
 POINTS = (*STAGES, "swap", "delete")
 DONE = ("indexed", "replaced", "unchanged", "rejected", "failed", "conflict")
-POSTGRES_ADMIN_URL = os.environ.get("CAIRN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 def write_inbox(folder: Path, abstracts: int) -> list[Path]:
@@ -84,6 +84,7 @@ class Deployment:
         self.log = (work / "processes.log").open("a")
 
     def settings(self) -> Settings:
+        """The processes' settings, read from the same variables they are given (for the run's reads and checks)."""
         old = {k: os.environ.get(k) for k in self.values}
         os.environ.update(self.values)
         try:
@@ -210,8 +211,14 @@ def run(profile: str, kills: int, seed: int, abstracts: int, kills_per_round: in
         work: Path | None = None) -> dict:
     rng = random.Random(seed)
     work = work or Path(tempfile.mkdtemp(prefix=f"cairn-stage-kills-{profile}-"))
-    database_url = scratch_database() if profile == "server" else None
-    deployment = Deployment(profile, work, redis_url, database_url)
+    with contextlib.ExitStack() as stack:
+        database_url = stack.enter_context(scratch_postgres("cairn_kills")) if profile == "server" else None
+        return _run(profile, kills, rng, abstracts, kills_per_round, Deployment(profile, work, redis_url, database_url))
+
+
+def _run(profile: str, kills: int, rng: random.Random, abstracts: int, kills_per_round: int,
+         deployment: Deployment) -> dict:
+    work = deployment.work
     settings = deployment.settings()
     producer = Root(settings)  # reads the job store and the catalog; never opens the index
     files = write_inbox(work / "inbox", abstracts)
@@ -293,15 +300,6 @@ def settle(deployment: Deployment, producer: Root, settings: Settings, deleted: 
         failed = s.scalar(sa.select(sa.func.count()).select_from(JobItemRow).where(JobItemRow.status == "failed"))
     found = check(settings, producer, deleted)
     return {**found, "not_indexed": failed}
-
-
-def scratch_database() -> str:
-    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"cairn_kills_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ from core.offline import configure_offline
 configure_offline()
 
 from api.root import Root  # noqa: E402
-from benchmarks.common import free_port  # noqa: E402
+from benchmarks.common import POSTGRES_ADMIN_URL, free_port, scratch_postgres  # noqa: E402
 from core.embedders import OnnxBgeSmallEmbedder  # noqa: E402
 from core.settings import Settings  # noqa: E402
 from ingest.parsing import IsolatedParser  # noqa: E402
@@ -163,27 +163,16 @@ def redis_url() -> str:
     client.flushdb()
 
 
-POSTGRES_ADMIN_URL = os.environ.get("CAIRN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
 @pytest.fixture(scope="session")
 def postgres_server_url() -> Iterator[str]:
     """A fresh Postgres database for this test session (on the server `make services` starts), dropped afterwards."""
-    import uuid
-
     import sqlalchemy as sa
 
-    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 5})
-    name = f"cairn_test_{uuid.uuid4().hex[:12]}"
     try:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        with scratch_postgres("cairn_test") as url:
+            yield url
     except sa.exc.OperationalError as exc:
         pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL} ({exc.orig}); run `make services`")
-    yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
