@@ -87,7 +87,10 @@ class WorkerSettings(BaseModel):
     # One more than the cores: while a task waits on the parser's child process or the database, another embeds
     # (measured on SciFact, 2 cores: 3 tasks ingest 10% faster than 2).
     concurrency: int = Field(default_factory=lambda: (os.cpu_count() or 1) + 1, ge=1)
-    task_retries: int = Field(default=5, ge=0)
+    # A task that met a dependency failure (database, broker, disk full) is retried this many times, waiting
+    # retry_base_s, then twice as long each time (at most 60 s, half to all of it): about 4 minutes in all.
+    task_retries: int = Field(default=8, ge=0)
+    retry_base_s: float = Field(default=2.0, gt=0)
     queue: str = "cairn.ingest"
     # Redis re-delivers a task whose worker died (no ack) after this long; it must exceed the longest task, or a
     # slow task runs twice. None: three parse timeouts plus five minutes.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,6 +21,14 @@ class TaskHandlers:
 
     ingest_item: Callable[[str, bool, str | None], str]  # (item id, final attempt, claim) -> outcome
     eval_run: Callable[[str], str]  # run id -> outcome
+
+
+def retry_delay(retries: int, base_s: float, most_s: float = 60.0) -> float:
+    """Seconds before retry number `retries` + 1: doubling from `base_s` up to `most_s`, with "equal jitter" (between
+    half and all of it). Never nearly zero, unlike full jitter: the retries span the outage (and the database's
+    circuit breaker pause) instead of spending themselves in its first seconds."""
+    step = min(most_s, base_s * 2**retries)
+    return step / 2 + random.uniform(0, step / 2)
 
 
 def make_celery(settings: Settings, handlers: TaskHandlers) -> Celery:
@@ -52,19 +61,17 @@ def make_celery(settings: Settings, handlers: TaskHandlers) -> Celery:
             "socket_timeout": 10,
         },
     )
-    @app.task(
-        bind=True,
-        name=INGEST_TASK,
-        shared=False,  # each app (and its handlers) keeps its own task; a shared one would leak across apps
-        autoretry_for=(TransientError,),
-        retry_backoff=2,
-        retry_backoff_max=60,
-        retry_jitter=True,
-        max_retries=settings.worker.task_retries,
-    )
+
+    # shared=False: each app (and its handlers) keeps its own task; a shared one would leak across apps.
+    @app.task(bind=True, name=INGEST_TASK, shared=False, max_retries=settings.worker.task_retries)
     def ingest_item(task, item_id: str) -> str:
         final = task.request.retries >= (task.max_retries or 0)
-        return handlers.ingest_item(item_id, final, task.request.id)
+        try:
+            return handlers.ingest_item(item_id, final, task.request.id)
+        except TransientError as exc:
+            if final:
+                raise
+            raise task.retry(exc=exc, countdown=retry_delay(task.request.retries, settings.worker.retry_base_s))
 
     # An eval runs for minutes: acknowledged on receipt (a redelivery after the visibility timeout would start a
     # second copy), never retried; a failure is recorded on the run.

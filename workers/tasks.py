@@ -6,6 +6,7 @@ import logging
 import time
 from pathlib import Path
 
+from core.db import CONNECTION_ERRORS, DatabaseUnavailable
 from core.types import DiskFull, DocumentLabels, Stage, TransientError, is_disk_full
 from core.vectorstore import VectorStore
 from ingest.catalog import DocumentCatalog
@@ -43,8 +44,9 @@ class ItemRunner:
         self.prefix = prefix  # the Qdrant collection-name prefix
 
     def run(self, item_id: str, final_attempt: bool, claim: str | None = None) -> str:
-        """Ingests one job item as task `claim` (the Celery task id). A full data disk, wherever it is met (even
-        while recording an outcome), is a DiskFull: the task is retried, and the item resumes once there is space."""
+        """Ingests one job item as task `claim` (the Celery task id). A full data disk or a lost database
+        connection, wherever it is met (even while recording an outcome), is transient: the task is retried, and the
+        item resumes once there is space or the database is back."""
         try:
             return self._run(item_id, final_attempt, claim)
         except TransientError:
@@ -52,6 +54,8 @@ class ItemRunner:
         except Exception as exc:
             if is_disk_full(exc):
                 raise DiskFull(f"the data disk is full: {exc}") from exc
+            if isinstance(exc, CONNECTION_ERRORS):
+                raise DatabaseUnavailable(f"the database connection failed: {type(exc).__name__}") from exc
             raise
 
     def _run(self, item_id: str, final_attempt: bool, claim: str | None) -> str:
@@ -72,9 +76,9 @@ class ItemRunner:
                 replace=item.replace,
             )
         except Exception as exc:
-            if isinstance(exc, TransientError) or is_disk_full(exc):
+            if isinstance(exc, (TransientError, *CONNECTION_ERRORS)) or is_disk_full(exc):
                 if not final_attempt:
-                    raise  # retried (run() makes a full disk a DiskFull)
+                    raise  # retried (run() makes it a TransientError)
                 status, completed = "failed", self.jobs.fail(item_id, f"dependency unavailable after retries: {exc}")
             else:  # a defect or a broken dependency: this item fails, the worker carries on
                 log.exception("ingesting %s failed", item.path)

@@ -17,6 +17,7 @@ from core.settings import Settings
 from core.vectorstore.edge import EdgeVectorStore
 from ingest.pipeline import store_name
 from tests.conftest import DOCS
+from workers.celery_app import retry_delay
 from workers.inprocess import InProcessWorker
 from workers.submit import collect_files
 
@@ -110,3 +111,12 @@ def test_real_worker_process_on_redis(redis_url, tmp_path):
     finally:
         store.close()
         producer.close()
+
+
+def test_retries_back_off_and_span_an_outage():
+    """Each wait is half to all of a doubling step (capped at a minute): never nearly zero, so the default eight
+    retries cover minutes of a database or broker outage, not its first seconds."""
+    for retries in range(10):
+        step = min(60.0, 2.0 * 2**retries)
+        assert all(step / 2 <= retry_delay(retries, 2.0) <= step for _ in range(200))
+    assert sum(min(60.0, 2.0 * 2**r) / 2 for r in range(Settings(_env_file=None).worker.task_retries)) >= 120

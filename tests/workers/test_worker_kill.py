@@ -84,3 +84,44 @@ def test_redis_restarting_during_a_batch_loses_nothing(redis_url, tmp_path):
         log.close()
         producer.close()
 
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_postgres_restarting_during_a_batch_loses_nothing(redis_url, postgres_server_url, tmp_path):
+    """The worker's database goes away for a few seconds in the middle of a batch and comes back on the same address:
+    the worker reconnects, every file ends indexed, and none is left `queued` or half-way for ever."""
+    host_port = postgres_server_url.split("@", 1)[1].split("/", 1)[0]
+    host, port = host_port.split(":")
+    proxy = TcpProxy(host, int(port))
+    inbox = tmp_path / "inbox"
+    write_inbox(inbox, abstracts=6)
+    # A long visibility timeout: no task is delivered twice by the broker, so only the worker's own retries can
+    # carry an item over the outage (with a short one, a redelivered copy finishes it by chance).
+    worker = WorkerKills(tmp_path / "data", redis_url, visibility_s=600,
+                         database_url=postgres_server_url.replace(host_port, f"127.0.0.1:{proxy.port}"))
+    producer = Root(worker.settings(database_url=postgres_server_url))  # its own way to the database
+    log = (tmp_path / "worker.log").open("w")
+    try:
+        job_id = producer.submitter.submit(collect_files([inbox]), tenant="default", collection="pg-outage", strategy="sentence")
+        worker.start(log)
+        done = lambda: sum(d["status"] == "indexed" for d in producer.jobs.get(job_id).documents)  # noqa: E731
+        wait_until(lambda: done() >= 1, 180, "the first document")
+        proxy.cut()  # Postgres goes away in the middle of the batch...
+        time.sleep(5)
+        proxy = TcpProxy(host, int(port), port=proxy.port)  # ...and comes back on the same address
+        # Retried within seconds of the database's return (not rescued minutes later by the lost-task sweep).
+        view = wait_until(lambda: (v := producer.jobs.get(job_id)).status in ("done", "failed") and v, 90, "the job")
+        assert worker.process.poll() is None  # the worker rode out the outage
+        worker.stop()
+        assert {d["status"] for d in view.documents} <= {"indexed", "unchanged"}, view.documents
+        text = (tmp_path / "worker.log").read_text()
+        assert "OperationalError" in text  # the outage did hit the work...
+        assert "raised unexpected" not in text  # ...and no task gave up on its item
+        found = check_index(tmp_path / "data", producer.catalog, "pg-outage", "sentence")
+        assert found["documents"] == 7
+    finally:
+        worker.stop()
+        proxy.close()
+        log.close()
+        producer.close()
