@@ -132,6 +132,15 @@ class JobStore:
                 .values(status=stage.value, progress=progress)
             )
 
+    def waiting_retry(self, item_id: str, reason: str) -> None:
+        """The item met a dependency failure and waits for its task's retry: queued again, with the reason shown."""
+        with self.db.session() as s:
+            s.execute(
+                update(JobItemRow)
+                .where(JobItemRow.id == item_id, JobItemRow.status.not_in(TERMINAL_STATUSES))
+                .values(status=Stage.QUEUED.value, progress=0.0, reason=reason)
+            )
+
     def finish(self, item_id: str, outcome: IngestOutcome) -> bool:
         """Records the item's outcome; True when this completed the job (its last item got an outcome)."""
         values = dict(

@@ -78,6 +78,7 @@ class ItemRunner:
         except Exception as exc:
             if isinstance(exc, (TransientError, *CONNECTION_ERRORS)) or is_disk_full(exc):
                 if not final_attempt:
+                    self._show_waiting(item_id, exc)
                     raise  # retried (run() makes it a TransientError)
                 status, completed = "failed", self.jobs.fail(item_id, f"dependency unavailable after retries: {exc}")
             else:  # a defect or a broken dependency: this item fails, the worker carries on
@@ -92,6 +93,14 @@ class ItemRunner:
         if completed:
             self._complete_job(job)
         return status
+
+    def _show_waiting(self, item_id: str, exc: Exception) -> None:
+        """Shows the item queued for its retry, with why (best effort: the database may be what failed)."""
+        cause = "the data disk is full" if is_disk_full(exc) else f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        try:
+            self.jobs.waiting_retry(item_id, f"waiting to retry: {cause}")
+        except Exception:
+            log.warning("could not mark %s as waiting to retry", item_id, exc_info=True)
 
     def _complete_job(self, job) -> None:
         """After a job's last item: record the corpus version, and let the store optimise after the bulk load."""

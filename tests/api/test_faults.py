@@ -143,11 +143,16 @@ def test_llm_down_gives_extractive_answers_and_the_breaker_stops_calling_it(tmp_
             assert ready["status"] == "degraded" and ready["breakers"]["llm"] == "open"
 
 
-def test_qdrant_server_down_fails_fast_once_the_breaker_opens(tmp_path, bge, parser):
+def closed_port() -> int:
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))
     port = closed.getsockname()[1]
     closed.close()
+    return port
+
+
+def test_qdrant_server_down_fails_fast_once_the_breaker_opens(tmp_path, bge, parser):
+    port = closed_port()
     settings = Settings(data_dir=tmp_path / "data", qdrant={"url": f"http://127.0.0.1:{port}", "timeout_s": 2},
                         auth={"required": False}, _env_file=None)
     with open_root(settings, bge, parser) as runtime, TestClient(create_app(runtime)) as client:
@@ -157,3 +162,21 @@ def test_qdrant_server_down_fails_fast_once_the_breaker_opens(tmp_path, bge, par
         assert seconds < 0.5 and runtime.breakers["vector_store"].current_state == "open"
         ready = client.get("/readyz")
         assert ready.status_code == 503 and ready.json()["checks"]["vector_store"].startswith("error")
+
+
+def test_an_upload_meeting_a_dependency_failure_shows_it_waits_to_retry(tmp_path, bge, parser):
+    """The Qdrant server is down while a file is ingested: the file is not failed, and its job shows it queued
+    for a retry with the reason, instead of a stage it is no longer in."""
+    settings = Settings(data_dir=tmp_path / "data", qdrant={"url": f"http://127.0.0.1:{closed_port()}", "timeout_s": 2},
+                        auth={"required": False}, worker={"retry_base_s": 30}, _env_file=None)
+    with open_root(settings, bge, parser) as runtime, TestClient(create_app(runtime)) as client:
+        response = client.post("/v1/documents", files=[("file", ("excerpt.md", EXCERPT.encode()))])
+        assert response.status_code == 202, response.text
+        job = response.json()["job_id"]
+        deadline = time.monotonic() + 60
+        while (document := client.get(f"/v1/jobs/{job}").json()["documents"][0])["reason"] is None:
+            assert time.monotonic() < deadline, document
+            time.sleep(0.1)
+        assert document["status"] == "queued", document
+        assert document["reason"].startswith("waiting to retry: StoreUnavailable: Qdrant is unreachable"), document
+        assert client.get(f"/v1/jobs/{job}").json()["status"] == "queued"
