@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from sqlalchemy import select
 
-from core.db import ApiKeyRow, Database, utcnow
+from core.db import CONNECTION_ERRORS, ApiKeyRow, Database, DatabaseUnavailable, utcnow
 
 KEY_PREFIX = "cairn_"
 
@@ -85,10 +85,17 @@ class ApiKeyStore:
         return True
 
     def any_active(self) -> bool:
-        """Whether any unrevoked key exists (cached for a moment: asked on every request of an open API)."""
+        """Whether any unrevoked key exists (cached for a moment: asked on every request of an open API). While the
+        database cannot be reached the last answer stands, so that what needs no database (search reads only the
+        index) goes on serving; before any answer, the failure is raised."""
         now = time.monotonic()
         if self._any_key is None or now - self._any_key[0] > self._any_key_ttl_s:
-            with self.db.session() as s:
-                found = s.scalars(select(ApiKeyRow.id).where(ApiKeyRow.revoked_at.is_(None)).limit(1)).first()
+            try:
+                with self.db.session() as s:
+                    found = s.scalars(select(ApiKeyRow.id).where(ApiKeyRow.revoked_at.is_(None)).limit(1)).first()
+            except (*CONNECTION_ERRORS, DatabaseUnavailable):
+                if self._any_key is None:
+                    raise
+                return self._any_key[1]
             self._any_key = (now, found is not None)
         return self._any_key[1]
