@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 export OMP_NUM_THREADS := 1
 
-.PHONY: install services system-tools llm-venv run-llm test test-fast run bench-ingest bench-latency bench-scale bench-memory profile reliability load soak eval-chunking eval-ragas eval-beir eval-abstention calibrate bench-followups clean
+.PHONY: install services system-tools llm-venv run-llm test test-fast run bench-ingest bench-latency bench-scale bench-memory profile reliability load soak soak-long eval-chunking eval-ragas eval-beir eval-abstention calibrate bench-followups clean
 
 install: $(VENV)/.installed
 
@@ -101,10 +101,18 @@ soak: install
 	$(PIP) install -q -c constraints.txt -e '.[load]'
 	$(PY) benchmarks/load_test.py --duration 300 --out benchmarks/results/soak_test.json
 
+# 30 minutes of search, answer, upload and delete at a steady rate: p99 per route per 5-minute window, RSS every 10 s.
+soak-long: install
+	$(PIP) install -q -c constraints.txt -e '.[load]'
+	$(PY) benchmarks/load_test.py --duration 1800 --deletes 1 --window-s 300 --sample-s 10 --warmup-s 300 \
+		--out benchmarks/results/soak_long.json
+
 # SIGKILL the process that ingests or deletes at chosen points (each stage, the staged-to-live swap, a delete), 50
-# times on each profile; every round checks that the catalog, the index, the jobs and the uploads agree.
+# times on each profile (every round checks that the catalog, the index, the jobs and the uploads agree), then the
+# fault scenarios (concurrent uploaders, Redis and Postgres restarts, a full disk...): benchmarks/results/reliability.json.
 reliability: install services
 	$(PY) benchmarks/stage_kills.py --profile both --kills 50
+	$(PY) benchmarks/reliability.py
 	$(PY) benchmarks/broken_files.py --count 600
 
 clean:
