@@ -148,8 +148,9 @@ class IndexEntryRow(Base):
 
 
 class DeletionRow(Base):
-    """A document deletion under way: what it must still remove, so that a process killed half-way through is
-    finished by the next one (`IngestService.resume_deletions`). The row goes when the deletion is complete."""
+    """A document's deletion: while under way, what it must still remove, so that a process killed half-way through
+    is finished by the next one (`IngestService.resume_deletions`). Once finished the row stays, emptied, as the
+    document's tombstone: an upload accepted before `requested_at` is not ingested after it."""
 
     __tablename__ = "deletions"
     document_id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -159,6 +160,7 @@ class DeletionRow(Base):
     stored_paths: Mapped[list] = mapped_column(JSON)  # its kept upload files
     texts: Mapped[list] = mapped_column(JSON)  # its chunk texts, whose cached embeddings are forgotten
     requested_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class CorpusVersionRow(Base):

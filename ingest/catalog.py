@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -216,22 +217,39 @@ class DocumentCatalog:
 
     def begin_deletion(self, deletion: DeletionRow) -> None:
         """Records what deleting a document must remove before any of it is removed (a retried delete that finds
-        its row already there keeps the first, which knows the texts)."""
+        its row under way keeps the first, which knows the texts; a finished one, of an earlier life of the same
+        document, is replaced)."""
         with self.db.session() as s:
-            if s.get(DeletionRow, deletion.document_id) is None:
+            found = s.get(DeletionRow, deletion.document_id)
+            if found is not None and found.finished_at is not None:
+                s.delete(found)
+                s.flush()
+                found = None
+            if found is None:
                 s.add(deletion)
 
     def deletion(self, document_id: str) -> DeletionRow | None:
+        """The document's deletion under way, if any."""
         with self.db.session() as s:
-            return s.get(DeletionRow, document_id)
+            found = s.get(DeletionRow, document_id)
+            return found if found is not None and found.finished_at is None else None
 
     def pending_deletions(self) -> list[DeletionRow]:
         with self.db.session() as s:
-            return list(s.scalars(select(DeletionRow).order_by(DeletionRow.requested_at)))
+            return list(s.scalars(select(DeletionRow).where(DeletionRow.finished_at.is_(None))
+                                  .order_by(DeletionRow.requested_at)))
 
     def end_deletion(self, document_id: str) -> None:
+        """Marks the deletion finished; its row stays, emptied, as the document's tombstone."""
         with self.db.session() as s:
-            s.execute(delete(DeletionRow).where(DeletionRow.document_id == document_id))
+            s.execute(update(DeletionRow).where(DeletionRow.document_id == document_id)
+                      .values(finished_at=utcnow(), store_names=[], stored_paths=[], texts=[]))
+
+    def deleted_since(self, document_id: str, when: datetime) -> datetime | None:
+        """When the document was deleted, if that was at or after `when` (an upload accepted then is stale)."""
+        with self.db.session() as s:
+            at = s.scalar(select(DeletionRow.requested_at).where(DeletionRow.document_id == document_id))
+            return at if at is not None and at >= when else None
 
     def store_names(self, embedder: str) -> list[str]:
         """The vector-store collections (all tenants) built with this embedder: they share its embedding cache."""

@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from core.db import DeletionRow
@@ -125,20 +126,23 @@ class IngestService:
         on_stage: StageCallback = _noop,
         depth: int = 0,
         replace: bool = True,
+        accepted_at: datetime | None = None,
     ) -> IngestOutcome:
         """Ingests one file (or one archive, member by member). Bad input becomes a `rejected` outcome. With
-        `replace` False, a live document of the same source with other content is left as it is: `conflict`."""
+        `replace` False, a live document of the same source with other content is left as it is: `conflict`. A
+        file accepted (`accepted_at`, its upload's time) before its document was deleted is not ingested after the
+        delete: `conflict`, and the document stays deleted."""
         document_id = None if archive.is_archive(display) else document_id_for(target.tenant, target.collection, source)
         try:
             self._check_file(path)
             if document_id is None:
                 return self._ingest_archive(
                     path, display=display, source=source, target=target, labels=labels, on_stage=on_stage, depth=depth,
-                    replace=replace,
+                    replace=replace, accepted_at=accepted_at,
                 )
             return self._ingest_document(
                 path, document_id, display=display, source=source, target=target, labels=labels, on_stage=on_stage,
-                replace=replace,
+                replace=replace, accepted_at=accepted_at,
             )
         except RejectedDocument as rejected:
             return IngestOutcome(display, document_id, DocumentStatus.REJECTED, reason=str(rejected))
@@ -165,19 +169,36 @@ class IngestService:
         labels: DocumentLabels,
         on_stage: StageCallback,
         replace: bool,
+        accepted_at: datetime | None,
     ) -> IngestOutcome:
         name = self.prepare_collection(target)
         content_hash = sha256_file(path)
         # One version of a document is written at a time in this process: two files of the same source arriving at
         # once would otherwise both plan the same version, and one would silently overwrite the other.
-        with self._document_locks[hash(document_id) % len(self._document_locks)]:
+        with self._lock_of(document_id):
             return self._write_document(path, document_id, content_hash, name, display=display, source=source,
-                                        target=target, labels=labels, on_stage=on_stage, replace=replace)
+                                        target=target, labels=labels, on_stage=on_stage, replace=replace,
+                                        accepted_at=accepted_at)
+
+    def _lock_of(self, document_id: str) -> threading.Lock:
+        return self._document_locks[hash(document_id) % len(self._document_locks)]
+
+    def _deleted_after_upload(self, display: str, document_id: str, accepted_at: datetime | None) -> IngestOutcome | None:
+        """The `conflict` outcome of a file whose document was deleted after the file was accepted, else None."""
+        deleted = accepted_at and self.catalog.deleted_since(document_id, accepted_at)
+        if not deleted:
+            return None
+        return IngestOutcome(display, document_id, DocumentStatus.CONFLICT, reason=(
+            f"document {document_id} was deleted at {deleted.isoformat(timespec='seconds')}, after this file was "
+            "uploaded: it was not ingested (upload it again to restore the document)"))
 
     def _write_document(
         self, path: Path, document_id: str, content_hash: str, name: str, *, display: str, source: str,
         target: IngestTarget, labels: DocumentLabels, on_stage: StageCallback, replace: bool,
+        accepted_at: datetime | None,
     ) -> IngestOutcome:
+        if stale := self._deleted_after_upload(display, document_id, accepted_at):
+            return stale
         plan = self.catalog.plan(document_id, target.strategy, content_hash)
         if plan.unchanged and self.store.count(name, document_id) > 0:
             return IngestOutcome(display, document_id, DocumentStatus.UNCHANGED)
@@ -218,6 +239,9 @@ class IngestService:
         if replaced:
             current = {c.text for c in chunks}
             self._forget_embeddings([t for t in replaced if t not in current], document_id)
+        if stale := self._deleted_after_upload(display, document_id, accepted_at):  # deleted meanwhile, elsewhere
+            self.store.delete_document(name, document_id)
+            return stale
         keep = self.uploads.owns(path)
         new_version = self.catalog.record(
             document_id=document_id, tenant=target.tenant, collection=target.collection, strategy=target.strategy,
@@ -239,6 +263,7 @@ class IngestService:
         on_stage: StageCallback,
         depth: int,
         replace: bool,
+        accepted_at: datetime | None,
     ) -> IngestOutcome:
         if depth > self.settings.ingest.archive_max_depth:
             raise RejectedDocument(RejectReason.ARCHIVE_LIMIT, f"archives nested deeper than {self.settings.ingest.archive_max_depth}")
@@ -255,7 +280,7 @@ class IngestService:
                 outcomes.append(
                     self.ingest(
                         member.path, display=member_display, source=member_source, target=target, labels=labels,
-                        depth=depth + 1, replace=replace,
+                        depth=depth + 1, replace=replace, accepted_at=accepted_at,
                     )
                 )
         finally:
@@ -278,7 +303,8 @@ class IngestService:
             stored_paths=self.catalog.stored_paths(document_id),
             texts=list(dict.fromkeys(c.payload.text for name in names for c in self.store.chunks(name, document_id))),
         ))
-        self._finish_deletion(self.catalog.deletion(document_id))
+        with self._lock_of(document_id):  # not while this process writes a version of it
+            self._finish_deletion(self.catalog.deletion(document_id))
         return True
 
     def resume_deletions(self) -> int:

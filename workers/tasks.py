@@ -74,6 +74,7 @@ class ItemRunner:
                 labels=DocumentLabels(tuple((item.labels or {}).get("tags", ())), (item.labels or {}).get("date")),
                 on_stage=StageReporter(self.jobs, item_id, self.stage_write_interval_s),
                 replace=item.replace,
+                accepted_at=job.created_at,  # a delete after the upload wins over it
             )
         except Exception as exc:
             if isinstance(exc, (TransientError, *CONNECTION_ERRORS)) or is_disk_full(exc):

@@ -7,6 +7,7 @@ import zipfile
 
 import pytest
 
+from core.db import utcnow
 from core.types import DocumentStatus, RejectReason
 from ingest.pipeline import IngestTarget, store_name
 
@@ -67,6 +68,28 @@ def test_index_then_unchanged_then_replace_then_delete(runtime, tmp_path):
     assert runtime.catalog.get("acme", first.document_id) is None
     assert runtime.catalog.corpus_version("acme", "handbook") != before
     assert not runtime.ingest.delete("acme", first.document_id)
+
+
+def test_a_delete_wins_over_an_upload_accepted_before_it(runtime, tmp_path):
+    """An upload waiting when its document is deleted is not ingested after the delete (the document would come
+    back): it ends `conflict`, naming the delete. A file uploaded after the delete restores the document."""
+    doc = write(tmp_path / "a.txt", PARAGRAPHS[:2])
+    first = ingest(runtime, doc)
+    accepted = utcnow()  # a new version is uploaded and waits...
+    write(doc, PARAGRAPHS)
+    assert runtime.ingest.delete("acme", first.document_id)  # ...while the document is deleted
+    name = collection(runtime)
+    stale = runtime.ingest.ingest(doc, display=doc.name, source=str(doc), target=TARGET, accepted_at=accepted)
+    assert stale.status is DocumentStatus.CONFLICT and "was deleted" in stale.reason and stale.chunks == 0
+    assert runtime.catalog.get("acme", first.document_id) is None and runtime.store.count(name) == 0
+    assert runtime.catalog.pending_deletions() == []  # the tombstone is not a deletion under way
+
+    restored = runtime.ingest.ingest(doc, display=doc.name, source=str(doc), target=TARGET, accepted_at=utcnow())
+    assert restored.status is DocumentStatus.INDEXED and restored.document_id == first.document_id
+    assert runtime.store.count(name, first.document_id) == restored.chunks
+    assert runtime.ingest.delete("acme", first.document_id)  # deleted again: the tombstone moves on
+    assert runtime.catalog.deleted_since(first.document_id, accepted) is not None
+    assert runtime.catalog.get("acme", first.document_id) is None and runtime.store.count(name) == 0
 
 
 def test_delete_is_scoped_to_the_tenant(runtime, tmp_path):
