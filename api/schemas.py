@@ -152,6 +152,8 @@ class SearchResponse(BaseModel):
 
 
 MAX_QUESTION_CHARS = 4000
+# Paging: an offset beyond this is refused (422), not passed to SQL, where a 64-bit overflow is a server error.
+MAX_OFFSET = 1_000_000_000
 
 
 class AnswerRequest(StrictBody):

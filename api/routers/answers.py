@@ -23,6 +23,7 @@ from api.deps import (
 )
 from api.errors import ApiError
 from api.schemas import (
+    MAX_OFFSET,
     AnswerRequest,
     ChatRequest,
     EmbeddingRequest,
@@ -113,7 +114,7 @@ def review_queue(
     who: Editor,
     status: Annotated[Literal[REVIEW_STATUSES], Query(description="which items")] = "pending",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ):
     """Review items of one status (oldest first), each with the answer as given, its citations and the closest
     sources."""

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import Admin, AnswerLogDep, CatalogDep, Editor, IngestDep, IntakeDep, Reader
 from api.errors import ApiError
 from api.schemas import (
+    MAX_OFFSET,
     DocumentDetail,
     DocumentIndex,
     DocumentPage,
@@ -102,7 +103,7 @@ def list_documents(
     who: Reader,
     collection: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> DocumentPage:
     rows = catalog.list(who.tenant, collection, limit=limit, offset=offset)
     chunks = catalog.chunk_counts([r.id for r in rows])

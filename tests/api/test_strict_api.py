@@ -92,3 +92,10 @@ def test_a_caller_over_its_rate_limit_gets_429_before_its_body_is_checked(tmp_pa
         assert client.post("/v1/search", json={"query": "x"}, headers=headers).status_code == 200
         limited = client.post("/v1/search", json={"nonsense": True}, headers=headers)
         assert error(limited, 429)["code"] == "rate_limited" and int(limited.headers["Retry-After"]) >= 1
+
+
+@pytest.mark.parametrize("route", ["/v1/documents", "/v1/review"])
+def test_an_offset_too_large_for_sql_is_a_422(client, route):
+    """Found by the fuzz test: 2**63 reached SQLite and overflowed (a 500)."""
+    assert error(client.get(route, params={"offset": 2**63}), 422)["code"] == "invalid_request"
+    assert client.get(route, params={"offset": 1_000_000_000}).status_code == 200
