@@ -31,6 +31,18 @@ class StageReporter:
             self._last = now
 
 
+def transient(exc: Exception) -> TransientError | None:
+    """The failure as one that passes (the task is retried): a TransientError as it is, a full data disk as a
+    DiskFull, a lost database connection as a DatabaseUnavailable; None for any other (the item fails)."""
+    if isinstance(exc, TransientError):
+        return exc
+    if is_disk_full(exc):
+        return DiskFull(f"the data disk is full: {exc}")
+    if isinstance(exc, CONNECTION_ERRORS):
+        return DatabaseUnavailable(f"the database connection failed: {type(exc).__name__}")
+    return None
+
+
 class ItemRunner:
     """Runs one ingestion job item (a Celery task's body) and records its outcome, whatever happens."""
 
@@ -49,14 +61,11 @@ class ItemRunner:
         item resumes once there is space or the database is back."""
         try:
             return self._run(item_id, final_attempt, claim)
-        except TransientError:
-            raise
         except Exception as exc:
-            if is_disk_full(exc):
-                raise DiskFull(f"the data disk is full: {exc}") from exc
-            if isinstance(exc, CONNECTION_ERRORS):
-                raise DatabaseUnavailable(f"the database connection failed: {type(exc).__name__}") from exc
-            raise
+            retried = transient(exc)
+            if retried is None or retried is exc:
+                raise
+            raise retried from exc
 
     def _run(self, item_id: str, final_attempt: bool, claim: str | None) -> str:
         started = self.jobs.start(item_id, claim)
@@ -77,7 +86,7 @@ class ItemRunner:
                 accepted_at=job.created_at,  # a delete after the upload wins over it
             )
         except Exception as exc:
-            if isinstance(exc, (TransientError, *CONNECTION_ERRORS)) or is_disk_full(exc):
+            if transient(exc) is not None:
                 if not final_attempt:
                     self._show_waiting(item_id, exc)
                     raise  # retried (run() makes it a TransientError)
