@@ -392,6 +392,13 @@ class Database:
         except pybreaker.CircuitBreakerError as exc:
             raise DatabaseUnavailable("the database is unavailable (failed repeatedly; retried after a pause)") from exc
 
+    def lock_document(self, connection: Connection, document_id: str) -> None:
+        """Holds a document's lock until the connection's transaction ends, across processes: recording a version
+        and writing a deletion's tombstone take it, so one sees the other whole. On Postgres an advisory lock; SQLite
+        needs none (one process writes, through one connection)."""
+        if self.dialect == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": document_id})
+
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name

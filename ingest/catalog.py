@@ -39,6 +39,9 @@ _RETIRE_VERSIONS = (
     .values(retired_at=bindparam("retired", type_=UtcDateTime))
 )
 _ADD_VERSION = insert(_VERSIONS)
+_DELETED_AT = select(DeletionRow.__table__.c.requested_at).where(
+    DeletionRow.__table__.c.document_id == bindparam("document_id")
+)
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,16 @@ class DocumentVersion:
     replaces: bool
     # The document is live with other content: a new version replaces what someone else may have uploaded.
     other_content: bool = False
+    # The document was deleted at this time, after the file was accepted: the file must not bring it back.
+    deleted_at: datetime | None = None
+
+
+class DeletedAfterUpload(Exception):
+    """The document was deleted after the file being recorded was accepted; nothing was recorded."""
+
+    def __init__(self, document_id: str, deleted_at: datetime):
+        super().__init__(f"document {document_id} was deleted at {deleted_at.isoformat(timespec='seconds')}")
+        self.deleted_at = deleted_at
 
 
 class CollectionMismatch(ValueError):
@@ -103,8 +116,14 @@ class DocumentCatalog:
         with self.db.session() as s:
             return list(s.scalars(select(CollectionRow).where(CollectionRow.tenant == tenant)))
 
-    def plan(self, document_id: str, strategy: str, content_hash: str) -> DocumentVersion:
+    def plan(
+        self, document_id: str, strategy: str, content_hash: str, accepted_at: datetime | None = None
+    ) -> DocumentVersion:
+        """The version a file of this content gets. With `accepted_at` (when its upload was accepted), a deletion of
+        the document since then is reported (`deleted_at`), in the same round trip."""
         with self.db.connection() as c:
+            if deleted_at := _deleted_since(c, document_id, accepted_at):
+                return DocumentVersion(0, unchanged=False, replaces=False, deleted_at=deleted_at)
             entry = c.execute(_INDEX_ENTRY, {"document_id": document_id, "strategy": strategy}).first()
             if entry is not None and entry.content_hash == content_hash:
                 return DocumentVersion(entry.version, unchanged=True, replaces=False)
@@ -135,11 +154,17 @@ class DocumentCatalog:
         written_by: str | None = None,
         stored_path: str | None = None,
         tags: tuple[str, ...] = (),
+        accepted_at: datetime | None = None,
     ) -> bool:
         """Records the document and its index entry, and the version when it is new; True if the version is new
-        (and so keeps `stored_path`)."""
+        (and so keeps `stored_path`). With `accepted_at`, raises DeletedAfterUpload if the document was deleted
+        since: the check and the writes hold the document's lock (`Database.lock_document`), which a deletion takes
+        to write its tombstone, so a delete in another process cannot slip between them."""
         now = utcnow()
         with self.db.connection() as c:
+            self.db.lock_document(c, document_id)
+            if deleted_at := _deleted_since(c, document_id, accepted_at):
+                raise DeletedAfterUpload(document_id, deleted_at)
             c.execute(
                 self._upsert_document,
                 dict(
@@ -220,6 +245,7 @@ class DocumentCatalog:
         its row under way keeps the first, which knows the texts; a finished one, of an earlier life of the same
         document, is replaced)."""
         with self.db.session() as s:
+            self.db.lock_document(s.connection(), deletion.document_id)
             found = s.get(DeletionRow, deletion.document_id)
             if found is not None and found.finished_at is not None:
                 s.delete(found)
@@ -247,9 +273,8 @@ class DocumentCatalog:
 
     def deleted_since(self, document_id: str, when: datetime) -> datetime | None:
         """When the document was deleted, if that was at or after `when` (an upload accepted then is stale)."""
-        with self.db.session() as s:
-            at = s.scalar(select(DeletionRow.requested_at).where(DeletionRow.document_id == document_id))
-            return at if at is not None and at >= when else None
+        with self.db.connection() as c:
+            return _deleted_since(c, document_id, when)
 
     def store_names(self, embedder: str) -> list[str]:
         """The vector-store collections (all tenants) built with this embedder: they share its embedding cache."""
@@ -289,3 +314,10 @@ class DocumentCatalog:
             return s.scalar(
                 select(func.count()).select_from(DocumentRow).where(DocumentRow.tenant == tenant, DocumentRow.collection == collection)
             ) or 0
+
+
+def _deleted_since(connection, document_id: str, when: datetime | None) -> datetime | None:
+    if when is None:
+        return None
+    at = connection.execute(_DELETED_AT, {"document_id": document_id}).scalar()
+    return at if at is not None and at >= when else None

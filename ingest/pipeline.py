@@ -34,7 +34,7 @@ from core.types import (
 )
 from core.vectorstore import VectorStore
 from ingest import archive
-from ingest.catalog import DocumentCatalog
+from ingest.catalog import DeletedAfterUpload, DocumentCatalog
 from ingest.chunking import build_chunker
 from ingest.parsing import Parser
 from ingest.uploads import UploadArea
@@ -183,13 +183,11 @@ class IngestService:
     def _lock_of(self, document_id: str) -> threading.Lock:
         return self._document_locks[hash(document_id) % len(self._document_locks)]
 
-    def _deleted_after_upload(self, display: str, document_id: str, accepted_at: datetime | None) -> IngestOutcome | None:
-        """The `conflict` outcome of a file whose document was deleted after the file was accepted, else None."""
-        deleted = accepted_at and self.catalog.deleted_since(document_id, accepted_at)
-        if not deleted:
-            return None
+    @staticmethod
+    def _deleted_after_upload(display: str, document_id: str, deleted_at: datetime) -> IngestOutcome:
+        """The `conflict` outcome of a file whose document was deleted after the file was accepted."""
         return IngestOutcome(display, document_id, DocumentStatus.CONFLICT, reason=(
-            f"document {document_id} was deleted at {deleted.isoformat(timespec='seconds')}, after this file was "
+            f"document {document_id} was deleted at {deleted_at.isoformat(timespec='seconds')}, after this file was "
             "uploaded: it was not ingested (upload it again to restore the document)"))
 
     def _write_document(
@@ -197,9 +195,9 @@ class IngestService:
         target: IngestTarget, labels: DocumentLabels, on_stage: StageCallback, replace: bool,
         accepted_at: datetime | None,
     ) -> IngestOutcome:
-        if stale := self._deleted_after_upload(display, document_id, accepted_at):
-            return stale
-        plan = self.catalog.plan(document_id, target.strategy, content_hash)
+        plan = self.catalog.plan(document_id, target.strategy, content_hash, accepted_at)
+        if plan.deleted_at:
+            return self._deleted_after_upload(display, document_id, plan.deleted_at)
         if plan.unchanged and self.store.count(name, document_id) > 0:
             return IngestOutcome(display, document_id, DocumentStatus.UNCHANGED)
         if plan.other_content and not replace:
@@ -239,16 +237,18 @@ class IngestService:
         if replaced:
             current = {c.text for c in chunks}
             self._forget_embeddings([t for t in replaced if t not in current], document_id)
-        if stale := self._deleted_after_upload(display, document_id, accepted_at):  # deleted meanwhile, elsewhere
-            self.store.delete_document(name, document_id)
-            return stale
         keep = self.uploads.owns(path)
-        new_version = self.catalog.record(
-            document_id=document_id, tenant=target.tenant, collection=target.collection, strategy=target.strategy,
-            source=source, filename=Path(display).name, size_bytes=path.stat().st_size, content_hash=content_hash,
-            version=plan.version, parsed=parsed, chunks=len(records), written_by=target.written_by,
-            stored_path=str(path) if keep else None, tags=labels.tags,
-        )
+        try:
+            new_version = self.catalog.record(
+                document_id=document_id, tenant=target.tenant, collection=target.collection, strategy=target.strategy,
+                source=source, filename=Path(display).name, size_bytes=path.stat().st_size, content_hash=content_hash,
+                version=plan.version, parsed=parsed, chunks=len(records), written_by=target.written_by,
+                stored_path=str(path) if keep else None, tags=labels.tags, accepted_at=accepted_at,
+            )
+        except DeletedAfterUpload as deleted:  # deleted while this file was being read, perhaps by another process
+            self.store.delete_document(name, document_id)
+            self._forget_embeddings([c.text for c in chunks], document_id)
+            return self._deleted_after_upload(display, document_id, deleted.deleted_at)
         status = DocumentStatus.REPLACED if plan.replaces else DocumentStatus.INDEXED
         return IngestOutcome(display, document_id, status, chunks=len(records), keeps_file=keep and new_version)
 
@@ -316,8 +316,13 @@ class IngestService:
         return len(pending)
 
     def _finish_deletion(self, deletion: DeletionRow) -> None:
-        """Each step may already have been done (by an interrupted run): all of them are safe to repeat."""
-        for name in deletion.store_names:
+        """Each step may already have been done (by an interrupted run): all of them are safe to repeat. The index
+        entries are read again: another process may have recorded the document in a new strategy just before the
+        tombstone was written (after it, a version cannot be recorded: `DocumentCatalog.record`)."""
+        names = [*deletion.store_names, *(
+            store_name(self.settings.qdrant.prefix, deletion.collection, entry.strategy)
+            for entry in self.catalog.index_entries(deletion.document_id))]
+        for name in dict.fromkeys(names):
             self.store.delete_document(name, deletion.document_id)
         self.failpoints.reach("delete", document_id=deletion.document_id)
         self.catalog.erase(deletion.document_id)

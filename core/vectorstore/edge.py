@@ -40,6 +40,14 @@ from core.vectorstore.filters import (
 )
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
+_SCRATCH = ".creating"
+
+
+def _holds_a_shard(path: Path) -> bool:
+    """Qdrant Edge writes its config last when it creates a shard, and loads a shard from its config or its segments:
+    a directory with neither is a creation that was interrupted, and holds no data."""
+    segments = path / "segments"
+    return (path / "edge_config.json").is_file() or (segments.is_dir() and any(segments.iterdir()))
 
 
 # Qdrant Edge's spelling of the conditions in core.vectorstore.filters.
@@ -77,7 +85,7 @@ class EdgeVectorStore:
         shard = self._shards.get(name)
         if shard is None:
             path = self._path(name)
-            if path.is_dir() and any(path.iterdir()):
+            if _holds_a_shard(path):
                 shard = self._shards[name] = qe.EdgeShard.load(str(path))
         return shard
 
@@ -89,16 +97,25 @@ class EdgeVectorStore:
         with self._mutex:
             if self._shard(name) is not None:
                 return
+            # Built whole in a scratch directory, then renamed into place: a process killed while creating it
+            # leaves only scratch (removed here next time), never a shard directory that cannot be loaded.
+            path = self._path(name)
+            scratch = path.with_name(path.name + _SCRATCH)
+            shutil.rmtree(scratch, ignore_errors=True)
+            shutil.rmtree(path, ignore_errors=True)  # a creation interrupted before this scratch step: it holds nothing
             config = qe.EdgeConfig(
                 vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
                 sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
             )
-            shard = qe.EdgeShard.create(str(self._path(name)), config)
+            shard = qe.EdgeShard.create(str(scratch), config)
             shard.update(qe.UpdateOperation.create_field_index("tenant", qe.KeywordIndexParams(is_tenant=True)))
             shard.update(qe.UpdateOperation.create_field_index("document_id", qe.PayloadSchemaType.Keyword))
             shard.update(qe.UpdateOperation.create_field_index("source", qe.PayloadSchemaType.Keyword))
             shard.update(qe.UpdateOperation.create_field_index(STATE, qe.PayloadSchemaType.Keyword))
-            self._shards[name] = shard
+            shard.flush()
+            shard.close()
+            scratch.rename(path)
+            self._shards[name] = qe.EdgeShard.load(str(path))
 
     def drop_collection(self, name: str) -> None:
         with self._mutex:

@@ -92,6 +92,46 @@ def test_a_delete_wins_over_an_upload_accepted_before_it(runtime, tmp_path):
     assert runtime.catalog.get("acme", first.document_id) is None and runtime.store.count(name) == 0
 
 
+def test_a_version_and_a_tombstone_written_from_two_processes_exclude_each_other(database_url):
+    """A worker recording a version of a document while the API, another process, writes the document's tombstone:
+    whichever comes second sees the first whole. Recording an upload accepted before the delete is refused, and a
+    deletion cannot write its tombstone while a version is being recorded (each side holds the document's lock)."""
+    import threading
+
+    from core.db import Database, DeletionRow
+    from core.types import ParsedDocument
+    from ingest.catalog import DeletedAfterUpload, DocumentCatalog
+
+    worker_db, api_db = Database(database_url), Database(database_url)  # two engines: two processes' connections
+    worker_db.migrate()
+    worker, api = DocumentCatalog(worker_db), DocumentCatalog(api_db)
+    parsed = ParsedDocument(text="one sentence.", elements=[], title="t", mime_type="text/plain")
+    version = dict(document_id="doc-1", tenant="acme", collection="c", strategy="sentence", source="a.txt",
+                   filename="a.txt", size_bytes=13, content_hash="h1", version=1, parsed=parsed, chunks=1)
+    tombstone = dict(document_id="doc-1", tenant="acme", collection="c", store_names=[], stored_paths=[], texts=[])
+    try:
+        accepted = utcnow()
+        api.begin_deletion(DeletionRow(**tombstone))
+        with pytest.raises(DeletedAfterUpload):
+            worker.record(**version, accepted_at=accepted)
+        assert worker.get("acme", "doc-1") is None
+        assert worker.record(**version, accepted_at=utcnow())  # uploaded after the delete: it restores the document
+
+        if worker_db.dialect != "postgresql":
+            return  # SQLite: one process writes, through one connection, so there is nothing to interleave
+        written = threading.Event()
+        with worker_db.connection() as recording:  # a version being recorded holds the lock...
+            worker_db.lock_document(recording, "doc-1")
+            thread = threading.Thread(target=lambda: (api.begin_deletion(DeletionRow(**tombstone)), written.set()))
+            thread.start()
+            assert not written.wait(1.0)  # ...so the tombstone waits for it
+        assert written.wait(10.0)
+        thread.join()
+    finally:
+        worker_db.dispose()
+        api_db.dispose()
+
+
 def test_delete_is_scoped_to_the_tenant(runtime, tmp_path):
     doc = write(tmp_path / "a.txt", PARAGRAPHS[:1])
     outcome = ingest(runtime, doc)
