@@ -10,6 +10,7 @@ from celery import Celery
 
 from core.settings import Settings
 from core.types import TransientError
+from workers.inprocess import MemoryTransport
 
 INGEST_TASK = "cairn.ingest_item"
 EVAL_TASK = "cairn.eval_run"
@@ -48,6 +49,8 @@ def make_celery(settings: Settings, handlers: TaskHandlers) -> Celery:
         worker_hijack_root_logger=False,
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=5,
+        # The same in-memory queues, with a worker that stops at once (workers.inprocess.MemoryTransport).
+        **({"broker_transport": MemoryTransport} if in_memory else {}),
         # A task whose worker was killed goes back to the queue after this long (Redis has no per-consumer acks).
         broker_transport_options={
             "visibility_timeout": int(settings.worker.visibility_timeout_s or settings.ingest.parse_timeout_s * 3 + 300),
