@@ -44,10 +44,19 @@ SERVER = Conditions(
 
 
 
+def _is_missing_collection(exc: Exception) -> bool:
+    """A query of a collection that does not exist: a 404 from the server, a ValueError from the local mode."""
+    if isinstance(exc, UnexpectedResponse):
+        return exc.status_code == 404
+    return str(exc).startswith("Collection ") and str(exc).endswith(" not found")
+
+
 class ServerVectorStore:
     def __init__(self, client: QdrantClient, breaker: pybreaker.CircuitBreaker | None = None):
         self._client = client
         self._breaker = breaker or make_breaker("vector_store", counts=lambda exc: isinstance(exc, StoreUnavailable))
+        # Collections seen to exist: a search of one is a single round trip (no existence check before it).
+        self._known: set[str] = set()
 
     @classmethod
     def connect(cls, url: str | None, location: str | None, api_key: str | None, timeout_s: float,
@@ -81,7 +90,9 @@ class ServerVectorStore:
         return self._breaker
 
     def collection_exists(self, name: str) -> bool:
-        return bool(self._call(self._client.collection_exists, name))
+        exists = bool(self._call(self._client.collection_exists, name))
+        (self._known.add if exists else self._known.discard)(name)
+        return exists
 
     def ensure_collection(self, name: str, dim: int) -> None:
         if self.collection_exists(name):
@@ -100,8 +111,10 @@ class ServerVectorStore:
             (STATE, models.PayloadSchemaType.KEYWORD),
         ):
             self._call(self._client.create_payload_index, name, key, field_schema=schema)
+        self._known.add(name)
 
     def drop_collection(self, name: str) -> None:
+        self._known.discard(name)
         self._call(self._client.delete_collection, name)
 
     def replace_document(
@@ -198,7 +211,7 @@ class ServerVectorStore:
         fusion: Fusion = Fusion.RRF,
         prefetch_limit: int = 100,
     ) -> list[ScoredChunk]:
-        if not self.collection_exists(name):
+        if name not in self._known and not self.collection_exists(name):
             return []
         server_filter = search_filter(flt, SERVER)
         sparse_vector = models.SparseVector(indices=sparse[0], values=sparse[1]) if sparse else None
@@ -214,9 +227,15 @@ class ServerVectorStore:
             ]
             fused = models.Fusion.RRF if fusion is Fusion.RRF else models.Fusion.DBSF
             kwargs = {"prefetch": prefetch, "query": models.FusionQuery(fusion=fused)}
-        response = self._call(
-            self._client.query_points, name, query_filter=server_filter, limit=limit, with_payload=True, **kwargs
-        )
+        try:
+            response = self._call(
+                self._client.query_points, name, query_filter=server_filter, limit=limit, with_payload=True, **kwargs
+            )
+        except (UnexpectedResponse, ValueError) as exc:
+            if not _is_missing_collection(exc):
+                raise
+            self._known.discard(name)  # dropped by another process since it was seen
+            return []
         return [scored(p) for p in response.points]
 
     def optimize(self, name: str) -> None:

@@ -243,6 +243,21 @@ class TestServerVectorStore(VectorStoreContract):
     def test_readers_never_see_two_versions_at_once(self, store):
         pytest.skip("qdrant-client's local mode is not thread-safe (a Qdrant server is); covered on Edge")
 
+    def test_a_search_after_the_first_is_one_request_and_a_collection_dropped_elsewhere_is_empty(self, store):
+        store.ensure_collection("c", DIM)
+        store.replace_document("c", "d1", 1, [record("d1", 1, 0, [1, 0, 0, 0], [1])])
+        calls = []
+        client = store._client
+        for method in ("collection_exists", "query_points"):
+            real = getattr(client, method)
+            setattr(client, method, lambda *a, _real=real, _name=method, **k: (calls.append(_name), _real(*a, **k))[1])
+        search = dict(flt=SearchFilter(tenant="acme"), limit=3, mode=SearchMode.HYBRID, dense=[1, 0, 0, 0], sparse=([1], [1.0]))
+        assert len(store.search("c", **search)) == 1 and len(store.search("c", **search)) == 1
+        assert calls == ["query_points", "query_points"]  # no existence check before each query
+        del client.collection_exists, client.query_points
+        client.delete_collection("c")  # as another process would
+        assert store.search("c", **search) == [] and not store.collection_exists("c")
+
 
 class TestServerVectorStoreOnDisk(VectorStoreContract):
     """qdrant-client's local mode on a folder (`CAIRN_QDRANT__PATH`): the reliability runs' stand-in for a server."""
