@@ -17,6 +17,8 @@ Per question (averaged over the questions that have what a metric needs):
   abstention covers none: it counts 0);
 - citation_support: citations whose quote the cross-encoder judges to support the sentence citing it (p >= 0.5);
 - answered / abstained: fallbacks for lack of evidence, split by `answerable`.
+`per_question` lists each question's outcome: abstained or not, confidence, coverage, and each citation with whether
+it overlaps a gold span.
 """
 
 from __future__ import annotations
@@ -208,6 +210,7 @@ def run(services: EvalServices, dataset: Path, *, corpus: Path | None = None, co
     def add(name: str, value: float) -> None:
         scores.setdefault(name, []).append(float(value))
 
+    per_question = []  # what each question got, for reading where the figures are lost
     for row in rows:
         t = time.perf_counter()
         answer = services.answers.answer(row.question, tenant=settings.tenant, collection=collection)
@@ -215,10 +218,20 @@ def run(services: EvalServices, dataset: Path, *, corpus: Path | None = None, co
         abstained = answer.fallback is not None and answer.fallback.reason in ABSTAINING
         reasons[answer.fallback.reason if answer.fallback else "none"] += 1
         add("answered" if row.answerable else "abstained", (not abstained) if row.answerable else abstained)
+        covered = None
         if row.answerable and row.reference_spans:
             covered = 0.0 if abstained else reference_coverage(answer.citations, row.reference_spans)
             add("reference_coverage", covered)
             judged.append((answer.confidence, bool(answer.citations) and covered > 0))
+        per_question.append({
+            "question": row.question, "answerable": row.answerable, "abstained": abstained,
+            "fallback": answer.fallback.reason if answer.fallback else None, "confidence": round(answer.confidence, 4),
+            "reference_coverage": covered,
+            "citations": [{"source": Path(c.source).name, "start": c.start, "end": c.end, "quote": c.quote,
+                           "in_reference": _in_reference(c, row.reference_spans) if row.reference_spans else None}
+                          for c in answer.citations],
+            "reference_spans": row.reference_spans,
+        })
         if not row.answerable or abstained:
             continue
         quotes = [c.quote for c in answer.citations]
@@ -261,6 +274,7 @@ def run(services: EvalServices, dataset: Path, *, corpus: Path | None = None, co
         # The confidence against "right" (a citation overlaps a gold span), answerable questions with gold spans.
         **calibration,
         "llm_judge": {"model": judge.model, "errors": judge.errors} if judge else None,
+        "per_question": per_question,
         "answer_p50_ms": round(latencies[len(latencies) // 2], 1),
         "answer_p95_ms": round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.95))], 1),
         "seconds": round(time.perf_counter() - started, 1),

@@ -71,6 +71,12 @@ def test_answers_scored_end_to_end(tmp_path, bge, parser):
     assert result["citation_support"] >= 0.8  # extractive citations quote the sentence they support
     assert 0 < result["answer_token_f1"] <= 1 and 0 < result["answer_semantic_similarity"] <= 1
     assert result["scored"]["answer_token_f1"] == round(result["answered"] * 5)
+    each = result["per_question"]  # where the figures come from, question by question
+    assert len(each) == 6 and sum(q["abstained"] for q in each if q["answerable"]) == round((1 - result["answered"]) * 5)
+    covered = [q["reference_coverage"] for q in each if q["reference_coverage"] is not None]
+    assert sum(covered) / len(covered) == pytest.approx(result["reference_coverage"], abs=1e-4)
+    cited = [c["in_reference"] for q in each for c in q["citations"] if q["answerable"] and not q["abstained"]]
+    assert cited and all(isinstance(c, bool) for c in cited)
 
 
 @pytest.mark.parametrize("reply", ["judge", "500"])
