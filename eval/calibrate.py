@@ -131,7 +131,12 @@ def _held_back(key: str, share: float = 0.25) -> bool:
 
 
 def _matrix(examples: list[Example]) -> np.ndarray:
-    return np.array([[float(e.signals.get(name, 0.0)) for name in SIGNALS] for e in examples], dtype=np.float64)
+    """One row of signals per example; a signal an example lacks (an audit record older than the signal) is the
+    mean of the examples that have it, as Calibration.confidence reads it."""
+    x = np.array([[float(e.signals.get(name, np.nan)) for name in SIGNALS] for e in examples], dtype=np.float64)
+    present = ~np.isnan(x)
+    means = np.where(present.any(axis=0), np.nansum(x, axis=0) / np.maximum(present.sum(axis=0), 1), 0.0)
+    return np.where(present, x, means)
 
 
 def fit(examples: list[Example], max_false_abstention: float, fitted_on: dict | None = None) -> Calibration:

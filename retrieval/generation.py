@@ -245,7 +245,8 @@ class ExtractiveGenerator:
     def _signals(self, question, passages, candidates, logits, ranked, citations) -> dict[str, float]:
         """The evidence's signals for the calibrated confidence: how strongly the best sentence answers alone and
         read in its context (title, neighbours), its lead over the next, how much of the question the quotes
-        cover, how many passages hold a relevant sentence, and how far down the passages it was found."""
+        cover, how many passages hold a relevant sentence, how far down the passages it was found, and how near in
+        meaning the nearest passage is."""
         top = ranked[0]
         rank, start, end = candidates[top]
         hit = passages[rank]
@@ -258,7 +259,11 @@ class ExtractiveGenerator:
         query_terms = set(self.sparse.encode_query(question)[0])
         quoted = set(self.sparse.encode_document(" ".join([hit.title or ""] + [c.quote for c in citations]))[0])
         relevant = {candidates[i][0] for i in range(len(candidates)) if logits[i] > 0}
+        similar = [p.similarity for p in passages if p.similarity is not None]
         return {
+            # how close the question's meaning is to the nearest passage's (paraphrases score high here even when the
+            # cross-encoder, reading words, scores them low); absent when the search was not asked for it
+            **({"dense_similarity": round(max(similar), 4)} if similar else {}),
             "best_logit": round(float(logits[top]), 4),
             "context_logit": round(context_logit, 4),
             "margin": round(min(10.0, float(logits[top]) - second), 4),

@@ -116,7 +116,10 @@ class VectorStore(Protocol):
         sparse: tuple[list[int], list[float]] | None = None,
         fusion: Fusion = Fusion.RRF,
         prefetch_limit: int = 100,
-    ) -> list[ScoredChunk]: ...
+        with_dense: bool = False,
+    ) -> list[ScoredChunk]:
+        """The best chunks for the query; with `with_dense`, each with its unit dense vector (in the same request)."""
+        ...
 
     def optimize(self, name: str) -> None: ...
 
@@ -126,4 +129,7 @@ class VectorStore(Protocol):
 def scored(point) -> ScoredChunk:
     """A point as either backend returns it (id, score when searched, stored payload)."""
     score = float(getattr(point, "score", 0.0) or 0.0)
-    return ScoredChunk(id=str(point.id), score=score, payload=ChunkPayload.from_dict(point.payload or {}))
+    vectors = getattr(point, "vector", None)
+    dense = vectors.get(DENSE) if isinstance(vectors, dict) else None
+    return ScoredChunk(id=str(point.id), score=score, payload=ChunkPayload.from_dict(point.payload or {}),
+                       dense=list(dense) if dense is not None else None)

@@ -210,6 +210,7 @@ class ServerVectorStore:
         sparse: tuple[list[int], list[float]] | None = None,
         fusion: Fusion = Fusion.RRF,
         prefetch_limit: int = 100,
+        with_dense: bool = False,
     ) -> list[ScoredChunk]:
         if name not in self._known and not self.collection_exists(name):
             return []
@@ -229,7 +230,8 @@ class ServerVectorStore:
             kwargs = {"prefetch": prefetch, "query": models.FusionQuery(fusion=fused)}
         try:
             response = self._call(
-                self._client.query_points, name, query_filter=server_filter, limit=limit, with_payload=True, **kwargs
+                self._client.query_points, name, query_filter=server_filter, limit=limit, with_payload=True,
+                with_vectors=[DENSE] if with_dense else False, **kwargs
             )
         except (UnexpectedResponse, ValueError) as exc:
             if not _is_missing_collection(exc):
