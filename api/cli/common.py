@@ -33,9 +33,16 @@ def open_eval_root(dataset: Path) -> Root:
     return open_root(eval_settings(Settings(), dataset))
 
 
+# Item-by-item detail of a run (each question, each claim): in results.json, not on the terminal.
+DETAIL_KEYS = ("per_question", "claims")
+
+
 def write_results(result: dict, out: Path) -> None:
-    """Each run gets its own folder under `out` (results.json, report.md, charts); `out/latest` names the newest."""
+    """Each run gets its own folder under `out` (results.json, report.md, charts); `out/latest` names the newest.
+    The figures are printed; the item-by-item detail is only in results.json."""
     folder = report.save_run(result, out / report.new_run_id(result["suite"]))
     (out / "latest").write_text(folder.name + "\n")
-    typer.echo(json.dumps(result, indent=2))
-    typer.echo(f"written to {folder} (results.json, report.md, charts)", err=True)
+    typer.echo(json.dumps({k: v for k, v in result.items() if k not in DETAIL_KEYS}, indent=2))
+    detail = [k for k in DETAIL_KEYS if k in result]
+    typer.echo(f"written to {folder} (results.json{', with ' + ' and '.join(detail) if detail else ''}; report.md, "
+               "charts)", err=True)
