@@ -119,8 +119,9 @@ def measure(base: str, route: str, bodies: list[dict], concurrency: int) -> dict
     }
 
 
-def open_index(data: BeirData, base_dir: Path, data_dir: Path, chunks: int) -> tuple[Root, int, float]:
-    """A runtime on `chunks` chunks: SciFact (ingested once into `base_dir`, then copied) plus filler."""
+def open_index(data: BeirData, base_dir: Path, data_dir: Path, chunks: int, scored: int | None = None) -> tuple[Root, int, float]:
+    """A runtime on `chunks` chunks: SciFact (ingested once into `base_dir`, then copied) plus filler; `scored`
+    sentences per extractive answer (None: the settings' default)."""
     started = time.perf_counter()
     if not data_dir.exists():
         if not (base_dir / "done").exists():
@@ -129,18 +130,20 @@ def open_index(data: BeirData, base_dir: Path, data_dir: Path, chunks: int) -> t
             base.close()
             (base_dir / "done").touch()
         shutil.copytree(base_dir, data_dir)
-    runtime = Root(bench_settings(data_dir))
+    runtime = Root(bench_settings(data_dir, scored))
     runtime.open_ingestion()
     count = add_filler(runtime, chunks)
     return runtime, count, time.perf_counter() - started
 
 
-def bench_settings(data_dir: Path) -> Settings:
+def bench_settings(data_dir: Path, scored: int | None = None) -> Settings:
     # The answer cache is off: the same questions are asked at each concurrency, and this measures the pipeline.
-    return Settings(data_dir=data_dir, collection=COLLECTION, tenant=EVAL_TENANT, cache={"enabled": False}, _env_file=None)
+    answer = {"scored_sentences": scored} if scored else {}
+    return Settings(data_dir=data_dir, collection=COLLECTION, tenant=EVAL_TENANT, cache={"enabled": False}, answer=answer,
+                    _env_file=None)
 
 
-def measure_index(runtime: Root, questions: list[str], requests: int, concurrencies: list[int]) -> dict:
+def measure_index(runtime: Root, questions: list[str], requests: int, concurrencies: list[int], answers_only: bool = False) -> dict:
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -154,9 +157,10 @@ def measure_index(runtime: Root, questions: list[str], requests: int, concurrenc
         measure(base, "/v1/answer", [{"question": q} for q in questions[:3]], 1)
         for concurrency in concurrencies:
             bodies = [questions[i % len(questions)] for i in range(requests)]
-            result["search"].append(measure(base, "/v1/search", [{"query": q, "top_k": 10} for q in bodies], concurrency))
+            if not answers_only:
+                result["search"].append(measure(base, "/v1/search", [{"query": q, "top_k": 10} for q in bodies], concurrency))
             result["answer"].append(measure(base, "/v1/answer", [{"question": q} for q in bodies[: max(20, requests // 4)]], concurrency))
-            print(json.dumps({"search": result["search"][-1], "answer": result["answer"][-1]}), flush=True)
+            print(json.dumps({"search": result["search"][-1] if result["search"] else None, "answer": result["answer"][-1]}), flush=True)
     finally:
         server.should_exit = True
         thread.join(10)
@@ -190,26 +194,41 @@ def main() -> None:
     parser.add_argument("--chunks", default="50000", help="index sizes, comma-separated: each measured in turn, side by side")
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--concurrency", default="1,2,4")
+    parser.add_argument("--scored-sentences", default="",
+                        help="answers measured once per value in the same run, side by side (e.g. 10,20: the default "
+                             "shortlist and a longer one); the first value is the main run")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "answer_latency.json")
     args = parser.parse_args()
+    variants = [int(v) for v in args.scored_sentences.split(",") if v] or [None]
 
     data = load(args.data, "test")
     questions = [data.queries[q] for q in sorted(data.queries)]
     concurrencies = [int(c) for c in args.concurrency.split(",")]
     runs = []
     for size in (int(n) for n in args.chunks.split(",")):
-        runtime, chunks, seconds = open_index(data, args.data_dir / "base", args.data_dir / str(size), size)
-        print(f"index ready: {chunks} chunks ({seconds:.0f} s)", flush=True)
-        try:
-            runs.append({"chunks": chunks, "index_seconds": round(seconds), **measure_index(runtime, questions, args.requests, concurrencies)})
-        finally:
-            runtime.close()
+        for number, scored in enumerate(variants):
+            runtime, chunks, seconds = open_index(data, args.data_dir / "base", args.data_dir / str(size), size, scored)
+            print(f"index ready: {chunks} chunks ({seconds:.0f} s), scored sentences {scored or 'default'}", flush=True)
+            try:
+                measured = measure_index(runtime, questions, args.requests, concurrencies, answers_only=number > 0)
+                scored = runtime.settings.answer.scored_sentences
+            finally:
+                runtime.close()
+            if number == 0:
+                runs.append({"chunks": chunks, "index_seconds": round(seconds), "scored_sentences": scored, **measured})
+            else:  # the same index, answers only, read with another shortlist
+                runs[-1].setdefault("answer_variants", []).append({"scored_sentences": scored, "answer": measured["answer"]})
     result = {"benchmark": "answer_latency", "targets_ms": {"search_p99": 50, "answer_p99": 400}, "runs": runs,
               "growth_vs_smallest": growth(runs),
               "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(json.dumps(result["growth_vs_smallest"], indent=2))
+    for run in runs:  # answers side by side, one line per shortlist length and concurrency
+        for variant in [run] + run.get("answer_variants", []):
+            for row in variant["answer"]:
+                print(f"{run['chunks']} chunks, {variant['scored_sentences']} sentences scored, concurrency "
+                      f"{row['concurrency']}: {row['rps']} answers/s, p50 {row['p50_ms']} ms, p99 {row['p99_ms']} ms")
 
 
 if __name__ == "__main__":

@@ -88,6 +88,30 @@ class TestExtractiveGenerator(GeneratorContract):
         draft = generator.generate(QUESTION, speech_passages())  # the extractive reading never refuses
         assert "Ukraine" in draft.text
 
+    def test_it_scores_the_sentences_that_hold_most_of_the_question(self, reranker):
+        """The cross-encoder reads only a shortlist: the sentences holding the most distinct words of the question
+        (one word said five times is not five words), `max_scored` of them."""
+        scored = []
+
+        class Recording:
+            model_id = reranker.model_id
+
+            def score(self, query, texts):
+                scored.append(list(texts))
+                return reranker.score(query, texts)
+
+        repeats = "Putin said that Putin and Putin's envoys and Putin's friends would meet Putin again soon."
+        answers = "Putin is invading Ukraine, and the chaos spreads in Europe and beyond."
+        filler = " ".join(f"The committee met on day {n} to discuss the budget of the town." for n in range(12))
+        text = f"{repeats} {filler} {answers}"
+        hit = SearchHit("c1", "d1", text, 1.0, "speech.md", None, None, 0, len(text))
+        draft = ExtractiveGenerator(Recording(), max_scored=2).generate(QUESTION, [hit])
+        assert len(scored[0]) == 2 and answers in scored[0] and repeats in scored[0]
+        assert draft.citations[0].quote == answers
+        scored.clear()
+        ExtractiveGenerator(Recording(), max_scored=1).generate(QUESTION, [hit])
+        assert scored[0] == [answers]
+
 
 @pytest.mark.slow
 @pytest.mark.integration
