@@ -124,8 +124,8 @@ class AnswerSettings(BaseModel):
     min_confidence: float = Field(default=0.5, ge=0.0, le=1.0)
     passages: int = Field(default=4, ge=1, le=20)  # top passages the generator reads
     max_sentences: int = Field(default=3, ge=1, le=10)  # extractive: sentences in an answer
-    # Sentences of those passages the cross-encoder scores per answer (the rest are shortlisted out by their
-    # BM25-weighted overlap with the question): the cross-encoder is almost all of an answer's CPU.
+    # Sentences of those passages the cross-encoder scores per answer, those holding the most of the question's
+    # (BM25-weighted) words: the cross-encoder is almost all of an answer's CPU (README, Measured).
     scored_sentences: int = Field(default=10, ge=1, le=100)
     # The confidence is a calibrated model of the evidence's signals (retrieval.calibration; `cairn calibrate`),
     # whose threshold then replaces min_confidence. False: the cross-encoder's probability, cut at min_confidence.
