@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import re
 import shutil
-import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import qdrant_edge as qe
+from fasteners import ReaderWriterLock
 from filelock import FileLock, Timeout
 
 from core.types import ChunkRecord, ScoredChunk
@@ -73,8 +74,9 @@ class EdgeVectorStore:
                 "running?). Stop it, or send the work to its API."
             ) from exc
         self._shards: dict[str, qe.EdgeShard] = {}
-        # One mutex for reads and writes of this process: makes a document swap atomic for every reader.
-        self._mutex = threading.RLock()
+        # Reads share the lock and run side by side (the engine releases the GIL while it searches); a write holds it
+        # alone, which makes a document swap atomic for every reader. Opening, creating and closing a shard are writes.
+        self._lock = ReaderWriterLock()
 
     def _path(self, name: str) -> Path:
         if not _SAFE_NAME.match(name):
@@ -82,6 +84,7 @@ class EdgeVectorStore:
         return self._root / name
 
     def _shard(self, name: str) -> qe.EdgeShard | None:
+        """The open shard (opened on first use); call it holding the write lock."""
         shard = self._shards.get(name)
         if shard is None:
             path = self._path(name)
@@ -89,12 +92,21 @@ class EdgeVectorStore:
                 shard = self._shards[name] = qe.EdgeShard.load(str(path))
         return shard
 
+    @contextmanager
+    def _reading(self, name: str) -> Iterator[qe.EdgeShard | None]:
+        """The shard for a read, held open under the shared lock (None: the collection does not exist)."""
+        if name not in self._shards:
+            with self._lock.write_lock():
+                self._shard(name)
+        with self._lock.read_lock():
+            yield self._shards.get(name)
+
     def collection_exists(self, name: str) -> bool:
-        with self._mutex:
-            return self._shard(name) is not None
+        with self._reading(name) as shard:
+            return shard is not None
 
     def ensure_collection(self, name: str, dim: int) -> None:
-        with self._mutex:
+        with self._lock.write_lock():
             if self._shard(name) is not None:
                 return
             # Built whole in a scratch directory, then renamed into place: a process killed while creating it
@@ -118,14 +130,15 @@ class EdgeVectorStore:
             self._shards[name] = qe.EdgeShard.load(str(path))
 
     def drop_collection(self, name: str) -> None:
-        with self._mutex:
+        with self._lock.write_lock():
             shard = self._shards.pop(name, None)
             if shard is not None:
                 shard.close()
             shutil.rmtree(self._path(name), ignore_errors=True)
 
     def _require(self, name: str) -> qe.EdgeShard:
-        shard = self._shard(name)
+        with self._lock.write_lock():
+            shard = self._shard(name)
         if shard is None:
             raise KeyError(f"collection {name!r} does not exist")
         return shard
@@ -142,33 +155,31 @@ class EdgeVectorStore:
             )
             for r in records
         ]
-        # Staged points are invisible to readers (they filter the staged state). Each batch still takes the mutex: a query
-        # running during an upsert can see a point before its payload index entry, which would leak staged ones.
+        # Staged points are invisible to readers (they filter the staged state). Each batch still takes the write lock: a
+        # query running during an upsert can see a point before its payload index entry, which would leak staged ones.
         for start in range(0, len(points), 256):
-            with self._mutex:
+            with self._lock.write_lock():
                 shard.update(qe.UpdateOperation.upsert_points(points[start : start + 256]))
         if on_staged is not None:
             on_staged()
-        with self._mutex:
+        with self._lock.write_lock():
             shard.update(qe.UpdateOperation.delete_points_by_filter(other_versions(document_id, version, EDGE)))
             shard.update(qe.UpdateOperation.set_payload_by_filter(one_version(document_id, version, EDGE), {STATE: LIVE}))
 
     def delete_document(self, name: str, document_id: str) -> None:
-        with self._mutex:
+        with self._lock.write_lock():
             shard = self._shard(name)
             if shard is not None:
                 shard.update(qe.UpdateOperation.delete_points_by_filter(document_filter(document_id, EDGE)))
 
     def count(self, name: str, document_id: str | None = None) -> int:
-        with self._mutex:
-            shard = self._shard(name)
+        with self._reading(name) as shard:
             if shard is None:
                 return 0
             return shard.count(qe.CountRequest(exact=True, filter=visible_filter(document_id, EDGE)))
 
     def chunks(self, name: str, document_id: str) -> list[ScoredChunk]:
-        with self._mutex:
-            shard = self._shard(name)
+        with self._reading(name) as shard:
             if shard is None:
                 return []
             found: list[ScoredChunk] = []
@@ -182,8 +193,7 @@ class EdgeVectorStore:
                     return found
 
     def texts_in_use(self, name: str, texts: list[str], exclude_document_id: str) -> set[str]:
-        with self._mutex:
-            shard = self._shard(name)
+        with self._reading(name) as shard:
             if shard is None:
                 return set()
             used: set[str] = set()
@@ -229,20 +239,19 @@ class EdgeVectorStore:
             fused = qe.Fusion.Rrf(k=60) if fusion is Fusion.RRF else qe.Fusion.Dbsf()
             request = qe.QueryRequest(limit=limit, prefetches=prefetches, query=fused, filter=edge_filter, with_payload=True,
                                       **vectors)
-        with self._mutex:
-            shard = self._shard(name)
+        with self._reading(name) as shard:
             if shard is None:
                 return []
             return [scored(p) for p in shard.query(request)]
 
     def optimize(self, name: str) -> None:
-        with self._mutex:
+        with self._lock.write_lock():
             shard = self._shard(name)
             if shard is not None:
                 shard.optimize()
 
     def close(self) -> None:
-        with self._mutex:
+        with self._lock.write_lock():
             for shard in self._shards.values():
                 shard.flush()
                 shard.close()

@@ -6,7 +6,9 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -150,23 +152,26 @@ class VectorStoreContract:
     def test_readers_never_see_two_versions_at_once(self, store):
         store.ensure_collection("c", DIM)
         store.replace_document("c", "d", 1, [record("d", 1, i, [1, 0, 0, i / 10], [1]) for i in range(20)])
-        seen: list[set[int]] = []
+        seen: list[tuple[set[int], int]] = []
         stop = threading.Event()
 
         def read():
             while not stop.is_set():
                 hits = store.search("c", flt=SearchFilter(tenant="acme"), limit=100, mode=SearchMode.DENSE, dense=[1, 0, 0, 0])
-                seen.append({h.payload.version for h in hits})
+                seen.append(({h.payload.version for h in hits}, len(hits)))
 
-        reader = threading.Thread(target=read)
-        reader.start()
+        readers = [threading.Thread(target=read) for _ in range(3)]  # readers side by side, and a writer
+        for reader in readers:
+            reader.start()
         try:
             for version in range(2, 12):
                 store.replace_document("c", "d", version, [record("d", version, i, [1, 0, 0, i / 10], [1]) for i in range(20)])
         finally:
             stop.set()
-            reader.join()
-        assert seen and all(len(versions) <= 1 for versions in seen)
+            for reader in readers:
+                reader.join()
+        # Each search saw one whole version: never two at once, never none, never part of one.
+        assert seen and all(len(versions) == 1 and hits == 20 for versions, hits in seen)
         assert store.count("c", "d") == 20
 
     def test_on_staged_runs_with_the_new_version_written_but_invisible(self, store):
@@ -202,6 +207,24 @@ class TestEdgeVectorStore(VectorStoreContract):
         second = EdgeVectorStore(tmp_path / "q")
         assert second.count("c", "d1") == 1
         second.close()
+
+    def test_searches_run_side_by_side_and_wait_for_a_write(self, store):
+        """The engine searches without the GIL: a search must not queue behind another one (four requests at once on
+        a large index would each wait for the others), but it waits while a document is being swapped."""
+        store.ensure_collection("c", DIM)
+        store.replace_document("c", "d", 1, [record("d", 1, 0, [1, 0, 0, 0], [1])])
+
+        def search():
+            return store.search("c", flt=SearchFilter(tenant="acme"), limit=3, mode=SearchMode.DENSE, dense=[1, 0, 0, 0])
+
+        with ThreadPoolExecutor(1) as pool:
+            with store._reading("c"):  # another search holds the shard
+                assert len(pool.submit(search).result(timeout=10)) == 1
+            with store._lock.write_lock():  # a write in progress
+                waiting = pool.submit(search)
+                time.sleep(0.3)
+                assert not waiting.done()
+            assert len(waiting.result(timeout=10)) == 1
 
     def test_a_creation_killed_half_way_is_redone(self, tmp_path):
         """`cairn serve` SIGKILLed while Qdrant Edge created a shard left a write-ahead log and no segments (seen in
