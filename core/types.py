@@ -127,7 +127,6 @@ class ScoredChunk:
     id: str
     score: float
     payload: ChunkPayload
-    dense: list[float] | None = None  # the chunk's unit dense vector, when the search was asked for it
 
 
 class DocumentStatus(StrEnum):

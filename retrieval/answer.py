@@ -188,7 +188,7 @@ class AnswerService:
             if hit is not None:
                 return self._replay(hit, asked, question, conversation_id, asker, collection, started, instructions)
         reads = top_k or cfg.passages
-        retrieved = self.search.retrieve(Query(question, tenant, collection, top_k=reads, where=where, similarity=True))
+        retrieved = self.search.retrieve(Query(question, tenant, collection, top_k=reads, where=where))
         timings = dict(retrieved.timings_ms)
         passages = retrieved.hits[:reads] + self._passages_for_parts(question, tenant, collection, where, retrieved.hits[:reads], timings)
         top_logit = passages[0].rerank_logit if passages else None

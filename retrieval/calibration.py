@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 # The signals every extractive draft reports (retrieval.generation.ExtractiveGenerator), in the model's order.
-SIGNALS = ("best_logit", "context_logit", "margin", "coverage", "agreement", "passage_rank", "dense_similarity")
+SIGNALS = ("best_logit", "context_logit", "margin", "coverage", "agreement", "passage_rank")
 UNCALIBRATED = "uncalibrated"
 # Fitted by `cairn calibrate` on the shared eval data and shipped with Cairn (see README, Answers and abstention).
 SHIPPED = Path(__file__).with_name("calibration.json")
@@ -29,8 +29,8 @@ class Calibration:
     fitted_on: dict = field(default_factory=dict)  # datasets, examples, figures before/after on held-back labels
 
     def confidence(self, signals: dict[str, float]) -> float:
-        """A signal the answer lacks (a sparse-only search has no dense similarity; an audit record written before
-        a signal existed) counts as its mean over the fit set: neither for nor against."""
+        """A signal the answer lacks (an audit record written before the signal existed) counts as its mean over the
+        fit set: neither for nor against."""
         z = self.intercept + sum(
             w * (float(signals.get(name, self.means[name])) - self.means[name]) / self.scales[name]
             for name, w in self.weights.items()

@@ -259,11 +259,7 @@ class ExtractiveGenerator:
         query_terms = set(self.sparse.encode_query(question)[0])
         quoted = set(self.sparse.encode_document(" ".join([hit.title or ""] + [c.quote for c in citations]))[0])
         relevant = {candidates[i][0] for i in range(len(candidates)) if logits[i] > 0}
-        similar = [p.similarity for p in passages if p.similarity is not None]
         return {
-            # how close the question's meaning is to the nearest passage's (paraphrases score high here even when the
-            # cross-encoder, reading words, scores them low); absent when the search was not asked for it
-            **({"dense_similarity": round(max(similar), 4)} if similar else {}),
             "best_logit": round(float(logits[top]), 4),
             "context_logit": round(context_logit, 4),
             "margin": round(min(10.0, float(logits[top]) - second), 4),

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-import numpy as np
 from opentelemetry import trace
 from opentelemetry.trace import Tracer
 
@@ -36,8 +35,6 @@ class SearchHit:
     retrieval_score: float = 0.0  # the fusion (or single-mode) score that ranked the candidate first
     rerank_logit: float | None = None
     ocr: bool = False  # the passage's text was read by OCR (a scan or an image): it may hold misread words
-    # Cosine of the question's and the (matched) chunk's dense embeddings, when the query asked for it (`similarity`).
-    similarity: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -60,7 +57,6 @@ class Query:
     mode: SearchMode = SearchMode.HYBRID
     rerank: bool | None = None  # None: the settings decide
     where: DocumentFilter = DocumentFilter()  # which documents it may read (within the tenant)
-    similarity: bool = False  # each hit's dense similarity to the query (its vector comes in the same request)
 
 
 class SearchService:
@@ -107,9 +103,8 @@ class SearchService:
             found = self.store.search(
                 store_name(self.settings.qdrant.prefix, q.collection, strategy), flt=flt, limit=wanted * 3, mode=q.mode,
                 dense=dense, sparse=sparse if sparse and sparse[0] else None, fusion=Fusion(self.settings.retrieval.fusion),
-                with_dense=q.similarity and dense is not None,
             )
-            hits = _distinct_spans(found, wanted, dense)
+            hits = _distinct_spans(found, wanted)
             span.set_attribute("cairn.hits", len(hits))
 
         if rerank and hits:
@@ -124,9 +119,8 @@ class SearchService:
         return Retrieved(hits[:top_k], timings, reranked=rerank)
 
 
-def _distinct_spans(found, limit: int, query_vector: list[float] | None = None) -> list[SearchHit]:
-    """One hit per distinct span (hierarchical children of one parent collapse into the parent); with the query's
-    dense vector, each hit's similarity to it (the chunks' vectors and the query's are unit length)."""
+def _distinct_spans(found, limit: int) -> list[SearchHit]:
+    """One hit per distinct span (hierarchical children of one parent collapse into the parent)."""
     hits: list[SearchHit] = []
     seen: set[tuple[str, int, int]] = set()
     # Fused scores tie (RRF gives ranks (1, 2) and (2, 1) the same score) and the store orders ties as it likes: the
@@ -144,8 +138,7 @@ def _distinct_spans(found, limit: int, query_vector: list[float] | None = None) 
             SearchHit(
                 chunk_id=chunk.id, document_id=p.document_id, text=text, score=chunk.score, source=p.source,
                 title=p.title, page=p.page, start=start, end=end, version=p.version, retrieval_score=chunk.score,
-                ocr=p.ocr, similarity=(round(float(np.dot(query_vector, chunk.dense)), 4)
-                                       if query_vector is not None and chunk.dense is not None else None),
+                ocr=p.ocr,
             )
         )
         if len(hits) == limit:

@@ -116,9 +116,8 @@ class VectorStore(Protocol):
         sparse: tuple[list[int], list[float]] | None = None,
         fusion: Fusion = Fusion.RRF,
         prefetch_limit: int = 100,
-        with_dense: bool = False,
     ) -> list[ScoredChunk]:
-        """The best chunks for the query; with `with_dense`, each with its unit dense vector (in the same request)."""
+        """The best chunks for the query."""
         ...
 
     def optimize(self, name: str) -> None: ...
@@ -129,7 +128,4 @@ class VectorStore(Protocol):
 def scored(point) -> ScoredChunk:
     """A point as either backend returns it (id, score when searched, stored payload)."""
     score = float(getattr(point, "score", 0.0) or 0.0)
-    vectors = getattr(point, "vector", None)
-    dense = vectors.get(DENSE) if isinstance(vectors, dict) else None
-    return ScoredChunk(id=str(point.id), score=score, payload=ChunkPayload.from_dict(point.payload or {}),
-                       dense=list(dense) if dense is not None else None)
+    return ScoredChunk(id=str(point.id), score=score, payload=ChunkPayload.from_dict(point.payload or {}))

@@ -218,18 +218,16 @@ class EdgeVectorStore:
         sparse: tuple[list[int], list[float]] | None = None,
         fusion: Fusion = Fusion.RRF,
         prefetch_limit: int = 100,
-        with_dense: bool = False,
     ) -> list[ScoredChunk]:
         edge_filter = search_filter(flt, EDGE)
-        vectors = {"with_vector": [DENSE]} if with_dense else {}
         dense_query = qe.Query.Nearest(dense, using=DENSE) if dense is not None else None
         sparse_query = (
             qe.Query.Nearest(qe.SparseVector(indices=sparse[0], values=sparse[1]), using=SPARSE) if sparse else None
         )
         if mode is SearchMode.DENSE:
-            request = qe.QueryRequest(limit=limit, query=dense_query, filter=edge_filter, with_payload=True, **vectors)
+            request = qe.QueryRequest(limit=limit, query=dense_query, filter=edge_filter, with_payload=True)
         elif mode is SearchMode.SPARSE:
-            request = qe.QueryRequest(limit=limit, query=sparse_query, filter=edge_filter, with_payload=True, **vectors)
+            request = qe.QueryRequest(limit=limit, query=sparse_query, filter=edge_filter, with_payload=True)
         else:
             prefetches = [
                 qe.Prefetch(limit=prefetch_limit, query=q, filter=edge_filter)
@@ -237,8 +235,7 @@ class EdgeVectorStore:
                 if q is not None
             ]
             fused = qe.Fusion.Rrf(k=60) if fusion is Fusion.RRF else qe.Fusion.Dbsf()
-            request = qe.QueryRequest(limit=limit, prefetches=prefetches, query=fused, filter=edge_filter, with_payload=True,
-                                      **vectors)
+            request = qe.QueryRequest(limit=limit, prefetches=prefetches, query=fused, filter=edge_filter, with_payload=True)
         with self._reading(name) as shard:
             if shard is None:
                 return []

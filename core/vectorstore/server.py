@@ -210,7 +210,6 @@ class ServerVectorStore:
         sparse: tuple[list[int], list[float]] | None = None,
         fusion: Fusion = Fusion.RRF,
         prefetch_limit: int = 100,
-        with_dense: bool = False,
     ) -> list[ScoredChunk]:
         if name not in self._known and not self.collection_exists(name):
             return []
@@ -230,8 +229,7 @@ class ServerVectorStore:
             kwargs = {"prefetch": prefetch, "query": models.FusionQuery(fusion=fused)}
         try:
             response = self._call(
-                self._client.query_points, name, query_filter=server_filter, limit=limit, with_payload=True,
-                with_vectors=[DENSE] if with_dense else False, **kwargs
+                self._client.query_points, name, query_filter=server_filter, limit=limit, with_payload=True, **kwargs
             )
         except (UnexpectedResponse, ValueError) as exc:
             if not _is_missing_collection(exc):

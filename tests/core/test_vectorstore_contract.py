@@ -84,16 +84,6 @@ class VectorStoreContract:
         assert hybrid[0].payload.document_id == "b"
         assert dense[0].score >= dense[1].score
 
-    def test_a_search_can_bring_each_chunk_s_unit_dense_vector(self, store):
-        store.ensure_collection("c", DIM)
-        store.replace_document("c", "a", 1, [record("a", 1, 0, [3, 4, 0, 0], [11])])
-        flt = SearchFilter(tenant="acme")
-        for mode in (SearchMode.DENSE, SearchMode.HYBRID):
-            found = store.search("c", flt=flt, limit=1, mode=mode, dense=[1, 0, 0, 0], sparse=([11], [1.0]), with_dense=True)
-            assert found[0].dense == pytest.approx([0.6, 0.8, 0, 0], abs=1e-6), mode  # stored normalized (cosine)
-        plain = store.search("c", flt=flt, limit=1, mode=SearchMode.HYBRID, dense=[1, 0, 0, 0], sparse=([11], [1.0]))
-        assert plain[0].dense is None  # not asked for: not sent
-
     def test_tenants_never_see_each_other(self, store):
         store.ensure_collection("c", DIM)
         store.replace_document("c", "mine", 1, [record("mine", 1, 0, [1, 0, 0, 0], [1], tenant="acme")])

@@ -55,17 +55,17 @@ def test_a_fitted_calibration_is_calibrated_on_held_back_data_and_versioned(tmp_
 
 
 def test_a_missing_signal_counts_as_its_mean():
-    """An answer without a signal (a sparse-only search has no dense similarity; an audit record older than the
-    signal) is scored as if that signal were average, in fitting and in use."""
+    """An answer without a signal (an audit record written before the signal existed) is scored as if that signal
+    were average, in fitting and in use."""
     examples = synthetic(400)
     for e in examples[::2]:
-        del e.signals["dense_similarity"]
+        del e.signals["passage_rank"]
     calibration = fit(examples, 0.05)
     signals = {name: 0.3 for name in SIGNALS}
-    absent = {k: v for k, v in signals.items() if k != "dense_similarity"}
-    average = {**absent, "dense_similarity": calibration.means["dense_similarity"]}
+    absent = {k: v for k, v in signals.items() if k != "passage_rank"}
+    average = {**absent, "passage_rank": calibration.means["passage_rank"]}
     assert calibration.confidence(absent) == pytest.approx(calibration.confidence(average))
-    assert calibration.confidence(absent) != pytest.approx(calibration.confidence({**absent, "dense_similarity": 3.0}))
+    assert calibration.confidence(absent) != pytest.approx(calibration.confidence({**absent, "passage_rank": 3.0}))
 
 
 ANSWERABLE = [

@@ -94,21 +94,3 @@ def test_tied_scores_are_read_in_one_order_whatever_order_the_store_gives():
     found = [chunk("b", 0.0328, 0), chunk("a", 0.0328, 5), chunk("c", 0.05, 9)]
     for order in (found, found[::-1], [found[1], found[2], found[0]]):
         assert [h.chunk_id for h in _distinct_spans(order, 3)] == ["c", "a", "b"]
-
-
-def test_asked_for_similarity_each_hit_carries_its_cosine_to_the_question(indexed):
-    """The answer service asks for it (a confidence signal): the chunks' vectors come in the search's own request,
-    and each hit's similarity is the cosine of the question's and the chunk's embeddings."""
-    import numpy as np
-
-    runtime, _ = indexed
-    question = "How much did the administration cut credit card late fees?"
-    hits = runtime.search.retrieve(Query(question, "acme", "speeches", top_k=4, similarity=True)).hits
-    asked = runtime.embedder.embed_query(question)
-    texts = runtime.embedder.embed_documents([h.text for h in hits])  # the sentence strategy: a hit is its chunk
-    assert [h.similarity for h in hits] == pytest.approx([float(np.dot(asked, t)) for t in texts], abs=2e-3)
-    assert max(h.similarity for h in hits) > 0.6  # the gold sentence is close in meaning
-    plain = runtime.search.retrieve(Query(question, "acme", "speeches", top_k=4)).hits
-    assert all(h.similarity is None for h in plain)  # not asked: no vectors fetched
-    sparse = runtime.search.retrieve(Query(question, "acme", "speeches", top_k=4, mode=SearchMode.SPARSE, similarity=True))
-    assert all(h.similarity is None for h in sparse.hits)  # no dense query to compare with
