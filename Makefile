@@ -76,9 +76,10 @@ calibrate: install
 bench-followups: install
 	$(PY) benchmarks/followups.py
 
-# Answers with the default shortlist (10 sentences scored) and, in the same run, with the earlier 20 beside it.
+# Answers with the default shortlist (10 sentences scored) and, in the same run, with 8 (more answers per second,
+# slightly lower answer quality; benchmarks/README.md) beside it.
 bench-latency: install
-	$(PY) benchmarks/answer_latency.py --scored-sentences 10,20
+	$(PY) benchmarks/answer_latency.py --scored-sentences 10,8
 
 # How search and answer latency grow with the index: 10k, 100k and 1M chunks side by side, indexes kept under
 # .cairn/bench (building the 1M one takes most of an hour the first time).

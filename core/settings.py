@@ -111,9 +111,10 @@ class RetrievalSettings(BaseModel):
     rerank_depth: int = Field(default=20, ge=1, le=200)  # fused candidates the cross-encoder scores
     # Intra-op threads of the cross-encoder, which reranks and scores the sentences of every extractive answer (91% of
     # an answer's time); only serving uses it, unlike the embedder (one thread per worker task). On this 2-core
-    # machine 2 threads make an answer 1.5x faster at concurrency 1 (p99 258-330 ms against 392-497), about even at
-    # concurrency 2, slower at 4 (README, Measured): set 1 where throughput under load matters more than latency.
-    rerank_threads: int = Field(default=2, ge=1, le=64)
+    # machine one thread gives 4-19% more answers per second at 4 at once, and 2 threads answer a lone question
+    # 9-18% sooner (both well under the 400 ms p99 target; benchmarks/README.md): set 2 or more for a lightly
+    # loaded API on a machine with cores to spare.
+    rerank_threads: int = Field(default=1, ge=1, le=64)
     top_k: int = Field(default=10, ge=1, le=100)
 
 
