@@ -110,8 +110,7 @@ def test_a_follow_up_is_condensed_by_the_llm_with_the_offline_rule_as_fallback(l
     assert llm_runtime.answer_log.record(settings.tenant, answer.id)["standalone_question"] == by_llm
 
     slow = Settings(data_dir=tmp_path / "data", _env_file=None, answer={"generator": "llm"},
-                    llm={"base_url": llm_server, "model": LLM_MODEL, "api_key": "local", "condense_timeout_s": 0.001,
-                         "max_tokens": REPLY_TOKENS})
+                    llm={"base_url": llm_server, "model": LLM_MODEL, "api_key": "local", "condense_timeout_s": 0.001})
     with open_root(slow, bge, parser) as runtime:
         answer = runtime.answers.answer(FOLLOW_UP, tenant=slow.tenant, collection=slow.collection, history=[FIRST])
     assert answer.standalone_question == condense(FOLLOW_UP, [FIRST])  # the call timed out: the offline rule
