@@ -67,6 +67,9 @@ def open_root(settings: Settings, bge, parser, **parts):
 SPEECH = SHARED_DATA / "chunking" / "corpora" / "state_of_the_union.md"
 LLM_PYTHON = ROOT / ".venv-llm" / "bin" / "python"
 LLM_MODEL = "smollm2-135m"
+# SmolLM2-135M repeats itself until the token limit (~45 tokens/s here): a short reply keeps each LLM test to seconds
+# and reaches the same checks (a grounded answer, or a rejection answered extractively).
+LLM_REPLY_TOKENS = 96
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from retrieval.generation import ExtractiveGenerator, GenerationRejected
 from retrieval.llm import OpenAIGenerator
 from retrieval.rerank import OnnxCrossEncoder
 from retrieval.search import SearchHit
-from tests.conftest import LLM_MODEL, SPEECH
+from tests.conftest import LLM_MODEL, LLM_REPLY_TOKENS, SPEECH
 
 QUESTION = "Which country is Putin invading, causing chaos in Europe and beyond?"
 
@@ -119,4 +119,4 @@ class TestLLMGenerator(GeneratorContract):
     @pytest.fixture
     def generator(self, reranker, llm_server):
         return OpenAIGenerator(LLMSettings(base_url=llm_server, model=LLM_MODEL, api_key="local", timeout_s=120,
-                                           max_tokens=96), reranker)
+                                           max_tokens=LLM_REPLY_TOKENS), reranker)

@@ -12,12 +12,9 @@ from ingest.pipeline import IngestTarget
 from retrieval.generation import GenerationRejected
 from retrieval.llm import OpenAIGenerator
 from retrieval.search import Query
-from tests.conftest import LLM_MODEL, SPEECH, open_root
+from tests.conftest import LLM_MODEL, LLM_REPLY_TOKENS, SPEECH, open_root
 
 QUESTION = "Which country is Putin invading, causing chaos in Europe and beyond?"
-# SmolLM2-135M repeats itself until the token limit (~45 tokens/s here): a short reply keeps each test to seconds and
-# reaches the same checks (a grounded answer, or a rejection answered extractively).
-REPLY_TOKENS = 96
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +24,7 @@ def llm_runtime(tmp_path_factory, bge, parser, llm_server):
         answer={"generator": "llm", "passages": 2},  # a shorter prompt: the model reads ~500 tokens/s here
         llm={"base_url": llm_server, "model": LLM_MODEL, "api_key": "local", "timeout_s": 120, "condense_timeout_s": 120,
              "input_price_per_mtok": 0.15, "output_price_per_mtok": 0.60,  # priced like a small hosted model
-             "max_tokens": REPLY_TOKENS},
+             "max_tokens": LLM_REPLY_TOKENS},
     )
     with open_root(settings, bge, parser) as runtime:
         target = IngestTarget(settings.tenant, settings.collection, settings.chunking.strategy)
@@ -87,7 +84,7 @@ def test_the_support_check_rejects_what_the_model_makes_up(llm_runtime):
 def test_a_timeout_is_answered_extractively(tmp_path, bge, parser, llm_server):
     settings = Settings(data_dir=tmp_path / "data", _env_file=None, answer={"generator": "llm"},
                         llm={"base_url": llm_server, "model": LLM_MODEL, "api_key": "local", "timeout_s": 0.001,
-                             "max_retries": 0, "max_tokens": REPLY_TOKENS})  # the server still writes the reply given up on
+                             "max_retries": 0, "max_tokens": LLM_REPLY_TOKENS})  # the server still writes the reply given up on
     with open_root(settings, bge, parser) as runtime:
         target = IngestTarget(settings.tenant, settings.collection, settings.chunking.strategy)
         runtime.ingest.ingest(SPEECH, display=SPEECH.name, source=str(SPEECH), target=target)
