@@ -39,7 +39,7 @@ from retrieval.generation import (
     GeneratorUnavailable,
     Usage,
 )
-from retrieval.questions import question_parts
+from retrieval.questions import content_of, question_parts
 from retrieval.rerank import sigmoid
 from retrieval.search import Query, SearchHit, SearchService
 
@@ -261,7 +261,7 @@ class AnswerService:
     def _passages_for_parts(self, question, tenant, collection, where, passages, timings) -> list[SearchHit]:
         """A question of several parts also reads the best passages for each part (PART_PASSAGES each) that the
         whole question's search did not bring: a complete answer must find every part's evidence."""
-        parts = question_parts(question)
+        parts = question_parts(content_of(question))  # the parts the generator will cite (retrieval.generation)
         if len(parts) < 2:
             return []
         have = {h.chunk_id for h in passages}

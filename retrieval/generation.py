@@ -15,7 +15,7 @@ import numpy as np
 
 from core.models import load_spacy_sentences
 from core.sparse import Bm25Encoder
-from retrieval.questions import question_parts, time_of
+from retrieval.questions import content_of, question_parts, time_of
 from retrieval.rerank import Reranker, sigmoid
 from retrieval.search import SearchHit
 
@@ -189,6 +189,9 @@ class ExtractiveGenerator:
 
     def generate(self, question: str, passages: list[SearchHit], instructions: str | None = None) -> Draft:
         del instructions  # quotes are what the sources say: a system prompt cannot change them
+        # Sentences are judged against what the question asks, not against the words naming its source ("did
+        # President Biden mention", "in his address"), which a speech's own sentences never say.
+        question = content_of(question)
         candidates: list[tuple[int, int, int]] = []  # (passage rank, start, end)
         seen: set[tuple[str, int, int]] = set()  # overlapping chunks repeat sentences
         for rank, hit in enumerate(passages):

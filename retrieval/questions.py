@@ -1,5 +1,5 @@
-"""Reading a question before answering it: the distinct parts a complete answer must cover, and the time it asks
-about ("today", "proposed")."""
+"""Reading a question before answering it: what it asks once the words naming its source are set aside, the distinct
+parts a complete answer must cover, and the time it asks about ("today", "proposed")."""
 
 from __future__ import annotations
 
@@ -39,3 +39,47 @@ def time_of(text: str) -> set[str]:
     """Which of the time classes (current, proposed, past) the text names."""
     lowered = f" {text.lower()} "
     return {kind for kind, words in TIME_WORDS.items() if any(re.search(rf"\b{re.escape(w)}\b", lowered) for w in words)}
+
+
+# The words of a question that name where an answer comes from rather than what it says: "did President Biden
+# mention", "according to the report", "in his State of the Union Address", "as described in the text". A source
+# seldom names itself (a speech says "I", an article rarely its own title), so a sentence judged against them looks
+# like a poor answer however well it answers the rest.
+_TITLE = r"(?:President|Senator|Governor|Mayor|Dr\.?|Mr\.?|Mrs\.?|Ms\.?|Professor|Prof\.?|General|Pope|King|Queen|Prince|Princess|Sir|Lord|Lady)"
+_NAME = rf"(?:{_TITLE} )?[A-Z][\w.'-]*(?: [A-Z][\w.'-]*){{0,3}}"  # a capitalised name of one to four words
+_SPEAKER = rf"(?:{_NAME}|he|she|they|the (?:author|authors|speaker|writer|text|article|report|document|passage|speech|study|researchers))"
+_WHOSE = rf"(?:[Hh]is|[Hh]er|[Tt]heir|[Ii]ts|[Tt]he|[Tt]his|[Tt]hat|{_NAME}'s?)"  # "in his speech", "in President Biden's speech"
+_REPORTS = (
+    r"(?:say|said|says|mention|mentioned|mentions|propose|proposed|proposes|discuss|discussed|discusses|emphasi[sz]e|emphasi[sz]ed|"
+    r"emphasi[sz]es|highlight|highlighted|highlights|describe|described|describes|outline|outlined|outlines|urge|urged|urges|"
+    r"request|requested|requests|promise|promised|promises|claim|claimed|claims|give|gave|gives|announce|announced|announces|"
+    r"address|addressed|addresses|stress|stressed|stresses|note|noted|notes|cite|cited|cites|express|expressed|expresses|explain|"
+    r"explained|explains|argue|argued|argues|refer to|referred to|refers to|vow|vowed|vows|recommend|recommended|recommends)"
+)
+_WORK = (  # any case: "in his State of the Union Address"
+    r"(?i:speech|address|remarks|text|article|report|document|passage|talk|paper|book|chapter|section|story|post|letter|message|"
+    r"statement|interview|essay|excerpt|conversation|chat|transcript)"
+)
+_SOURCE_FRAMES = (  # applied in this order: a reporting verb goes with its speaker before "in his speech" goes alone
+    re.compile(rf"\b(?:do|does|did|has|have|had|will|would|can|could) {_SPEAKER} {_REPORTS}\b"),  # "did X mention"
+    re.compile(rf",?\s*\b(?:as )?{_REPORTS} by {_SPEAKER}\b"),  # "as described by X"
+    re.compile(rf"\baccording to {_SPEAKER}(?:'s? (?:[\w-]+ ){{0,5}}?{_WORK})?\s*,\s*", re.IGNORECASE),  # "According to X, ..."
+    re.compile(rf",?\s*\baccording to {_SPEAKER}(?:'s? (?:[\w-]+ ){{0,5}}?{_WORK})?(?=\s*[?.!]?$)", re.IGNORECASE),
+    re.compile(rf",?\s*\b(?:as )?{_REPORTS} (?:in|during|by) {_WHOSE} (?:[\w-]+ ){{0,5}}?{_WORK}\b"),
+    re.compile(rf",?\s*\b(?:in|during|throughout) {_WHOSE} (?:[\w-]+ ){{0,5}}?{_WORK}\b"),
+    re.compile(rf"\b{_NAME} (?:has |have |had )?{_REPORTS}\b(?= (?:to|for|in|regarding|about|as|will|would|are|is|\w+ing)\b)"),
+    re.compile(rf"\b{_NAME}'s? (?=(?:views?|stated|stance|position|intentions?|plans?|proposals?|remarks|comments|thoughts|opinions?|purposes?|administration|government)\b)"),
+)
+_MIN_CONTENT_WORDS = 3
+
+
+def content_of(question: str) -> str:
+    """The question without the words that name its source (speaker, document): what the evidence must say. The
+    question itself when it names none, or when too little would be left."""
+    content = question
+    for frame in _SOURCE_FRAMES:
+        content = frame.sub(" ", content)
+    if content == question:
+        return question
+    content = re.sub(r"\s+([?.!,])", r"\1", " ".join(content.split()))
+    return content if len(content.split()) >= _MIN_CONTENT_WORDS else question

@@ -61,6 +61,18 @@ def test_answer_cites_the_gold_span_exactly(speech):
     assert rt.answer_log.record("globex", answer.id) is None
 
 
+def test_a_question_naming_its_source_is_answered_from_what_it_asks(speech):
+    """A speech never says "President Biden emphasizes": judged against those words, the sentence that answers looked
+    like no answer (confidence 0.017, an abstention) until the question's source frame was set aside."""
+    rt, _ = speech
+    question = "What specific American values does President Biden emphasize in his speech?"
+    start, end = gold_span(question)
+    answer = ask(rt, question)
+    assert answer.fallback is None and answer.confidence > rt.answers.threshold
+    assert any(c.start < end and start < c.end for c in answer.citations), [c.quote for c in answer.citations]
+    assert answer.standalone_question == question  # retrieval and the record keep the question as asked
+
+
 def test_off_topic_question_falls_back_and_goes_to_review(speech):
     rt, _ = speech
     answer = ask(rt, OFF_TOPIC)

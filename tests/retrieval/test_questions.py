@@ -1,0 +1,51 @@
+"""Reading a question: the words naming its source are set aside, its parts and its time are found."""
+
+from __future__ import annotations
+
+import pytest
+
+from retrieval.questions import content_of, question_parts, time_of
+
+
+@pytest.mark.parametrize(
+    ("question", "content"),
+    [
+        ("What reasons did President Biden give for the failure of a particular bill's passage?",
+         "What reasons for the failure of a particular bill's passage?"),
+        ("According to President Biden, what is the current status of China compared to the past decade?",
+         "what is the current status of China compared to the past decade?"),
+        ("How can Ukraine stop Putin according to President Biden?", "How can Ukraine stop Putin?"),
+        ("What specific measures did President Biden propose in his State of the Union Address to make college more affordable?",
+         "What specific measures to make college more affordable?"),
+        ("What improvements occurred in Belvidere, Illinois, as described by President Biden in his State of the Union Address?",
+         "What improvements occurred in Belvidere, Illinois?"),
+        ("What are the methods of reducing carbon emissions in Reykjavik as described in the text?",
+         "What are the methods of reducing carbon emissions in Reykjavik?"),
+        ("What are Dr. Smith's views on remote work?", "What are views on remote work?"),
+        ("What does the report say about churn in the second quarter?", "What about churn in the second quarter?"),
+    ],
+)
+def test_the_words_naming_the_source_are_set_aside(question, content):
+    assert content_of(question) == content
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How do I bake sourdough bread at home?",
+        "Input from  mental and physical health care professionals is effective at decreasing homelessness.",  # kept as is
+        "What did he say?",  # nothing would be left to judge the evidence by
+        "Who said that the Columbus Blue Jackets would trade Rick Nash?",  # who said it is what is asked
+        "ALDH1 expression is associated with poorer prognosis for breast cancer primary tumors.",
+    ],
+)
+def test_a_question_naming_no_source_is_left_as_it_is(question):
+    assert content_of(question) == question
+
+
+def test_parts_and_time():
+    assert question_parts("What is billionaires' average tax rate, and what would a 25% minimum raise?") == [
+        "What is billionaires' average tax rate", "what would a 25% minimum raise"]
+    assert question_parts("What are the causes and effects of inflation?") == ["What are the causes and effects of inflation?"]
+    assert time_of("What is the corporate minimum tax today?") == {"current"}
+    assert time_of("What tax rate does he propose?") == {"proposed"}
