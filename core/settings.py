@@ -124,7 +124,7 @@ class AnswerSettings(BaseModel):
     # and it goes to human review. Chosen on SciFact's answerable/unanswerable split (see README, Measured).
     min_confidence: float = Field(default=0.5, ge=0.0, le=1.0)
     passages: int = Field(default=4, ge=1, le=20)  # top passages the generator reads
-    max_sentences: int = Field(default=3, ge=1, le=10)  # extractive: sentences in an answer
+    max_sentences: int = Field(default=4, ge=1, le=10)  # extractive: sentences in an answer (the best and those nearly as good)
     # Sentences of those passages the cross-encoder scores per answer, those holding the most of the question's
     # (BM25-weighted) words: the cross-encoder is almost all of an answer's CPU (README, Measured).
     scored_sentences: int = Field(default=10, ge=1, le=100)

@@ -170,6 +170,10 @@ def _lead_in(spans: list[tuple[int, int]], at: int) -> int:
 # an equally relevant sentence of another time, not enough to lift an irrelevant one.
 TIME_BONUS = 1.0
 RANK_PENALTY = 0.5  # logits a sentence loses per passage rank below the first (the search's judgement counts too)
+# Sentences within this many logits of the best join it in the answer, whatever their sign: the cross-encoder's
+# scale shifts with how a question is put (a paraphrase scores every sentence low), so only the distance to the best
+# tells a second answer from a worse one; whether to answer at all is the calibrated confidence's call.
+NEARLY_AS_GOOD = 2.0
 TIMELY_KEPT = 3  # sentences speaking of the asked time kept for scoring beyond the shortlist
 
 
@@ -178,7 +182,7 @@ class ExtractiveGenerator:
 
     name = "extractive"
 
-    def __init__(self, reranker: Reranker, max_sentences: int = 3, min_chars: int = 25, max_scored: int = 10, sparse=None):
+    def __init__(self, reranker: Reranker, max_sentences: int = 4, min_chars: int = 25, max_scored: int = 10, sparse=None):
         self.reranker = reranker
         self.max_sentences = max_sentences
         self.min_chars = min_chars
@@ -216,12 +220,14 @@ class ExtractiveGenerator:
         # only: the signals stay the cross-encoder's own).
         asked_time = time_of(question)
         preference = logits + np.array([TIME_BONUS if asked_time & time_of(t) else 0.0 for t in texts], dtype=np.float32)
-        # The best sentence, and others nearly as good (within 2 logits of it and themselves positive).
+        # The best sentence, and others nearly as good (within NEARLY_AS_GOOD logits of it).
         preference = preference - RANK_PENALTY * np.array([r for r, _, _ in candidates], dtype=np.float32)
         ranked = sorted(range(len(candidates)), key=lambda i: preference[i], reverse=True)
         best = float(logits[ranked[0]])
-        chosen = [i for i in ranked
-                  if i == ranked[0] or (logits[i] > 0 and preference[i] >= preference[ranked[0]] - 2.0)][: self.max_sentences]
+        chosen = [i for i in ranked if preference[i] >= preference[ranked[0]] - NEARLY_AS_GOOD][: self.max_sentences]
+        # Quoted for completeness, not counted as evidence: a sentence the cross-encoder scores below 0 beside the best
+        # adds to the answer, not to the confidence in it.
+        unscored = {i for i in chosen if i != ranked[0] and logits[i] <= 0}
         # A question of several parts: the best sentence for each part too, or a plain word that a part is not covered.
         uncovered = []
         parts = question_parts(question)
@@ -233,23 +239,26 @@ class ExtractiveGenerator:
                     uncovered.append(part)
                 elif top not in chosen:
                     chosen.append(top)
+                else:
+                    unscored.discard(top)  # a part's best sentence is evidence for that part
         chosen = sorted(chosen, key=lambda i: candidates[i])  # passage order, then position
-        parts_text, citations = [], []
+        parts_text, citations, evidence = [], [], []
         for number, i in enumerate(_separate(chosen, candidates), start=1):
             rank, start, end = candidates[i]
             citation = Citation.of(number, passages[rank], start, end, float(sigmoid(logits[i])))
             citations.append(citation)
+            if i not in unscored:
+                evidence.append(citation)
             parts_text.append(f"{' '.join(citation.quote.split())} [{number}]")
         if uncovered:
             parts_text.append("The sources found do not cover: " + "; ".join(uncovered) + ".")
-        signals = self._signals(question, passages, candidates, logits, ranked, citations)
+        signals = self._signals(question, passages, candidates, logits, ranked, evidence)
         return Draft(" ".join(parts_text), citations, float(sigmoid(best)), self.name, signals=signals, parts=parts_text)
 
-    def _signals(self, question, passages, candidates, logits, ranked, citations) -> dict[str, float]:
+    def _signals(self, question, passages, candidates, logits, ranked, evidence) -> dict[str, float]:
         """The evidence's signals for the calibrated confidence: how strongly the best sentence answers alone and
-        read in its context (title, neighbours), its lead over the next, how much of the question the quotes
-        cover, how many passages hold a relevant sentence, how far down the passages it was found, and how near in
-        meaning the nearest passage is."""
+        read in its context (title, neighbours), its lead over the next, how much of the question the quotes counted
+        as evidence cover, how many passages hold a relevant sentence, and how far down the passages it was found."""
         top = ranked[0]
         rank, start, end = candidates[top]
         hit = passages[rank]
@@ -260,7 +269,7 @@ class ExtractiveGenerator:
         context_logit = float(self.reranker.score(question, [context])[0])
         second = float(logits[ranked[1]]) if len(ranked) > 1 else float(logits[top]) - 10.0
         query_terms = set(self.sparse.encode_query(question)[0])
-        quoted = set(self.sparse.encode_document(" ".join([hit.title or ""] + [c.quote for c in citations]))[0])
+        quoted = set(self.sparse.encode_document(" ".join([hit.title or ""] + [c.quote for c in evidence]))[0])
         relevant = {candidates[i][0] for i in range(len(candidates)) if logits[i] > 0}
         return {
             "best_logit": round(float(logits[top]), 4),

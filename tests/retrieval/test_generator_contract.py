@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 
 from core.settings import LLMSettings
@@ -120,3 +121,27 @@ class TestLLMGenerator(GeneratorContract):
     def generator(self, reranker, llm_server):
         return OpenAIGenerator(LLMSettings(base_url=llm_server, model=LLM_MODEL, api_key="local", timeout_s=120,
                                            max_tokens=LLM_REPLY_TOKENS), reranker)
+
+
+def test_sentences_nearly_as_good_as_the_best_join_it_whatever_their_sign():
+    """Within NEARLY_AS_GOOD logits of the best, a sentence is quoted even when the cross-encoder scores it below
+    0 (its scale shifts with how a question is put); only those it finds relevant count as evidence."""
+    logits = {"alpha": 1.0, "beta": -0.5, "gamma": -3.0}
+
+    class Scripted:
+        model_id = "scripted"
+
+        def score(self, query, texts):
+            return np.array([next(v for k, v in logits.items() if k in t.lower()) for t in texts], dtype=np.float32)
+
+    text = ("Alpha reports that the harbour reopened in May after the storm. "
+            "Beta adds that the ferries returned to their summer timetable. "
+            "Gamma notes that the weather stayed mild for the rest of the year.")
+    hit = SearchHit("c1", "d1", text, 1.0, "harbour.md", None, None, 0, len(text))
+    question = "When did the harbour and the ferries come back after the storm?"
+    draft = ExtractiveGenerator(Scripted()).generate(question, [hit])
+    assert [c.quote.split()[0] for c in draft.citations] == ["Alpha", "Beta"]
+    alone = ExtractiveGenerator(Scripted(), max_sentences=1).generate(question, [hit])
+    assert alone.signals["coverage"] == draft.signals["coverage"]  # the quote scored -0.5 adds no evidence
+    logits["beta"] = 0.5
+    assert ExtractiveGenerator(Scripted()).generate(question, [hit]).signals["coverage"] > draft.signals["coverage"]
