@@ -58,21 +58,28 @@ def sotu_dataset(tmp_path, questions: slice = slice(0, 5)):
     return dataset, corpus
 
 
+# The quality gate: all 76 State of the Union questions (about 20 s), thresholds just below the figures of
+# 2026-12-06 (answered 0.658, reference coverage 0.610, citations in gold 0.900, right 0.632; before the source frames
+# were set aside and the nearly-as-good rule lost its sign: 0.618, 0.526, 0.851, 0.540).
+SOTU_QUESTIONS = 76
+
+
 def test_answers_scored_end_to_end(tmp_path, bge, parser):
-    dataset, corpus = sotu_dataset(tmp_path)
+    dataset, corpus = sotu_dataset(tmp_path, slice(0, None))
     with open_root(Settings(data_dir=tmp_path / "data", _env_file=None), bge, parser) as runtime:
         result = answers.run(runtime.eval_services(), dataset, corpus=corpus)
-    print(json.dumps(result, indent=1))
-    assert result["questions"] == 6 and result["answerable"] == 5 and result["versions"]["documents"] == 1
+    print(json.dumps({k: v for k, v in result.items() if k != "per_question"}, indent=1))
+    n = SOTU_QUESTIONS
+    assert result["questions"] == n + 1 and result["answerable"] == n and result["versions"]["documents"] == 1
     assert result["abstained"] == 1.0  # the off-topic question
-    assert result["answered"] >= 0.6 and result["reference_coverage"] >= 0.5
-    assert 0 <= result["ece"] <= 1 and result["right"] >= 0.5 and result["versions"]["calibration"].startswith("cal-")
-    assert result["citation_in_reference"] >= 0.5 and result["ragas_context_recall"] >= 0.5
+    assert result["answered"] >= 0.64 and result["reference_coverage"] >= 0.59
+    assert 0 <= result["ece"] <= 1 and result["right"] >= 0.61 and result["versions"]["calibration"].startswith("cal-")
+    assert result["citation_in_reference"] >= 0.88 and result["ragas_context_recall"] >= 0.6
     assert result["citation_support"] >= 0.8  # extractive citations quote the sentence they support
     assert 0 < result["answer_token_f1"] <= 1 and 0 < result["answer_semantic_similarity"] <= 1
-    assert result["scored"]["answer_token_f1"] == round(result["answered"] * 5)
+    assert result["scored"]["answer_token_f1"] == round(result["answered"] * n)
     each = result["per_question"]  # where the figures come from, question by question
-    assert len(each) == 6 and sum(q["abstained"] for q in each if q["answerable"]) == round((1 - result["answered"]) * 5)
+    assert len(each) == n + 1 and sum(q["abstained"] for q in each if q["answerable"]) == round((1 - result["answered"]) * n)
     covered = [q["reference_coverage"] for q in each if q["reference_coverage"] is not None]
     assert sum(covered) / len(covered) == pytest.approx(result["reference_coverage"], abs=1e-4)
     cited = [c["in_reference"] for q in each for c in q["citations"] if q["answerable"] and not q["abstained"]]
