@@ -38,6 +38,7 @@ from retrieval.generation import (
     Generator,
     GeneratorUnavailable,
     Usage,
+    read_text,
 )
 from retrieval.questions import content_of, question_parts
 from retrieval.rerank import sigmoid
@@ -261,7 +262,7 @@ class AnswerService:
     def _passages_for_parts(self, question, tenant, collection, where, passages, timings) -> list[SearchHit]:
         """A question of several parts also reads the best passages for each part (PART_PASSAGES each) that the
         whole question's search did not bring: a complete answer must find every part's evidence."""
-        parts = question_parts(content_of(question))  # the parts the generator will cite (retrieval.generation)
+        parts = question_parts(content_of(question, read_text(passages)))  # the parts the generator will cite
         if len(parts) < 2:
             return []
         have = {h.chunk_id for h in passages}

@@ -177,6 +177,11 @@ NEARLY_AS_GOOD = 2.0
 TIMELY_KEPT = 3  # sentences speaking of the asked time kept for scoring beyond the shortlist
 
 
+def read_text(passages: list[SearchHit]) -> str:
+    """The text the question is answered from: every passage with its title."""
+    return "\n".join(f"{hit.title or ''}\n{hit.text}" for hit in passages)
+
+
 class ExtractiveGenerator:
     """Picks the passage sentences the cross-encoder finds best answer the question; each is quoted exactly."""
 
@@ -195,7 +200,7 @@ class ExtractiveGenerator:
         del instructions  # quotes are what the sources say: a system prompt cannot change them
         # Sentences are judged against what the question asks, not against the words naming its source ("did
         # President Biden mention", "in his address"), which a speech's own sentences never say.
-        question = content_of(question)
+        question = content_of(question, read_text(passages))
         candidates: list[tuple[int, int, int]] = []  # (passage rank, start, end)
         seen: set[tuple[str, int, int]] = set()  # overlapping chunks repeat sentences
         for rank, hit in enumerate(passages):

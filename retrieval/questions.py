@@ -44,9 +44,10 @@ def time_of(text: str) -> set[str]:
 # The words of a question that name where an answer comes from rather than what it says: "did President Biden
 # mention", "according to the report", "in his State of the Union Address", "as described in the text". A source
 # seldom names itself (a speech says "I", an article rarely its own title), so a sentence judged against them looks
-# like a poor answer however well it answers the rest.
+# like a poor answer however well it answers the rest. A named speaker the sources do mention stays: "What did
+# Congress propose?" asked of a speech that speaks of Congress is about Congress, not by it.
 _TITLE = r"(?:President|Senator|Governor|Mayor|Dr\.?|Mr\.?|Mrs\.?|Ms\.?|Professor|Prof\.?|General|Pope|King|Queen|Prince|Princess|Sir|Lord|Lady)"
-_NAME = rf"(?:{_TITLE} )?[A-Z][\w.'-]*(?: [A-Z][\w.'-]*){{0,3}}"  # a capitalised name of one to four words
+_NAME = rf"(?P<name>(?:{_TITLE} )?[A-Z][\w.'-]*(?: [A-Z][\w.'-]*){{0,3}})"  # a capitalised name of one to four words
 _SPEAKER = rf"(?:{_NAME}|he|she|they|the (?:author|authors|speaker|writer|text|article|report|document|passage|speech|study|researchers))"
 _WHOSE = rf"(?:[Hh]is|[Hh]er|[Tt]heir|[Ii]ts|[Tt]he|[Tt]his|[Tt]hat|{_NAME}'s?)"  # "in his speech", "in President Biden's speech"
 _REPORTS = (
@@ -73,12 +74,22 @@ _SOURCE_FRAMES = (  # applied in this order: a reporting verb goes with its spea
 _MIN_CONTENT_WORDS = 3
 
 
-def content_of(question: str) -> str:
-    """The question without the words that name its source (speaker, document): what the evidence must say. The
-    question itself when it names none, or when too little would be left."""
+def content_of(question: str, sources: str | None = None) -> str:
+    """The question without the words that name its source (speaker, document): what the evidence must say. A named
+    speaker is set aside only when `sources` (the text read to answer it, when given) never mention them. The
+    question itself when it names no source, or when too little would be left."""
+
+    def set_aside(frame: re.Match) -> str:
+        name = frame.group("name")
+        if name and sources is not None:
+            surname = re.sub(r"'s?$", "", name.split()[-1])
+            if re.search(rf"\b{re.escape(surname)}\b", sources, re.IGNORECASE):
+                return frame.group(0)
+        return " "
+
     content = question
     for frame in _SOURCE_FRAMES:
-        content = frame.sub(" ", content)
+        content = frame.sub(set_aside, content)
     if content == question:
         return question
     content = re.sub(r"\s+([?.!,])", r"\1", " ".join(content.split()))

@@ -43,6 +43,14 @@ def test_a_question_naming_no_source_is_left_as_it_is(question):
     assert content_of(question) == question
 
 
+def test_a_speaker_the_sources_name_is_what_the_question_is_about():
+    question = "What did Congress propose to fund in the spring?"
+    assert content_of(question, "Congress should fund more police officers.") == question
+    assert content_of(question, "We should fund more police officers.") == "What to fund in the spring?"
+    framed = "What steps did President Biden propose in his State of the Union Address to lower drug prices?"
+    assert content_of(framed, "I propose to lower drug prices. THE PRESIDENT: Thank you.") == "What steps to lower drug prices?"
+
+
 def test_parts_and_time():
     assert question_parts("What is billionaires' average tax rate, and what would a 25% minimum raise?") == [
         "What is billionaires' average tax rate", "what would a 25% minimum raise"]
