@@ -81,7 +81,7 @@ def content_of(question: str, sources: str | None = None) -> str:
 
     def set_aside(frame: re.Match) -> str:
         name = frame.group("name")
-        if name and sources is not None:
+        if name and name[0].isupper() and sources is not None:  # a proper name ("the report" always goes)
             surname = re.sub(r"'s?$", "", name.split()[-1])
             if re.search(rf"\b{re.escape(surname)}\b", sources, re.IGNORECASE):
                 return frame.group(0)

@@ -47,6 +47,7 @@ def test_a_speaker_the_sources_name_is_what_the_question_is_about():
     question = "What did Congress propose to fund in the spring?"
     assert content_of(question, "Congress should fund more police officers.") == question
     assert content_of(question, "We should fund more police officers.") == "What to fund in the spring?"
+    assert content_of("According to the report, what was the revenue?", "The report shows revenue grew.") == "what was the revenue?"
     framed = "What steps did President Biden propose in his State of the Union Address to lower drug prices?"
     assert content_of(framed, "I propose to lower drug prices. THE PRESIDENT: Thank you.") == "What steps to lower drug prices?"
 
