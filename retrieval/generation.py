@@ -198,8 +198,10 @@ class ExtractiveGenerator:
 
     def generate(self, question: str, passages: list[SearchHit], instructions: str | None = None) -> Draft:
         del instructions  # quotes are what the sources say: a system prompt cannot change them
-        # Sentences are judged against what the question asks, not against the words naming its source ("did
-        # President Biden mention", "in his address"), which a speech's own sentences never say.
+        # The time it asks about is read from the question as asked ("what did he propose" asks for a proposal)...
+        asked_time = time_of(question)
+        # ...and sentences are judged against what it asks, not against the words naming its source ("did President
+        # Biden mention", "in his address"), which a speech's own sentences never say.
         question = content_of(question, read_text(passages))
         candidates: list[tuple[int, int, int]] = []  # (passage rank, start, end)
         seen: set[tuple[str, int, int]] = set()  # overlapping chunks repeat sentences
@@ -216,14 +218,13 @@ class ExtractiveGenerator:
                 # it does): the quote is still one exact span of the passage.
                 lead = _lead_in(spans, at) if end - start < SHORT_SENTENCE and not row else start
                 candidates.append((rank, lead, end))
-        candidates = self._shortlist(question, passages, candidates)
+        candidates = self._shortlist(question, asked_time, passages, candidates)
         if not candidates:
             return Draft("", [], 0.0, self.name)
         texts = [_with_context(passages[r].text, s, e) for r, s, e in candidates]
         logits = self.reranker.score(question, texts)
         # A question about a time ("today", "proposed") prefers the sentences that speak of that time (in choosing
         # only: the signals stay the cross-encoder's own).
-        asked_time = time_of(question)
         preference = logits + np.array([TIME_BONUS if asked_time & time_of(t) else 0.0 for t in texts], dtype=np.float32)
         # The best sentence, and others nearly as good (within NEARLY_AS_GOOD logits of it).
         preference = preference - RANK_PENALTY * np.array([r for r, _, _ in candidates], dtype=np.float32)
@@ -285,7 +286,7 @@ class ExtractiveGenerator:
             "passage_rank": float(rank),
         }
 
-    def _shortlist(self, question: str, passages: list[SearchHit], candidates: list[tuple[int, int, int]]):
+    def _shortlist(self, question: str, asked_time: set[str], passages: list[SearchHit], candidates: list[tuple[int, int, int]]):
         """The `max_scored` candidates holding the most of the question: the summed BM25 weight of the distinct
         question terms each contains (a term repeated in a long sentence counts once), plus the best few that speak
         of the time the question asks about."""
@@ -300,7 +301,6 @@ class ExtractiveGenerator:
             return sum(weight.get(i, 0.0) for i in set(found))
 
         kept: set[tuple[int, int, int]] = set()
-        asked_time = time_of(question)
         if asked_time:  # a question about a time keeps the sentences that speak of it in the running
             timely = [c for c in candidates if asked_time & time_of(passages[c[0]].text[c[1]:c[2]])]
             kept |= set(sorted(timely, key=held, reverse=True)[:TIMELY_KEPT])

@@ -145,3 +145,20 @@ def test_sentences_nearly_as_good_as_the_best_join_it_whatever_their_sign():
     assert alone.signals["coverage"] == draft.signals["coverage"]  # the quote scored -0.5 adds no evidence
     logits["beta"] = 0.5
     assert ExtractiveGenerator(Scripted()).generate(question, [hit]).signals["coverage"] > draft.signals["coverage"]
+
+
+def test_the_time_asked_about_is_read_from_the_question_as_asked():
+    """"What did X propose" asks for a proposal: setting the source frame aside must not lose that."""
+
+    class Flat:
+        model_id = "flat"
+
+        def score(self, query, texts):
+            return np.zeros(len(texts), dtype=np.float32)
+
+    text = ("Big companies pay a minimum tax of 15 percent on their profits today. "
+            "The minimum tax on big companies would rise to 21 percent under the plan.")
+    hit = SearchHit("c1", "d1", text, 1.0, "speech.md", None, None, 0, len(text))
+    draft = ExtractiveGenerator(Flat(), max_sentences=1).generate(
+        "What minimum tax rate for big companies did President Biden propose?", [hit])
+    assert "21 percent" in draft.citations[0].quote
