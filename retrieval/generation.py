@@ -15,7 +15,7 @@ import numpy as np
 
 from core.models import load_spacy_sentences
 from core.sparse import Bm25Encoder
-from retrieval.questions import content_of, question_parts, time_of
+from retrieval.questions import asked_as_question, content_of, question_parts, time_of
 from retrieval.rerank import Reranker, sigmoid
 from retrieval.search import SearchHit
 
@@ -200,6 +200,7 @@ class ExtractiveGenerator:
         del instructions  # quotes are what the sources say: a system prompt cannot change them
         # The time it asks about is read from the question as asked ("what did he propose" asks for a proposal)...
         asked_time = time_of(question)
+        asked = asked_as_question(question)
         # ...and sentences are judged against what it asks, not against the words naming its source ("did President
         # Biden mention", "in his address"), which a speech's own sentences never say.
         question = content_of(question, read_text(passages))
@@ -258,13 +259,15 @@ class ExtractiveGenerator:
             parts_text.append(f"{' '.join(citation.quote.split())} [{number}]")
         if uncovered:
             parts_text.append("The sources found do not cover: " + "; ".join(uncovered) + ".")
-        signals = self._signals(question, passages, candidates, logits, ranked, evidence)
+        signals = self._signals(question, asked, passages, candidates, logits, ranked, evidence)
         return Draft(" ".join(parts_text), citations, float(sigmoid(best)), self.name, signals=signals, parts=parts_text)
 
-    def _signals(self, question, passages, candidates, logits, ranked, evidence) -> dict[str, float]:
+    def _signals(self, question, asked, passages, candidates, logits, ranked, evidence) -> dict[str, float]:
         """The evidence's signals for the calibrated confidence: how strongly the best sentence answers alone and
         read in its context (title, neighbours), its lead over the next, how much of the question the quotes counted
-        as evidence cover, how many passages hold a relevant sentence, and how far down the passages it was found."""
+        as evidence cover, how many passages hold a relevant sentence, how far down the passages it was found, and
+        whether it was asked as a question or stated as a claim (with the best logit again for questions: the
+        cross-encoder's logits have another offset and scale for each form)."""
         top = ranked[0]
         rank, start, end = candidates[top]
         hit = passages[rank]
@@ -284,6 +287,8 @@ class ExtractiveGenerator:
             "coverage": round(len(query_terms & quoted) / len(query_terms), 4) if query_terms else 0.0,
             "agreement": round(len(relevant) / len(passages), 4),
             "passage_rank": float(rank),
+            "question_form": 1.0 if asked else 0.0,
+            "question_best_logit": round(float(logits[top]), 4) if asked else 0.0,
         }
 
     def _shortlist(self, question: str, asked_time: set[str], passages: list[SearchHit], candidates: list[tuple[int, int, int]]):

@@ -12,6 +12,7 @@ _JOIN = re.compile(rf"\s*(?:[,;]\s*(?:and|but|also)?|\band\b|\balso\b|\?)\s+(?={
 _COMPARE = re.compile(r"^(?P<head>.*?\b(?:compare|comparing|difference between|differences between)\s+)(?P<a>.+?)\s+(?:and|with|to|versus|vs\.?)\s+(?P<b>.+?)(?P<tail>[?.!]*)$", re.IGNORECASE)
 _CHANGE = re.compile(r"^(?:how\s+(?:did|has|have)\s+)(?P<subject>.+?)\s+(?:changed?|evolved?|developed?|grown|shifted)\b", re.IGNORECASE)
 _MIN_PART_WORDS = 3
+_ASKS = re.compile(rf"^\W*{_QUESTION_WORDS}\b", re.IGNORECASE)
 
 TIME_WORDS = {
     "current": ("today", "now", "currently", "current", "present", "presently", "these days", "this year", "still"),
@@ -33,6 +34,14 @@ def question_parts(question: str) -> list[str]:
     pieces = [p.strip(" ,;?") for p in _JOIN.split(text)]
     parts = [p for p in pieces if len(p.split()) >= _MIN_PART_WORDS]
     return parts if len(parts) > 1 else [text]
+
+
+def asked_as_question(text: str) -> bool:
+    """Whether the text asks ("What is X?", "does X cause Y") rather than states (a claim to check: "X causes Y.").
+    The cross-encoder reads the two differently: a claim's best sentence restates it, a question's answers it in other
+    words, so the same logit means more for a question (the calibration weighs it by this)."""
+    stripped = text.strip()
+    return stripped.endswith("?") or bool(_ASKS.match(stripped))
 
 
 def time_of(text: str) -> set[str]:

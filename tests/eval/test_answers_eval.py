@@ -58,9 +58,11 @@ def sotu_dataset(tmp_path, questions: slice = slice(0, 5)):
     return dataset, corpus
 
 
-# The quality gate: all 76 State of the Union questions (about 20 s), thresholds just below the figures of
-# 2026-12-06 (answered 0.658, reference coverage 0.610, citations in gold 0.900, right 0.632; before the source frames
-# were set aside and the nearly-as-good rule lost its sign: 0.618, 0.526, 0.851, 0.540).
+# The quality gate: all 76 State of the Union questions (about 30 s), thresholds just below the figures of
+# 2026-12-06 with the calibration that reads questions and claims apart (answered 0.868, reference coverage 0.784,
+# citations in gold 0.876, right 0.829, context recall 0.665). Before it: 0.658, 0.610, 0.900, 0.632 (the 16 questions
+# it answers more cite a gold span less often than the rest); before the source frames were set aside and the
+# nearly-as-good rule lost its sign: 0.618, 0.526, 0.851, 0.540.
 SOTU_QUESTIONS = 76
 
 
@@ -72,9 +74,9 @@ def test_answers_scored_end_to_end(tmp_path, bge, parser):
     n = SOTU_QUESTIONS
     assert result["questions"] == n + 1 and result["answerable"] == n and result["versions"]["documents"] == 1
     assert result["abstained"] == 1.0  # the off-topic question
-    assert result["answered"] >= 0.64 and result["reference_coverage"] >= 0.59
-    assert 0 <= result["ece"] <= 1 and result["right"] >= 0.61 and result["versions"]["calibration"].startswith("cal-")
-    assert result["citation_in_reference"] >= 0.88 and result["ragas_context_recall"] >= 0.6
+    assert result["answered"] >= 0.85 and result["reference_coverage"] >= 0.77
+    assert 0 <= result["ece"] <= 1 and result["right"] >= 0.81 and result["versions"]["calibration"].startswith("cal-")
+    assert result["citation_in_reference"] >= 0.86 and result["ragas_context_recall"] >= 0.64
     assert result["citation_support"] >= 0.8  # extractive citations quote the sentence they support
     assert 0 < result["answer_token_f1"] <= 1 and 0 < result["answer_semantic_similarity"] <= 1
     assert result["scored"]["answer_token_f1"] == round(result["answered"] * n)

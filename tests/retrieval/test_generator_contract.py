@@ -162,3 +162,22 @@ def test_the_time_asked_about_is_read_from_the_question_as_asked():
     draft = ExtractiveGenerator(Flat(), max_sentences=1).generate(
         "What minimum tax rate for big companies did President Biden propose?", [hit])
     assert "21 percent" in draft.citations[0].quote
+
+
+def test_the_signals_say_whether_a_question_was_asked_or_a_claim_stated():
+    """The calibration reads the cross-encoder's logit with another offset and scale for questions than for claims."""
+
+    class Scripted:
+        model_id = "scripted"
+
+        def score(self, query, texts):
+            return np.array([2.5 if "reopened" in t else -4.0 for t in texts], dtype=np.float32)
+
+    text = "The harbour reopened in May after the storm. The ferries kept their winter timetable until June."
+    hit = SearchHit("c1", "d1", text, 1.0, "harbour.md", None, None, 0, len(text))
+    generator = ExtractiveGenerator(Scripted())
+    asked = generator.generate("When did the harbour reopen after the storm?", [hit]).signals
+    stated = generator.generate("The harbour reopened in May after the storm.", [hit]).signals
+    assert (asked["question_form"], asked["question_best_logit"]) == (1.0, 2.5)
+    assert (stated["question_form"], stated["question_best_logit"]) == (0.0, 0.0)
+    assert asked["best_logit"] == stated["best_logit"] == 2.5

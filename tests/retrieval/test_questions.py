@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from retrieval.questions import content_of, question_parts, time_of
+from retrieval.questions import asked_as_question, content_of, question_parts, time_of
 
 
 @pytest.mark.parametrize(
@@ -58,3 +58,20 @@ def test_parts_and_time():
     assert question_parts("What are the causes and effects of inflation?") == ["What are the causes and effects of inflation?"]
     assert time_of("What is the corporate minimum tax today?") == {"current"}
     assert time_of("What tax rate does he propose?") == {"proposed"}
+
+
+@pytest.mark.parametrize(
+    ("text", "asked"),
+    [
+        ("What is the corporate minimum tax today?", True),
+        ("how many people live in Reykjavik", True),
+        ("Does vitamin D lower the risk of fractures?", True),
+        ("  Is churn higher in the second quarter", True),
+        ("The minimum tax is 15 percent?", True),  # asked by its mark alone
+        ("0-dimensional biomaterials show inductive properties.", False),  # a SciFact claim
+        ("Whatever the dose, vitamin D does not lower the risk of fractures.", False),  # "what" inside a word
+        ("Ischemia causes cell death", False),
+    ],
+)
+def test_a_question_is_told_from_a_claim(text, asked):
+    assert asked_as_question(text) is asked
