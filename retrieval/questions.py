@@ -12,7 +12,11 @@ _JOIN = re.compile(rf"\s*(?:[,;]\s*(?:and|but|also)?|\band\b|\balso\b|\?)\s+(?={
 _COMPARE = re.compile(r"^(?P<head>.*?\b(?:compare|comparing|difference between|differences between)\s+)(?P<a>.+?)\s+(?:and|with|to|versus|vs\.?)\s+(?P<b>.+?)(?P<tail>[?.!]*)$", re.IGNORECASE)
 _CHANGE = re.compile(r"^(?:how\s+(?:did|has|have)\s+)(?P<subject>.+?)\s+(?:changed?|evolved?|developed?|grown|shifted)\b", re.IGNORECASE)
 _MIN_PART_WORDS = 3
-_ASKS = re.compile(rf"^\W*{_QUESTION_WORDS}\b", re.IGNORECASE)
+# An ask opens with a question word or auxiliary, or a request ("explain ...", "list ..."), after an "and"/"so" that
+# carries a conversation on; a follow-up made self-contained ends with its earlier turns' words in brackets.
+_REQUESTS = r"(?:tell|explain|list|describe|name|give|show|summari[sz]e|compare|define|find|identify|outline)"
+_ASKS = re.compile(rf"^\W*(?:(?:and|but|so|also|then|ok|okay|well)\W+)*(?:{_QUESTION_WORDS}|{_REQUESTS})\b", re.IGNORECASE)
+_CARRIED = re.compile(r"\s*\([^()]*\)\s*$")
 
 TIME_WORDS = {
     "current": ("today", "now", "currently", "current", "present", "presently", "these days", "this year", "still"),
@@ -40,7 +44,7 @@ def asked_as_question(text: str) -> bool:
     """Whether the text asks ("What is X?", "does X cause Y") rather than states (a claim to check: "X causes Y.").
     The cross-encoder reads the two differently: a claim's best sentence restates it, a question's answers it in other
     words, so the same logit means more for a question (the calibration weighs it by this)."""
-    stripped = text.strip()
+    stripped = _CARRIED.sub("", text.strip())
     return stripped.endswith("?") or bool(_ASKS.match(stripped))
 
 

@@ -68,9 +68,15 @@ def test_parts_and_time():
         ("Does vitamin D lower the risk of fractures?", True),
         ("  Is churn higher in the second quarter", True),
         ("The minimum tax is 15 percent?", True),  # asked by its mark alone
+        ("And what does insulin cost to make? (State Union)", True),  # a follow-up made self-contained
+        ("so how much does it cost", True),
+        ("Explain the corporate minimum tax", True),  # a request asks too
+        ("List the measures against junk fees.", True),
         ("0-dimensional biomaterials show inductive properties.", False),  # a SciFact claim
         ("Whatever the dose, vitamin D does not lower the risk of fractures.", False),  # "what" inside a word
         ("Ischemia causes cell death", False),
+        ("Androgen deprivation therapy increases the risk of dementia (in men).", False),
+        ("Listeria infection is less common in pregnant women.", False),  # "list" inside a word
     ],
 )
 def test_a_question_is_told_from_a_claim(text, asked):
