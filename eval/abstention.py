@@ -48,7 +48,8 @@ def _rates(answerable: list[float], unanswerable: list[float], threshold: float)
 
 def lowest_false_abstention(answerable: int, removed: int, off_topic: int, identical: int, recall: float = 0.9) -> float:
     """The lowest false abstention at which `recall` of the unanswerable questions can abstain, for any judge that
-    decides from the passages read. A claim whose evidence is not among the passages read sees the same passages
+    decides from the passages read alone (Cairn's confidence also reads how the search ranked its best passage, which
+    hiding unread documents can change). A claim whose evidence is not among the passages read sees the same passages
     answerable as evidence-removed (the evidence was not there to remove), so both get the same decision: each such
     claim abstaining counts once in each rate. Even a perfect judge elsewhere (every other unanswerable question
     abstains, no other answerable one does) must let this many of those pairs abstain."""

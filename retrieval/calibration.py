@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 # The signals every extractive draft reports (retrieval.generation.ExtractiveGenerator), in the model's order.
-SIGNALS = ("best_logit", "context_logit", "margin", "coverage", "agreement", "passage_rank", "question_form", "question_best_logit")
+SIGNALS = ("best_logit", "context_logit", "margin", "coverage", "agreement", "passage_rank", "search_score", "question_form",
+           "question_best_logit")
 UNCALIBRATED = "uncalibrated"
 # Fitted by `cairn calibrate` on the shared eval data and shipped with Cairn (see README, Answers and abstention).
 SHIPPED = Path(__file__).with_name("calibration.json")

@@ -265,7 +265,9 @@ class ExtractiveGenerator:
     def _signals(self, question, asked, passages, candidates, logits, ranked, evidence) -> dict[str, float]:
         """The evidence's signals for the calibrated confidence: how strongly the best sentence answers alone and
         read in its context (title, neighbours), its lead over the next, how much of the question the quotes counted
-        as evidence cover, how many passages hold a relevant sentence, how far down the passages it was found, and
+        as evidence cover, how many passages hold a relevant sentence, how far down the passages it was found, how
+        strongly the search ranked its best passage (the fused score: highest when the dense and the keyword search
+        both put it first; a passage that restates the question tops both, a same-topic neighbour rarely does), and
         whether it was asked as a question or stated as a claim (with the best logit again for questions: the
         cross-encoder's logits have another offset and scale for each form)."""
         top = ranked[0]
@@ -287,6 +289,7 @@ class ExtractiveGenerator:
             "coverage": round(len(query_terms & quoted) / len(query_terms), 4) if query_terms else 0.0,
             "agreement": round(len(relevant) / len(passages), 4),
             "passage_rank": float(rank),
+            "search_score": round(max(p.retrieval_score for p in passages), 6),
             "question_form": 1.0 if asked else 0.0,
             "question_best_logit": round(float(logits[top]), 4) if asked else 0.0,
         }

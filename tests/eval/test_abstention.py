@@ -49,8 +49,9 @@ def test_abstention_eval_reports_per_claim_decisions_and_where_the_evidence_rank
     same = [c for c in claims if c["same_passages"]]
     assert same, "the slice should hold claims whose evidence is not the passage read"
     assert not any(c["evidence_read"] for c in same)  # reading the evidence, the removal must change what is read
-    for c in same:  # the same passage read both ways: the same answer
-        assert c["answerable"] == c["evidence_removed"], c
+    for c in same:  # the same passage read both ways: the same sentences and logits; only the search score differs,
+        # and hiding documents the answer did not read can only lift the read passage in both rankings (RRF)
+        assert c["evidence_removed"]["confidence"] >= c["answerable"]["confidence"], c
     assert result["same_passages_both_ways"] == len(same)
     assert result["false_abstention"] == round(sum(c["answerable"]["abstained"] for c in claims) / 10, 4)
     assert result["lowest_false_abstention_at_target"] == abstention.lowest_false_abstention(

@@ -181,3 +181,20 @@ def test_the_signals_say_whether_a_question_was_asked_or_a_claim_stated():
     assert (asked["question_form"], asked["question_best_logit"]) == (1.0, 2.5)
     assert (stated["question_form"], stated["question_best_logit"]) == (0.0, 0.0)
     assert asked["best_logit"] == stated["best_logit"] == 2.5
+
+
+def test_the_search_score_of_the_best_passage_is_a_signal():
+    """How strongly the search ranked its best passage: a passage both searches put first is evidence, a same-topic
+    neighbour rarely is (SciFact train: AUROC 0.77 alone between claims asked with and without their evidence)."""
+
+    class Scripted:
+        model_id = "scripted"
+
+        def score(self, query, texts):
+            return np.array([1.0 for _ in texts], dtype=np.float32)
+
+    text = "The harbour reopened in May after the storm."
+    top = SearchHit("c1", "d1", text, 0.0321, "harbour.md", None, None, 0, len(text), retrieval_score=0.0321)
+    other = SearchHit("c2", "d2", "Ferries returned in June.", 0.0310, "ferries.md", None, None, 0, 25, retrieval_score=0.0310)
+    signals = ExtractiveGenerator(Scripted()).generate("When did the harbour reopen?", [other, top]).signals
+    assert signals["search_score"] == 0.0321  # the best of the passages read, whichever comes first
