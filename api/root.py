@@ -270,7 +270,8 @@ class Root:
 
     @cached_property
     def calibration_admin(self) -> Calibrations:
-        return Calibrations(self.calibrations, self.review, lambda: self.calibration, self.use_calibration)
+        return Calibrations(self.calibrations, self.review, lambda: self.calibration, self.use_calibration,
+                            self.settings.retrieval.fusion)
 
     # -- evaluation -------------------------------------------------------------------------------------------
     @cached_property

@@ -207,6 +207,7 @@ def read_examples(path: Path) -> list[Example]:
 
 def calibrate(
     examples: list[Example], *, max_false_abstention: float, before: Calibration | None, uncalibrated, sources: list[str],
+    search_fusion: str | None = None,
 ) -> tuple[Calibration, dict]:
     """Fits on the examples not held back; the figures of the previous calibration (or the uncalibrated
     confidence) and of the new one on the held-back examples."""
@@ -217,6 +218,7 @@ def calibrate(
         "held_back_examples": len(held),
         "max_false_abstention": max_false_abstention,
         "origins": sorted({e.origin for e in examples}),
+        **({"search_fusion": search_fusion} if search_fusion else {}),  # the scale of the search_score signal
     }
     after = fit(examples, max_false_abstention, fitted_on)
     report = {
@@ -236,7 +238,7 @@ def uncalibrated(signals: dict[str, float]) -> float:
 
 def recalibrate(store: CalibrationStore, base: Calibration | None, review: ReviewQueue, tenant: str,
                 examples: list[Example], sources: list[str], *, from_review: bool,
-                max_false_abstention: float) -> tuple[Calibration, dict, list[Example]]:
+                max_false_abstention: float, search_fusion: str | None = None) -> tuple[Calibration, dict, list[Example]]:
     """Fits a new calibration on `examples` (and, `from_review`, on the labels `base` was fitted on plus `tenant`'s
     review decisions) and saves it in `store`, its labelled signals beside it; the caller puts it in use."""
     examples = list(examples)
@@ -247,7 +249,7 @@ def recalibrate(store: CalibrationStore, base: Calibration | None, review: Revie
         examples += examples_from_review(review, tenant)
         sources = [*sources, "review"]
     calibration, report = calibrate(examples, max_false_abstention=max_false_abstention, before=base,
-                                    uncalibrated=uncalibrated, sources=sources)
+                                    uncalibrated=uncalibrated, sources=sources, search_fusion=search_fusion)
     store.save(calibration)
     write_examples(examples, store.examples_path(calibration))
     return calibration, report, examples

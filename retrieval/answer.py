@@ -289,7 +289,7 @@ class AnswerService:
 
     def confidence(self, draft: Draft, top_logit: float | None) -> float:
         if self.calibration is not None and draft.signals:
-            return round(self.calibration.confidence(draft.signals), 4)
+            return round(self.calibration.confidence(draft.signals, self.settings.retrieval.fusion), 4)
         return confidence_of(top_logit, draft.support)
 
     def _generate(self, question: str, passages: list[SearchHit], top_logit: float | None, instructions: str | None = None,

@@ -29,9 +29,13 @@ class Calibration:
     threshold: float
     fitted_on: dict = field(default_factory=dict)  # datasets, examples, figures before/after on held-back labels
 
-    def confidence(self, signals: dict[str, float]) -> float:
+    def confidence(self, signals: dict[str, float], search_fusion: str | None = None) -> float:
         """A signal the answer lacks (an audit record written before the signal existed) counts as its mean over the
-        fit set: neither for nor against."""
+        fit set: neither for nor against. So does the search score when the search fuses its rankings otherwise than
+        when the calibration was fitted (`search_fusion`): RRF and DBSF scores have different scales."""
+        fitted_fusion = self.fitted_on.get("search_fusion")
+        if search_fusion and fitted_fusion and search_fusion != fitted_fusion:
+            signals = {name: value for name, value in signals.items() if name != "search_score"}
         z = self.intercept + sum(
             w * (float(signals.get(name, self.means[name])) - self.means[name]) / self.scales[name]
             for name, w in self.weights.items()

@@ -110,6 +110,7 @@ def test_review_decisions_change_the_fitted_threshold(tmp_path, bge, parser, mon
         assert first.status_code == 200, first.text
         current = client.get("/v1/calibrations/current").json()
         assert current["version"] == first.json()["version"] and current["fitted_on"]["sources"] == ["review"]
+        assert current["fitted_on"]["search_fusion"] == "rrf"  # the scale its search_score signal was read on
         after = client.post("/v1/answer", json={"question": ANSWERABLE[0]}).json()
         assert after["calibration"] == first.json()["version"]
         record = client.get(f"/v1/answers/{after['id']}").json()
@@ -126,3 +127,18 @@ def test_review_decisions_change_the_fitted_threshold(tmp_path, bge, parser, mon
         assert second.status_code == 200, second.text
         assert second.json()["version"] != first.json()["version"]
         assert second.json()["threshold"] != first.json()["threshold"]
+
+
+def test_the_search_score_counts_only_under_the_fusion_it_was_fitted_with():
+    """RRF and DBSF give search scores of different scales: a calibration fitted under one reads the search score as
+    average (neither for nor against) under the other, and as fitted when the fusion is not known."""
+    examples = synthetic(400)
+    for e in examples:
+        e.signals["search_score"] = 0.03 if e.right else 0.02
+    fitted = fit(examples, 0.05, {"search_fusion": "rrf"})
+    signals = {name: 0.0 for name in SIGNALS}
+    high, low = {**signals, "search_score": 0.032}, {**signals, "search_score": 0.016}
+    assert fitted.confidence(high, "rrf") > fitted.confidence(low, "rrf")
+    assert fitted.confidence(high) == fitted.confidence(high, "rrf")
+    assert fitted.confidence(high, "dbsf") == fitted.confidence(low, "dbsf") == fitted.confidence(
+        {**signals, "search_score": fitted.means["search_score"]})
