@@ -123,59 +123,52 @@ class TestLLMGenerator(GeneratorContract):
                                            max_tokens=LLM_REPLY_TOKENS), reranker)
 
 
+class ScriptedReranker:
+    """A reranker whose logit for each text is `logit(text)`: the rules that choose sentences, tested apart from the
+    model."""
+
+    model_id = "scripted"
+
+    def __init__(self, logit):
+        self.logit = logit
+
+    def score(self, query, texts):
+        return np.array([self.logit(t) for t in texts], dtype=np.float32)
+
+
 def test_sentences_nearly_as_good_as_the_best_join_it_whatever_their_sign():
     """Within NEARLY_AS_GOOD logits of the best, a sentence is quoted even when the cross-encoder scores it below
     0 (its scale shifts with how a question is put); only those it finds relevant count as evidence."""
     logits = {"alpha": 1.0, "beta": -0.5, "gamma": -3.0}
-
-    class Scripted:
-        model_id = "scripted"
-
-        def score(self, query, texts):
-            return np.array([next(v for k, v in logits.items() if k in t.lower()) for t in texts], dtype=np.float32)
-
+    scripted = ScriptedReranker(lambda t: next(v for k, v in logits.items() if k in t.lower()))
     text = ("Alpha reports that the harbour reopened in May after the storm. "
             "Beta adds that the ferries returned to their summer timetable. "
             "Gamma notes that the weather stayed mild for the rest of the year.")
     hit = SearchHit("c1", "d1", text, 1.0, "harbour.md", None, None, 0, len(text))
     question = "When did the harbour and the ferries come back after the storm?"
-    draft = ExtractiveGenerator(Scripted()).generate(question, [hit])
+    draft = ExtractiveGenerator(scripted).generate(question, [hit])
     assert [c.quote.split()[0] for c in draft.citations] == ["Alpha", "Beta"]
-    alone = ExtractiveGenerator(Scripted(), max_sentences=1).generate(question, [hit])
+    alone = ExtractiveGenerator(scripted, max_sentences=1).generate(question, [hit])
     assert alone.signals["coverage"] == draft.signals["coverage"]  # the quote scored -0.5 adds no evidence
     logits["beta"] = 0.5
-    assert ExtractiveGenerator(Scripted()).generate(question, [hit]).signals["coverage"] > draft.signals["coverage"]
+    assert ExtractiveGenerator(scripted).generate(question, [hit]).signals["coverage"] > draft.signals["coverage"]
 
 
 def test_the_time_asked_about_is_read_from_the_question_as_asked():
     """"What did X propose" asks for a proposal: setting the source frame aside must not lose that."""
-
-    class Flat:
-        model_id = "flat"
-
-        def score(self, query, texts):
-            return np.zeros(len(texts), dtype=np.float32)
-
     text = ("Big companies pay a minimum tax of 15 percent on their profits today. "
             "The minimum tax on big companies would rise to 21 percent under the plan.")
     hit = SearchHit("c1", "d1", text, 1.0, "speech.md", None, None, 0, len(text))
-    draft = ExtractiveGenerator(Flat(), max_sentences=1).generate(
+    draft = ExtractiveGenerator(ScriptedReranker(lambda t: 0.0), max_sentences=1).generate(
         "What minimum tax rate for big companies did President Biden propose?", [hit])
     assert "21 percent" in draft.citations[0].quote
 
 
 def test_the_signals_say_whether_a_question_was_asked_or_a_claim_stated():
     """The calibration reads the cross-encoder's logit with another offset and scale for questions than for claims."""
-
-    class Scripted:
-        model_id = "scripted"
-
-        def score(self, query, texts):
-            return np.array([2.5 if "reopened" in t else -4.0 for t in texts], dtype=np.float32)
-
     text = "The harbour reopened in May after the storm. The ferries kept their winter timetable until June."
     hit = SearchHit("c1", "d1", text, 1.0, "harbour.md", None, None, 0, len(text))
-    generator = ExtractiveGenerator(Scripted())
+    generator = ExtractiveGenerator(ScriptedReranker(lambda t: 2.5 if "reopened" in t else -4.0))
     asked = generator.generate("When did the harbour reopen after the storm?", [hit]).signals
     stated = generator.generate("The harbour reopened in May after the storm.", [hit]).signals
     assert (asked["question_form"], asked["question_best_logit"]) == (1.0, 2.5)
@@ -186,15 +179,8 @@ def test_the_signals_say_whether_a_question_was_asked_or_a_claim_stated():
 def test_the_search_score_of_the_best_passage_is_a_signal():
     """How strongly the search ranked its best passage: a passage both searches put first is evidence, a same-topic
     neighbour rarely is (SciFact train: AUROC 0.77 alone between claims asked with and without their evidence)."""
-
-    class Scripted:
-        model_id = "scripted"
-
-        def score(self, query, texts):
-            return np.array([1.0 for _ in texts], dtype=np.float32)
-
     text = "The harbour reopened in May after the storm."
     top = SearchHit("c1", "d1", text, 0.0321, "harbour.md", None, None, 0, len(text), retrieval_score=0.0321)
     other = SearchHit("c2", "d2", "Ferries returned in June.", 0.0310, "ferries.md", None, None, 0, 25, retrieval_score=0.0310)
-    signals = ExtractiveGenerator(Scripted()).generate("When did the harbour reopen?", [other, top]).signals
+    signals = ExtractiveGenerator(ScriptedReranker(lambda t: 1.0)).generate("When did the harbour reopen?", [other, top]).signals
     assert signals["search_score"] == 0.0321  # the best of the passages read, whichever comes first
