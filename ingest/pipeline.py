@@ -304,7 +304,9 @@ class IngestService:
             texts=list(dict.fromkeys(c.payload.text for name in names for c in self.store.chunks(name, document_id))),
         ))
         with self._lock_of(document_id):  # not while this process writes a version of it
-            self._finish_deletion(self.catalog.deletion(document_id))
+            deletion = self.catalog.deletion(document_id)
+            if deletion is not None:  # None: a concurrent delete of the same document finished it while we waited
+                self._finish_deletion(deletion)
         return True
 
     def resume_deletions(self) -> int:

@@ -218,3 +218,31 @@ def test_worker_threads_registering_a_collection_at_once_all_succeed(database_ur
             catalog.register_collection("t", "race0", "sentence", "cairn-race0", "minilm", 384, 256, 32)
     finally:
         db.dispose()
+
+
+def test_two_deletes_of_one_document_at_once_both_succeed(runtime, tmp_path):
+    """Two requests delete the same document: the second records its deletion while the first is erasing (held at
+    the `delete` failpoint), then finds it finished when it gets the document's lock; it succeeds, with nothing to
+    do, instead of failing."""
+    import threading
+    import time
+
+    from core.failpoints import Failpoints
+    from core.settings import FaultSettings
+
+    outcome = ingest(runtime, write(tmp_path / "a.txt", PARAGRAPHS))
+    runtime.ingest.failpoints = Failpoints(FaultSettings(hold_at={"delete"}, hold_s=1.0))
+    results: list[bool] = []
+    first = threading.Thread(target=lambda: results.append(runtime.ingest.delete("acme", outcome.document_id)))
+    first.start()
+    deadline = time.monotonic() + 30
+    while runtime.catalog.deletion(outcome.document_id) is None:  # the first has recorded its deletion...
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert runtime.catalog.get("acme", outcome.document_id) is not None  # ...and is held before erasing
+    assert runtime.ingest.delete("acme", outcome.document_id)
+    first.join()
+    assert results == [True]
+    assert runtime.catalog.get("acme", outcome.document_id) is None
+    assert runtime.store.count(collection(runtime), outcome.document_id) == 0
+    assert runtime.catalog.pending_deletions() == []
