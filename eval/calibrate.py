@@ -221,8 +221,10 @@ def calibrate(
         **({"search_fusion": search_fusion} if search_fusion else {}),  # the scale of the search_score signal
     }
     after = fit(examples, max_false_abstention, fitted_on)
+    # The previous calibration reads the examples' search scores as the fusion they were answered with would have it.
+    previous = (lambda signals: before.confidence(signals, search_fusion)) if before else uncalibrated
     report = {
-        "before": figures(held, before.confidence if before else uncalibrated, before.threshold if before else 0.5),
+        "before": figures(held, previous, before.threshold if before else 0.5),
         "after": figures(held, after.confidence, after.threshold),
         "after_on_fit_set": figures([e for e in examples if not e.held_back], after.confidence, after.threshold),
     }

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from eval.calibrate import Example, choose_threshold, figures, fit
+from eval.calibrate import Example, calibrate, choose_threshold, figures, fit, uncalibrated
 from eval.reliability import expected_calibration_error
 from retrieval.calibration import SIGNALS, CalibrationStore
 from tests.conftest import speech_app
@@ -142,3 +142,21 @@ def test_the_search_score_counts_only_under_the_fusion_it_was_fitted_with():
     assert fitted.confidence(high) == fitted.confidence(high, "rrf")
     assert fitted.confidence(high, "dbsf") == fitted.confidence(low, "dbsf") == fitted.confidence(
         {**signals, "search_score": fitted.means["search_score"]})
+
+
+def test_a_refit_under_another_fusion_reports_the_previous_calibration_on_the_scale_it_knows():
+    """The before/after report of a refit answered under DBSF: the previous (RRF) calibration's figures do not depend on
+    the DBSF-scale search scores it cannot read (they count as its mean), so they are not nonsense."""
+    examples = synthetic(400)
+    for e in examples:
+        e.signals["search_score"] = 0.03 if e.right else 0.02
+    previous = fit(examples, 0.05, {"search_fusion": "rrf"})
+    reports = []
+    for scale in (30.0, 60.0):  # DBSF scores, of some scale that is not RRF's
+        rescaled = [Example({**e.signals, "search_score": e.signals["search_score"] * scale}, e.answerable, e.right,
+                            e.origin, e.held_back) for e in examples]
+        _, report = calibrate(rescaled, max_false_abstention=0.05, before=previous, uncalibrated=uncalibrated,
+                              sources=["synthetic"], search_fusion="dbsf")
+        reports.append(report["before"])
+    assert reports[0] == reports[1]
+    assert reports[0]["auroc_right"] > 0.6  # the other signals still rank answers
