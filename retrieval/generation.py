@@ -201,6 +201,7 @@ class ExtractiveGenerator:
         # The time it asks about is read from the question as asked ("what did he propose" asks for a proposal)...
         asked_time = time_of(question)
         asked = asked_as_question(question)
+        asked_parts = question_parts(question)  # a part the sources do not cover is named as the user put it
         # ...and sentences are judged against what it asks, not against the words naming its source ("did President
         # Biden mention", "in his address"), which a speech's own sentences never say.
         question = content_of(question, read_text(passages))
@@ -239,11 +240,13 @@ class ExtractiveGenerator:
         uncovered = []
         parts = question_parts(question)
         if len(parts) > 1:
-            for part in parts:
+            # Judged without the source frame ("how did he address X" is read as "how X"), named as asked.
+            names = asked_parts if len(asked_parts) == len(parts) else parts
+            for part, name in zip(parts, names, strict=True):
                 part_logits = self.reranker.score(part, texts)
                 top = int(np.argmax(part_logits))
                 if part_logits[top] <= 0:
-                    uncovered.append(part)
+                    uncovered.append(name)
                 elif top not in chosen:
                     chosen.append(top)
                 else:

@@ -184,3 +184,30 @@ def test_the_search_score_of_the_best_passage_is_a_signal():
     other = SearchHit("c2", "d2", "Ferries returned in June.", 0.0310, "ferries.md", None, None, 0, 25, retrieval_score=0.0310)
     signals = ExtractiveGenerator(ScriptedReranker(lambda t: 1.0)).generate("When did the harbour reopen?", [other, top]).signals
     assert signals["search_score"] == 0.0321  # the best of the passages read, whichever comes first
+
+
+class WordReranker:
+    """A reranker that finds a text relevant (logit 2) when it shares one of `words` with the query, else not (-3)."""
+
+    model_id = "words"
+
+    def __init__(self, *words):
+        self.words = words
+
+    def score(self, query, texts):
+        shared = [any(w in query.lower() and w in t.lower() for w in self.words) for t in texts]
+        return np.array([2.0 if s else -3.0 for s in shared], dtype=np.float32)
+
+
+def test_a_part_the_sources_do_not_cover_is_named_as_it_was_asked():
+    """A two-part question whose second part nothing answers: the covered part is cited, and the answer says which
+    part is not covered, in the user's words, although the sentences were judged without "did he say"."""
+    text = "The ferries returned to the harbour in June. The harbour cafe opened a second terrace."
+    hit = SearchHit("c1", "d1", text, 1.0, "harbour.md", None, None, 0, len(text))
+    question = "When did the ferries return, and what did he say about the lighthouse repairs?"
+    draft = ExtractiveGenerator(WordReranker("ferries", "lighthouse")).generate(question, [hit])
+    assert [c.quote for c in draft.citations] == ["The ferries returned to the harbour in June."]
+    assert draft.text.endswith("The sources found do not cover: what did he say about the lighthouse repairs.")
+    covered = ExtractiveGenerator(WordReranker("ferries", "lighthouse")).generate(
+        question, [SearchHit("c2", "d1", text + " The lighthouse repairs end in May.", 1.0, "harbour.md", None, None, 0, 200)])
+    assert "do not cover" not in covered.text
