@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -246,8 +246,12 @@ def recalibrate(store: CalibrationStore, base: Calibration | None, review: Revie
     examples = list(examples)
     if from_review:
         # The review queue is read whole each time: the earlier fit's review labels are replaced, not added twice.
-        earlier = read_examples(store.examples_path(base)) if base else []
-        examples += [e for e in earlier if e.origin != "review"]
+        earlier = [e for e in (read_examples(store.examples_path(base)) if base else []) if e.origin != "review"]
+        if base and search_fusion and base.fitted_on.get("search_fusion", search_fusion) != search_fusion:
+            # Answered under another fusion: their search scores are on another scale, so they count as missing
+            # (the mean of the examples that have one, as `_matrix` reads a signal an example lacks).
+            earlier = [replace(e, signals={k: v for k, v in e.signals.items() if k != "search_score"}) for e in earlier]
+        examples += earlier
         examples += examples_from_review(review, tenant)
         sources = [*sources, "review"]
     calibration, report = calibrate(examples, max_false_abstention=max_false_abstention, before=base,

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from eval.calibrate import Example, calibrate, choose_threshold, figures, fit, uncalibrated
+from eval.calibrate import Example, calibrate, choose_threshold, figures, fit, recalibrate, uncalibrated, write_examples
 from eval.reliability import expected_calibration_error
 from retrieval.calibration import SIGNALS, CalibrationStore
 from tests.conftest import speech_app
@@ -160,3 +160,29 @@ def test_a_refit_under_another_fusion_reports_the_previous_calibration_on_the_sc
         reports.append(report["before"])
     assert reports[0] == reports[1]
     assert reports[0]["auroc_right"] > 0.6  # the other signals still rank answers
+
+
+def test_a_refit_from_review_under_another_fusion_does_not_read_the_earlier_search_scores(tmp_path):
+    """The labels a calibration was fitted on were answered under its fusion: refitted under another one (with the
+    review queue's decisions, answered under the new one), their search scores are on the wrong scale and count as
+    missing; under the same fusion they count as they are."""
+    from core.db import Database
+    from retrieval.review import ReviewQueue
+
+    examples = synthetic(400)
+    for e in examples:
+        e.signals["search_score"] = 0.03 if e.right else 0.02
+    store = CalibrationStore(tmp_path / "calibration")
+    base = fit(examples, 0.05, {"search_fusion": "rrf"})
+    store.save(base)
+    write_examples(examples, store.examples_path(base))
+    db = Database(f"sqlite:///{tmp_path / 'cairn.db'}")
+    db.migrate()
+    try:
+        refit = {fusion: recalibrate(store, base, ReviewQueue(db), "acme", [], [], from_review=True,
+                                     max_false_abstention=0.05, search_fusion=fusion)[0] for fusion in ("rrf", "dbsf")}
+    finally:
+        db.dispose()
+    assert refit["rrf"].weights["search_score"] > 1.0  # it separates right from wrong answers here
+    assert abs(refit["dbsf"].weights["search_score"]) < 1e-6
+    assert refit["dbsf"].fitted_on["search_fusion"] == "dbsf"
