@@ -231,7 +231,7 @@ def test_two_deletes_of_one_document_at_once_both_succeed(runtime, tmp_path):
     from core.settings import FaultSettings
 
     outcome = ingest(runtime, write(tmp_path / "a.txt", PARAGRAPHS))
-    runtime.ingest.failpoints = Failpoints(FaultSettings(hold_at={"delete"}, hold_s=1.0))
+    runtime.ingest.failpoints = Failpoints(FaultSettings(hold_at={"delete"}, hold_s=3.0))  # ample time for the second to start
     results: list[bool] = []
     first = threading.Thread(target=lambda: results.append(runtime.ingest.delete("acme", outcome.document_id)))
     first.start()
