@@ -231,7 +231,8 @@ def test_two_deletes_of_one_document_at_once_both_succeed(runtime, tmp_path):
     from core.settings import FaultSettings
 
     outcome = ingest(runtime, write(tmp_path / "a.txt", PARAGRAPHS))
-    runtime.ingest.failpoints = Failpoints(FaultSettings(hold_at={"delete"}, hold_s=3.0))  # ample time for the second to start
+    # Held 3 s: ample time for the second to start, even on a loaded machine.
+    runtime.ingest.failpoints = Failpoints(FaultSettings(hold_at={"delete"}, hold_s=3.0))
     results: list[bool] = []
     first = threading.Thread(target=lambda: results.append(runtime.ingest.delete("acme", outcome.document_id)))
     first.start()
