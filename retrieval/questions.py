@@ -26,8 +26,11 @@ TIME_WORDS = {
 
 
 def question_parts(question: str) -> list[str]:
-    """The asks a complete answer covers; one part (the question itself) for a simple question."""
+    """The asks a complete answer covers; one part (the question itself) for a simple question, and for a claim (a
+    statement's ", which ..." is a clause of it, not a second question)."""
     text = " ".join(question.split())
+    if not asked_as_question(text):
+        return [text]
     compared = _COMPARE.match(text)
     if compared:
         return [f"{compared['a']}", f"{compared['b']}"]
@@ -36,6 +39,9 @@ def question_parts(question: str) -> list[str]:
         subject = changed["subject"]
         return [f"{subject} before", f"{subject} now"]
     pieces = [p.strip(" ,;?") for p in _JOIN.split(text)]
+    # A lead-in that asks nothing ("As of the statement, how much ...") belongs to the ask after it.
+    if len(pieces) > 1 and not _ASKS.match(pieces[0]):
+        pieces[:2] = [f"{pieces[0]}, {pieces[1]}"]
     parts = [p for p in pieces if len(p.split()) >= _MIN_PART_WORDS]
     return parts if len(parts) > 1 else [text]
 

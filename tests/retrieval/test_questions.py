@@ -56,6 +56,14 @@ def test_parts_and_time():
     assert question_parts("What is billionaires' average tax rate, and what would a 25% minimum raise?") == [
         "What is billionaires' average tax rate", "what would a 25% minimum raise"]
     assert question_parts("What are the causes and effects of inflation?") == ["What are the causes and effects of inflation?"]
+    # A lead-in that asks nothing is part of the ask after it, not a part of its own.
+    assert question_parts("As of the statement, how much has the racial wealth gap decreased?") == [
+        "As of the statement, how much has the racial wealth gap decreased?"]
+    assert question_parts("Regarding taxes, what is the corporate rate, and what would billionaires pay?") == [
+        "Regarding taxes, what is the corporate rate", "what would billionaires pay"]
+    # A claim's relative clause is not a second question.
+    claim = "H4 G94P proteins induce chromatin assembly, which increases free histones."
+    assert question_parts(claim) == [claim]
     assert time_of("What is the corporate minimum tax today?") == {"current"}
     assert time_of("What tax rate does he propose?") == {"proposed"}
 
