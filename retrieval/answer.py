@@ -9,7 +9,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from opentelemetry import trace
 from opentelemetry.trace import Tracer
@@ -287,6 +287,15 @@ class AnswerService:
         setting's."""
         return self.calibration.threshold if self.calibration else self.settings.answer.min_confidence
 
+    def _best_supported(self, draft: Draft) -> Draft:
+        """A question of several parts is as well supported as its best-supported part: its signals become those
+        of the reading (the whole question, or one part asked alone) with the highest calibrated confidence."""
+        if self.calibration is None or not draft.part_signals or not draft.signals:
+            return draft
+        fusion = self.settings.retrieval.fusion
+        best = max([draft.signals, *draft.part_signals], key=lambda s: self.calibration.confidence(s, fusion))
+        return replace(draft, signals=best)
+
     def confidence(self, draft: Draft, top_logit: float | None) -> float:
         if self.calibration is not None and draft.signals:
             return round(self.calibration.confidence(draft.signals, self.settings.retrieval.fusion), 4)
@@ -298,7 +307,7 @@ class AnswerService:
         confidence is judged on the extractive reading of the evidence, before any LLM is called."""
         if not passages:
             return None, Fallback("no_relevant_context", "nothing in the knowledge base matches the question"), 0.0, {}
-        extractive = self.extractive.generate(question, passages)
+        extractive = self._best_supported(self.extractive.generate(question, passages))
         confidence = self.confidence(extractive, top_logit)
         if confidence < self.threshold:
             return extractive, None, confidence, extractive.signals  # weak evidence: no LLM is ever called for it

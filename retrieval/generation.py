@@ -63,6 +63,8 @@ class Draft:
     # What the evidence says about the answer, for the calibrated confidence (retrieval.calibration.SIGNALS).
     signals: dict[str, float] = field(default_factory=dict)
     parts: list[str] = field(default_factory=list)  # the sentences of `text` with their markers, as streamed
+    # A question of several parts: the signals of each part some sentence answers, read as if asked alone.
+    part_signals: list[dict[str, float]] = field(default_factory=list)
 
 
 class Generator(Protocol):
@@ -237,7 +239,7 @@ class ExtractiveGenerator:
         # adds to the answer, not to the confidence in it.
         unscored = {i for i in chosen if i != ranked[0] and logits[i] <= 0}
         # A question of several parts: the best sentence for each part too, or a plain word that a part is not covered.
-        uncovered = []
+        uncovered, covered = [], []  # covered: (part, its logits) for the parts some sentence answers
         parts = question_parts(question)
         if len(parts) > 1:
             # Judged without the source frame ("how did he address X" is read as "how X"), named as asked.
@@ -247,7 +249,9 @@ class ExtractiveGenerator:
                 top = int(np.argmax(part_logits))
                 if part_logits[top] <= 0:
                     uncovered.append(name)
-                elif top not in chosen:
+                    continue
+                covered.append((part, part_logits))
+                if top not in chosen:
                     chosen.append(top)
                 else:
                     unscored.discard(top)  # a part's best sentence is evidence for that part
@@ -263,7 +267,19 @@ class ExtractiveGenerator:
         if uncovered:
             parts_text.append("The sources found do not cover: " + "; ".join(uncovered) + ".")
         signals = self._signals(question, asked, passages, candidates, logits, ranked, evidence)
-        return Draft(" ".join(parts_text), citations, float(sigmoid(best)), self.name, signals=signals, parts=parts_text)
+        # Each part some sentence answers is also read as if asked alone: the answer is as well supported as its
+        # best-supported part (one part the sources do not cover is said so, and must not sink the others).
+        part_signals = []
+        for part, part_logits in covered:
+            part_ranked = sorted(range(len(candidates)), key=lambda i: part_logits[i], reverse=True)
+            rank, start, end = candidates[part_ranked[0]]
+            hit = passages[rank]  # its evidence: the quote holding its best sentence (alone, or in a lead-in)
+            quoting = [c for c in citations if c.document_id == hit.document_id and c.start < hit.start + end
+                       and hit.start + start < c.end]
+            part_signals.append(self._signals(part, asked, passages, candidates, part_logits, part_ranked, quoting))
+            best = max(best, float(part_logits[part_ranked[0]]))
+        return Draft(" ".join(parts_text), citations, float(sigmoid(best)), self.name, signals=signals,
+                     parts=parts_text, part_signals=part_signals)
 
     def _signals(self, question, asked, passages, candidates, logits, ranked, evidence) -> dict[str, float]:
         """The evidence's signals for the calibrated confidence: how strongly the best sentence answers alone and

@@ -63,6 +63,17 @@ def test_fallback_enters_the_review_queue_and_is_resolved(client):
     assert client.post("/v1/review/nope", json={"action": "approve"}).status_code == 404
 
 
+def test_a_part_nothing_answers_does_not_sink_the_part_that_is_answered(client):
+    """Asked together, a part the speech answers and one it does not: the answer quotes the first and says the
+    second is not covered, instead of abstaining on both (the whole question matches no sentence well)."""
+    question = "What did President Biden say about insulin costs, and what did he say about colonizing Mars?"
+    body = client.post("/v1/answer", json={"question": question}).json()
+    assert body["fallback"] is None, body["fallback"]
+    assert any("insulin" in c["quote"] for c in body["citations"])
+    assert body["answer"].endswith("The sources found do not cover: what did he say about colonizing Mars.")
+    assert body["signals"]["best_logit"] > 0  # the signals recorded are the answered part's, as the confidence read
+
+
 def test_chat_completions_is_openai_shaped_with_citations(client):
     request = {"model": "cairn", "messages": [{"role": "system", "content": "be nice"}, {"role": "user", "content": QUESTION}]}
     body = client.post("/v1/chat/completions", json=request).json()

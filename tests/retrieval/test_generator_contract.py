@@ -212,3 +212,27 @@ def test_a_part_the_sources_do_not_cover_is_named_as_it_was_asked():
     covered = ExtractiveGenerator(WordReranker("ferries", "lighthouse")).generate(
         question, [SearchHit("c2", "d1", longer, 1.0, "harbour.md", None, None, 0, len(longer))])
     assert "do not cover" not in covered.text
+
+
+def test_each_answered_part_is_also_read_as_if_asked_alone():
+    """A two-part question that no single sentence answers whole: besides the whole question's signals, the draft
+    carries the signals of each part some sentence answers (the answer service takes the best-supported reading);
+    a part nothing answers gets none."""
+
+    class OnePartReranker:  # a sentence answers a query about one of the words it holds, not a query about two
+        model_id = "one-part"
+
+        def score(self, query, texts):
+            named = [w for w in ("ferries", "lighthouse", "tram") if w in query.lower()]
+            answers = [len(named) == 1 and named[0] in t.lower() for t in texts]
+            return np.array([2.5 if a else -4.0 for a in answers], dtype=np.float32)
+
+    text = "The ferries returned to the harbour in June. The harbour cafe opened a second terrace."
+    hit = SearchHit("c1", "d1", text, 1.0, "harbour.md", None, None, 0, len(text))
+    draft = ExtractiveGenerator(OnePartReranker()).generate(
+        "When did the ferries return, and when will the tram line open?", [hit])
+    assert draft.signals["best_logit"] == -4.0
+    assert [s["best_logit"] for s in draft.part_signals] == [2.5]
+    assert draft.part_signals[0]["coverage"] > 0  # its evidence is the quote of its sentence
+    assert draft.text.endswith("The sources found do not cover: when will the tram line open.")
+    assert ExtractiveGenerator(OnePartReranker()).generate("When did the ferries return?", [hit]).part_signals == []
