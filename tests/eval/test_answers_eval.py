@@ -63,7 +63,9 @@ def sotu_dataset(tmp_path, questions: slice = slice(0, 5)):
 # reference coverage 0.797, citations in gold 0.833, right 0.842, context recall 0.627). With the question signals
 # alone: 0.868, 0.784, 0.876, 0.829, 0.665; before them: 0.658, 0.610, 0.900, 0.632 (the questions answered now cite a
 # gold span less often than the rest); before the source frames were set aside and the nearly-as-good rule lost its
-# sign: 0.618, 0.526, 0.851, 0.540.
+# sign: 0.618, 0.526, 0.851, 0.540. The same code on another machine of this kind (2026-12-06 evening, AMD EPYC) gave
+# 0.921, 0.784, 0.826, 0.829, 0.599: the int8 models' arithmetic differs a little between CPUs, and a question or two
+# lands elsewhere. The gates sit about two questions below the lower of the two.
 SOTU_QUESTIONS = 76
 
 
@@ -75,9 +77,9 @@ def test_answers_scored_end_to_end(tmp_path, bge, parser):
     n = SOTU_QUESTIONS
     assert result["questions"] == n + 1 and result["answerable"] == n and result["versions"]["documents"] == 1
     assert result["abstained"] == 1.0  # the off-topic question
-    assert result["answered"] >= 0.90 and result["reference_coverage"] >= 0.78
-    assert 0 <= result["ece"] <= 1 and result["right"] >= 0.82 and result["versions"]["calibration"].startswith("cal-")
-    assert result["citation_in_reference"] >= 0.82 and result["ragas_context_recall"] >= 0.61
+    assert result["answered"] >= 0.89 and result["reference_coverage"] >= 0.76
+    assert 0 <= result["ece"] <= 1 and result["right"] >= 0.80 and result["versions"]["calibration"].startswith("cal-")
+    assert result["citation_in_reference"] >= 0.80 and result["ragas_context_recall"] >= 0.57
     assert result["citation_support"] >= 0.8  # extractive citations quote the sentence they support
     assert 0 < result["answer_token_f1"] <= 1 and 0 < result["answer_semantic_similarity"] <= 1
     assert result["scored"]["answer_token_f1"] == round(result["answered"] * n)
