@@ -65,7 +65,7 @@ def sotu_dataset(tmp_path, questions: slice = slice(0, 5)):
 # gold span less often than the rest); before the source frames were set aside and the nearly-as-good rule lost its
 # sign: 0.618, 0.526, 0.851, 0.540. The same code on another machine of this kind (2026-12-06 evening, AMD EPYC) gave
 # 0.921, 0.784, 0.826, 0.829, 0.599: the models' outputs differ a little between machines (the cross-encoder's logits
-# for the shipped calibration's first chat-log questions by 0.02-0.23), and a question or two lands elsewhere. The
+# for the shipped calibration's first chat-log questions by 0.04-0.23), and a question or two lands elsewhere. The
 # gates sit about two questions below the lower of the two.
 SOTU_QUESTIONS = 76
 
