@@ -246,12 +246,10 @@ def recalibrate(store: CalibrationStore, base: Calibration | None, review: Revie
     examples = list(examples)
     if from_review:
         # The review queue is read whole each time: the earlier fit's review labels are replaced, not added twice.
-        earlier = [e for e in (read_examples(store.examples_path(base)) if base else []) if e.origin != "review"]
-        if base and search_fusion and base.fitted_on.get("search_fusion", search_fusion) != search_fusion:
-            # Answered under another fusion: their search scores are on another scale, so they count as missing
-            # (the mean of the examples that have one, as `_matrix` reads a signal an example lacks).
-            earlier = [replace(e, signals={k: v for k, v in e.signals.items() if k != "search_score"}) for e in earlier]
-        examples += earlier
+        # The labels `base` was fitted on were answered under its fusion: under another, their search scores are
+        # on another scale and count as missing (the mean of the examples that have one, as `_matrix` reads it).
+        earlier = read_examples(store.examples_path(base)) if base else []
+        examples += [replace(e, signals=base.readable(e.signals, search_fusion)) for e in earlier if e.origin != "review"]
         examples += examples_from_review(review, tenant)
         sources = [*sources, "review"]
     calibration, report = calibrate(examples, max_false_abstention=max_false_abstention, before=base,

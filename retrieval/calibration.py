@@ -29,13 +29,19 @@ class Calibration:
     threshold: float
     fitted_on: dict = field(default_factory=dict)  # datasets, examples, figures before/after on held-back labels
 
-    def confidence(self, signals: dict[str, float], search_fusion: str | None = None) -> float:
-        """A signal the answer lacks (an audit record written before the signal existed) counts as its mean over the
-        fit set: neither for nor against. So does the search score when the search fuses its rankings otherwise than
-        when the calibration was fitted (`search_fusion`): RRF and DBSF scores have different scales."""
+    def readable(self, signals: dict[str, float], search_fusion: str | None) -> dict[str, float]:
+        """The signals as this calibration can read them: without the search score when the search fused its
+        rankings otherwise (`search_fusion`) than when it was fitted, since RRF and DBSF scores have different
+        scales (an unknown fusion on either side is taken to be the same)."""
         fitted_fusion = self.fitted_on.get("search_fusion")
         if search_fusion and fitted_fusion and search_fusion != fitted_fusion:
-            signals = {name: value for name, value in signals.items() if name != "search_score"}
+            return {name: value for name, value in signals.items() if name != "search_score"}
+        return signals
+
+    def confidence(self, signals: dict[str, float], search_fusion: str | None = None) -> float:
+        """A signal the answer lacks (an audit record written before the signal existed) counts as its mean over the
+        fit set: neither for nor against. So does the search score under another fusion (`readable`)."""
+        signals = self.readable(signals, search_fusion)
         z = self.intercept + sum(
             w * (float(signals.get(name, self.means[name])) - self.means[name]) / self.scales[name]
             for name, w in self.weights.items()
