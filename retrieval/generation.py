@@ -203,7 +203,7 @@ class ExtractiveGenerator:
         # The time it asks about is read from the question as asked ("what did he propose" asks for a proposal)...
         asked_time = time_of(question)
         asked = asked_as_question(question)
-        asked_parts = question_parts(question)  # a part the sources do not cover is named as the user put it
+        as_asked = question
         # ...and sentences are judged against what it asks, not against the words naming its source ("did President
         # Biden mention", "in his address"), which a speech's own sentences never say.
         question = content_of(question, read_text(passages))
@@ -242,7 +242,8 @@ class ExtractiveGenerator:
         uncovered, covered = [], []  # covered: (part, its logits) for the parts some sentence answers
         parts = question_parts(question)
         if len(parts) > 1:
-            # Judged without the source frame ("how did he address X" is read as "how X"), named as asked.
+            # Judged without the source frame ("how did he address X" is read as "how X"), named as the user put it.
+            asked_parts = question_parts(as_asked)
             names = asked_parts if len(asked_parts) == len(parts) else parts
             for part, name in zip(parts, names, strict=True):
                 part_logits = self.reranker.score(part, texts)
