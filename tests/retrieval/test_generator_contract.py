@@ -124,8 +124,8 @@ class TestLLMGenerator(GeneratorContract):
 
 
 class ScriptedReranker:
-    """A reranker whose logit for each text is `logit(text)`: the rules that choose sentences, tested apart from the
-    model."""
+    """A reranker whose logit for each text is `logit(query, text)`: the rules that choose sentences, tested apart
+    from the model."""
 
     model_id = "scripted"
 
@@ -133,14 +133,14 @@ class ScriptedReranker:
         self.logit = logit
 
     def score(self, query, texts):
-        return np.array([self.logit(t) for t in texts], dtype=np.float32)
+        return np.array([self.logit(query, t) for t in texts], dtype=np.float32)
 
 
 def test_sentences_nearly_as_good_as_the_best_join_it_whatever_their_sign():
     """Within NEARLY_AS_GOOD logits of the best, a sentence is quoted even when the cross-encoder scores it below
     0 (its scale shifts with how a question is put); only those it finds relevant count as evidence."""
     logits = {"alpha": 1.0, "beta": -0.5, "gamma": -3.0}
-    scripted = ScriptedReranker(lambda t: next(v for k, v in logits.items() if k in t.lower()))
+    scripted = ScriptedReranker(lambda _, t: next(v for k, v in logits.items() if k in t.lower()))
     text = ("Alpha reports that the harbour reopened in May after the storm. "
             "Beta adds that the ferries returned to their summer timetable. "
             "Gamma notes that the weather stayed mild for the rest of the year.")
@@ -159,7 +159,7 @@ def test_the_time_asked_about_is_read_from_the_question_as_asked():
     text = ("Big companies pay a minimum tax of 15 percent on their profits today. "
             "The minimum tax on big companies would rise to 21 percent under the plan.")
     hit = SearchHit("c1", "d1", text, 1.0, "speech.md", None, None, 0, len(text))
-    draft = ExtractiveGenerator(ScriptedReranker(lambda t: 0.0), max_sentences=1).generate(
+    draft = ExtractiveGenerator(ScriptedReranker(lambda _, t: 0.0), max_sentences=1).generate(
         "What minimum tax rate for big companies did President Biden propose?", [hit])
     assert "21 percent" in draft.citations[0].quote
 
@@ -168,7 +168,7 @@ def test_the_signals_say_whether_a_question_was_asked_or_a_claim_stated():
     """The calibration reads the cross-encoder's logit with another offset and scale for questions than for claims."""
     text = "The harbour reopened in May after the storm. The ferries kept their winter timetable until June."
     hit = SearchHit("c1", "d1", text, 1.0, "harbour.md", None, None, 0, len(text))
-    generator = ExtractiveGenerator(ScriptedReranker(lambda t: 2.5 if "reopened" in t else -4.0))
+    generator = ExtractiveGenerator(ScriptedReranker(lambda _, t: 2.5 if "reopened" in t else -4.0))
     asked = generator.generate("When did the harbour reopen after the storm?", [hit]).signals
     stated = generator.generate("The harbour reopened in May after the storm.", [hit]).signals
     assert (asked["question_form"], asked["question_best_logit"]) == (1.0, 2.5)
@@ -182,21 +182,13 @@ def test_the_search_score_of_the_best_passage_is_a_signal():
     text = "The harbour reopened in May after the storm."
     top = SearchHit("c1", "d1", text, 0.0321, "harbour.md", None, None, 0, len(text), retrieval_score=0.0321)
     other = SearchHit("c2", "d2", "Ferries returned in June.", 0.0310, "ferries.md", None, None, 0, 25, retrieval_score=0.0310)
-    signals = ExtractiveGenerator(ScriptedReranker(lambda t: 1.0)).generate("When did the harbour reopen?", [other, top]).signals
+    signals = ExtractiveGenerator(ScriptedReranker(lambda _, t: 1.0)).generate("When did the harbour reopen?", [other, top]).signals
     assert signals["search_score"] == 0.0321  # the best of the passages read, whichever comes first
 
 
-class WordReranker:
-    """A reranker that finds a text relevant (logit 2) when it shares one of `words` with the query, else not (-3)."""
-
-    model_id = "words"
-
-    def __init__(self, *words):
-        self.words = words
-
-    def score(self, query, texts):
-        shared = [any(w in query.lower() and w in t.lower() for w in self.words) for t in texts]
-        return np.array([2.0 if s else -3.0 for s in shared], dtype=np.float32)
+def sharing(*words):
+    """Relevant (logit 2) when the text shares one of `words` with the query, else not (-3)."""
+    return ScriptedReranker(lambda q, t: 2.0 if any(w in q.lower() and w in t.lower() for w in words) else -3.0)
 
 
 def test_a_part_the_sources_do_not_cover_is_named_as_it_was_asked():
@@ -205,11 +197,11 @@ def test_a_part_the_sources_do_not_cover_is_named_as_it_was_asked():
     text = "The ferries returned to the harbour in June. The harbour cafe opened a second terrace."
     hit = SearchHit("c1", "d1", text, 1.0, "harbour.md", None, None, 0, len(text))
     question = "When did the ferries return, and what did he say about the lighthouse repairs?"
-    draft = ExtractiveGenerator(WordReranker("ferries", "lighthouse")).generate(question, [hit])
+    draft = ExtractiveGenerator(sharing("ferries", "lighthouse")).generate(question, [hit])
     assert [c.quote for c in draft.citations] == ["The ferries returned to the harbour in June."]
     assert draft.text.endswith("The sources found do not cover: what did he say about the lighthouse repairs.")
     longer = text + " The lighthouse repairs end in May."
-    covered = ExtractiveGenerator(WordReranker("ferries", "lighthouse")).generate(
+    covered = ExtractiveGenerator(sharing("ferries", "lighthouse")).generate(
         question, [SearchHit("c2", "d1", longer, 1.0, "harbour.md", None, None, 0, len(longer))])
     assert "do not cover" not in covered.text
 
@@ -219,20 +211,16 @@ def test_each_answered_part_is_also_read_as_if_asked_alone():
     carries the signals of each part some sentence answers (the answer service takes the best-supported reading);
     a part nothing answers gets none."""
 
-    class OnePartReranker:  # a sentence answers a query about one of the words it holds, not a query about two
-        model_id = "one-part"
-
-        def score(self, query, texts):
-            named = [w for w in ("ferries", "lighthouse", "tram") if w in query.lower()]
-            answers = [len(named) == 1 and named[0] in t.lower() for t in texts]
-            return np.array([2.5 if a else -4.0 for a in answers], dtype=np.float32)
+    def answers(query, text):  # a sentence answers a query about one of the words it holds, not a query about two
+        named = [w for w in ("ferries", "lighthouse", "tram") if w in query.lower()]
+        return 2.5 if len(named) == 1 and named[0] in text.lower() else -4.0
 
     text = "The ferries returned to the harbour in June. The harbour cafe opened a second terrace."
     hit = SearchHit("c1", "d1", text, 1.0, "harbour.md", None, None, 0, len(text))
-    draft = ExtractiveGenerator(OnePartReranker()).generate(
+    draft = ExtractiveGenerator(ScriptedReranker(answers)).generate(
         "When did the ferries return, and when will the tram line open?", [hit])
     assert draft.signals["best_logit"] == -4.0
     assert [s["best_logit"] for s in draft.part_signals] == [2.5]
     assert draft.part_signals[0]["coverage"] > 0  # its evidence is the quote of its sentence
     assert draft.text.endswith("The sources found do not cover: when will the tram line open.")
-    assert ExtractiveGenerator(OnePartReranker()).generate("When did the ferries return?", [hit]).part_signals == []
+    assert ExtractiveGenerator(ScriptedReranker(answers)).generate("When did the ferries return?", [hit]).part_signals == []
