@@ -26,6 +26,13 @@ def synthetic(n: int, seed: int = 7) -> list[Example]:
     return examples
 
 
+def searched(examples: list[Example]) -> list[Example]:
+    """The examples with an RRF-scale search score that tells right answers (0.03) from the rest (0.02)."""
+    for e in examples:
+        e.signals["search_score"] = 0.03 if e.right else 0.02
+    return examples
+
+
 def test_the_threshold_keeps_false_abstention_at_the_target():
     confidences = [i / 100 for i in range(100)]
     threshold = choose_threshold(confidences, 0.05)
@@ -132,9 +139,7 @@ def test_review_decisions_change_the_fitted_threshold(tmp_path, bge, parser, mon
 def test_the_search_score_counts_only_under_the_fusion_it_was_fitted_with():
     """RRF and DBSF give search scores of different scales: a calibration fitted under one reads the search score as
     average (neither for nor against) under the other, and as fitted when the fusion is not known."""
-    examples = synthetic(400)
-    for e in examples:
-        e.signals["search_score"] = 0.03 if e.right else 0.02
+    examples = searched(synthetic(400))
     fitted = fit(examples, 0.05, {"search_fusion": "rrf"})
     signals = {name: 0.0 for name in SIGNALS}
     high, low = {**signals, "search_score": 0.032}, {**signals, "search_score": 0.016}
@@ -147,9 +152,7 @@ def test_the_search_score_counts_only_under_the_fusion_it_was_fitted_with():
 def test_a_refit_under_another_fusion_reports_the_previous_calibration_on_the_scale_it_knows():
     """The before/after report of a refit answered under DBSF: the previous (RRF) calibration's figures do not depend on
     the DBSF-scale search scores it cannot read (they count as its mean), so they are not nonsense."""
-    examples = synthetic(400)
-    for e in examples:
-        e.signals["search_score"] = 0.03 if e.right else 0.02
+    examples = searched(synthetic(400))
     previous = fit(examples, 0.05, {"search_fusion": "rrf"})
     reports = []
     for scale in (30.0, 60.0):  # DBSF scores, of some scale that is not RRF's
@@ -169,9 +172,7 @@ def test_a_refit_from_review_under_another_fusion_does_not_read_the_earlier_sear
     from core.db import Database
     from retrieval.review import ReviewQueue
 
-    examples = synthetic(400)
-    for e in examples:
-        e.signals["search_score"] = 0.03 if e.right else 0.02
+    examples = searched(synthetic(400))
     store = CalibrationStore(tmp_path / "calibration")
     base = fit(examples, 0.05, {"search_fusion": "rrf"})
     store.save(base)
