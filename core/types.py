@@ -125,8 +125,11 @@ class ChunkRecord:
 @dataclass
 class ScoredChunk:
     id: str
-    score: float
+    score: float  # the score that ranked it (the fusion's, in hybrid search)
     payload: ChunkPayload
+    # In hybrid search, its reciprocal-rank-fusion score whatever fusion ranked it: how far the dense and the keyword
+    # search agree on it (highest when both put it first). None outside hybrid search.
+    rrf_score: float | None = None
 
 
 class DocumentStatus(StrEnum):

@@ -20,6 +20,7 @@ STATE = "state"
 STAGED = "staged"
 LIVE = "live"
 TEXT_BATCH = 64  # chunk texts matched per query by texts_in_use
+RRF_K = 60  # reciprocal rank fusion: 1 / (RRF_K + rank) summed over the dense and the keyword ranking
 
 
 class SearchMode(StrEnum):
@@ -116,13 +117,24 @@ class VectorStore(Protocol):
         sparse: tuple[list[int], list[float]] | None = None,
         fusion: Fusion = Fusion.RRF,
         prefetch_limit: int = 100,
+        rrf_scores: bool = False,
     ) -> list[ScoredChunk]:
-        """The best chunks for the query."""
+        """The best chunks for the query. In hybrid search each carries its RRF score (`rrf_score`): free when RRF
+        ranks them; under DBSF only when asked (`rrf_scores`), since it runs the prefetches a second time."""
         ...
 
     def optimize(self, name: str) -> None: ...
 
     def close(self) -> None: ...
+
+
+def with_rrf_scores(chunks: list[ScoredChunk], rrf_points) -> list[ScoredChunk]:
+    """Hybrid results with each one's score in the RRF results of the same query (`rrf_points`; 0 for a chunk RRF did
+    not rank that high)."""
+    scores = {str(p.id): float(p.score) for p in rrf_points}
+    for chunk in chunks:
+        chunk.rrf_score = scores.get(chunk.id, 0.0)
+    return chunks
 
 
 def scored(point) -> ScoredChunk:

@@ -20,6 +20,7 @@ from core.types import ChunkRecord, ScoredChunk
 from core.vectorstore.base import (
     DENSE,
     LIVE,
+    RRF_K,
     SPARSE,
     STAGED,
     STATE,
@@ -29,6 +30,7 @@ from core.vectorstore.base import (
     SearchMode,
     StoreLocked,
     scored,
+    with_rrf_scores,
 )
 from core.vectorstore.filters import (
     Conditions,
@@ -218,6 +220,7 @@ class EdgeVectorStore:
         sparse: tuple[list[int], list[float]] | None = None,
         fusion: Fusion = Fusion.RRF,
         prefetch_limit: int = 100,
+        rrf_scores: bool = False,
     ) -> list[ScoredChunk]:
         edge_filter = search_filter(flt, EDGE)
         dense_query = qe.Query.Nearest(dense, using=DENSE) if dense is not None else None
@@ -225,21 +228,30 @@ class EdgeVectorStore:
             qe.Query.Nearest(qe.SparseVector(indices=sparse[0], values=sparse[1]), using=SPARSE) if sparse else None
         )
         if mode is SearchMode.DENSE:
-            request = qe.QueryRequest(limit=limit, query=dense_query, filter=edge_filter, with_payload=True)
+            requests = [qe.QueryRequest(limit=limit, query=dense_query, filter=edge_filter, with_payload=True)]
         elif mode is SearchMode.SPARSE:
-            request = qe.QueryRequest(limit=limit, query=sparse_query, filter=edge_filter, with_payload=True)
+            requests = [qe.QueryRequest(limit=limit, query=sparse_query, filter=edge_filter, with_payload=True)]
         else:
             prefetches = [
                 qe.Prefetch(limit=prefetch_limit, query=q, filter=edge_filter)
                 for q in (dense_query, sparse_query)
                 if q is not None
             ]
-            fused = qe.Fusion.Rrf(k=60) if fusion is Fusion.RRF else qe.Fusion.Dbsf()
-            request = qe.QueryRequest(limit=limit, prefetches=prefetches, query=fused, filter=edge_filter, with_payload=True)
+            requests = []
+            if fusion is Fusion.DBSF:
+                requests.append(qe.QueryRequest(limit=limit, prefetches=prefetches, query=qe.Fusion.Dbsf(), filter=edge_filter,
+                                                with_payload=True))
+            if fusion is Fusion.RRF or rrf_scores:  # in the same call as the DBSF query when both are wanted
+                requests.append(qe.QueryRequest(limit=limit, prefetches=prefetches, query=qe.Fusion.Rrf(k=RRF_K),
+                                                filter=edge_filter, with_payload=fusion is Fusion.RRF))
         with self._reading(name) as shard:
             if shard is None:
                 return []
-            return [scored(p) for p in shard.query(request)]
+            responses = shard.query_batch(qe.QueryBatchRequest(requests)) if len(requests) > 1 else [shard.query(requests[0])]
+        found = [scored(p) for p in responses[0]]
+        if mode is SearchMode.HYBRID and (fusion is Fusion.RRF or rrf_scores):
+            return with_rrf_scores(found, responses[-1])
+        return found
 
     def optimize(self, name: str) -> None:
         with self._lock.write_lock():

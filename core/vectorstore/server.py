@@ -14,6 +14,7 @@ from core.types import ChunkRecord, ScoredChunk
 from core.vectorstore.base import (
     DENSE,
     LIVE,
+    RRF_K,
     SPARSE,
     STAGED,
     STATE,
@@ -23,6 +24,7 @@ from core.vectorstore.base import (
     SearchMode,
     StoreUnavailable,
     scored,
+    with_rrf_scores,
 )
 from core.vectorstore.filters import (
     Conditions,
@@ -210,33 +212,41 @@ class ServerVectorStore:
         sparse: tuple[list[int], list[float]] | None = None,
         fusion: Fusion = Fusion.RRF,
         prefetch_limit: int = 100,
+        rrf_scores: bool = False,
     ) -> list[ScoredChunk]:
         if name not in self._known and not self.collection_exists(name):
             return []
         server_filter = search_filter(flt, SERVER)
         sparse_vector = models.SparseVector(indices=sparse[0], values=sparse[1]) if sparse else None
         if mode is SearchMode.DENSE:
-            kwargs = {"query": dense, "using": DENSE}
+            requests = [models.QueryRequest(query=dense, using=DENSE, filter=server_filter, limit=limit, with_payload=True)]
         elif mode is SearchMode.SPARSE:
-            kwargs = {"query": sparse_vector, "using": SPARSE}
+            requests = [models.QueryRequest(query=sparse_vector, using=SPARSE, filter=server_filter, limit=limit,
+                                            with_payload=True)]
         else:
             prefetch = [
                 models.Prefetch(query=q, using=using, limit=prefetch_limit, filter=server_filter)
                 for q, using in ((dense, DENSE), (sparse_vector, SPARSE))
                 if q is not None
             ]
-            fused = models.Fusion.RRF if fusion is Fusion.RRF else models.Fusion.DBSF
-            kwargs = {"prefetch": prefetch, "query": models.FusionQuery(fusion=fused)}
+            requests = []
+            if fusion is Fusion.DBSF:
+                requests.append(models.QueryRequest(prefetch=prefetch, query=models.FusionQuery(fusion=models.Fusion.DBSF),
+                                                    filter=server_filter, limit=limit, with_payload=True))
+            if fusion is Fusion.RRF or rrf_scores:  # in the same round trip as the DBSF query when both are wanted
+                requests.append(models.QueryRequest(prefetch=prefetch, query=models.RrfQuery(rrf=models.Rrf(k=RRF_K)),
+                                                    filter=server_filter, limit=limit, with_payload=fusion is Fusion.RRF))
         try:
-            response = self._call(
-                self._client.query_points, name, query_filter=server_filter, limit=limit, with_payload=True, **kwargs
-            )
+            responses = self._call(self._client.query_batch_points, name, requests=requests)
         except (UnexpectedResponse, ValueError) as exc:
             if not _is_missing_collection(exc):
                 raise
             self._known.discard(name)  # dropped by another process since it was seen
             return []
-        return [scored(p) for p in response.points]
+        found = [scored(p) for p in responses[0].points]
+        if mode is SearchMode.HYBRID and (fusion is Fusion.RRF or rrf_scores):
+            return with_rrf_scores(found, responses[-1].points)
+        return found
 
     def optimize(self, name: str) -> None:
         """The server optimizes on its own schedule."""

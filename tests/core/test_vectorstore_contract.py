@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from core.types import ChunkPayload, ChunkRecord
-from core.vectorstore import DocumentFilter, SearchFilter, SearchMode, StoreLocked, build_vector_store
+from core.vectorstore import DocumentFilter, Fusion, SearchFilter, SearchMode, StoreLocked, build_vector_store
 from core.vectorstore.edge import EdgeVectorStore
 from core.vectorstore.server import ServerVectorStore
 
@@ -83,6 +83,24 @@ class VectorStoreContract:
         assert [c.payload.document_id for c in sparse] == ["b"]
         assert hybrid[0].payload.document_id == "b"
         assert dense[0].score >= dense[1].score
+
+    def test_hybrid_hits_carry_their_rrf_score_whatever_fusion_ranked_them_when_asked(self, store):
+        store.ensure_collection("c", DIM)
+        # "both" is first in the dense and the keyword ranking; "dense" only in the dense one; "far" in neither.
+        store.replace_document("c", "both", 1, [record("both", 1, 0, [1, 0, 0, 0], [7, 8])])
+        store.replace_document("c", "dense", 1, [record("dense", 1, 0, [0.9, 0.3, 0, 0], [30])])
+        store.replace_document("c", "far", 1, [record("far", 1, 0, [0, 0, 1, 0], [40])])
+        search = dict(flt=SearchFilter(tenant="acme"), limit=3, mode=SearchMode.HYBRID, dense=[1, 0, 0, 0], sparse=([7], [1.0]))
+        by_rrf = {c.payload.document_id: c for c in store.search("c", fusion=Fusion.RRF, **search)}
+        by_dbsf = {c.payload.document_id: c for c in store.search("c", fusion=Fusion.DBSF, rrf_scores=True, **search)}
+        assert by_rrf["both"].rrf_score > by_rrf["dense"].rrf_score > 0  # first in both rankings scores highest
+        assert {d: c.rrf_score for d, c in by_rrf.items()} == {d: pytest.approx(c.score) for d, c in by_rrf.items()}
+        # Ranked by DBSF, each hit still carries its RRF score (its DBSF score is another scale).
+        assert {d: c.rrf_score for d, c in by_dbsf.items()} == {d: pytest.approx(c.rrf_score) for d, c in by_rrf.items()}
+        assert by_dbsf["both"].score != pytest.approx(by_dbsf["both"].rrf_score)
+        assert all(c.rrf_score is None for c in store.search("c", fusion=Fusion.DBSF, **search))  # unless asked for
+        single = store.search("c", flt=SearchFilter(tenant="acme"), limit=3, mode=SearchMode.DENSE, dense=[1, 0, 0, 0])
+        assert all(c.rrf_score is None for c in single)
 
     def test_tenants_never_see_each_other(self, store):
         store.ensure_collection("c", DIM)
@@ -271,13 +289,13 @@ class TestServerVectorStore(VectorStoreContract):
         store.replace_document("c", "d1", 1, [record("d1", 1, 0, [1, 0, 0, 0], [1])])
         calls = []
         client = store._client
-        for method in ("collection_exists", "query_points"):
+        for method in ("collection_exists", "query_batch_points"):
             real = getattr(client, method)
             setattr(client, method, lambda *a, _real=real, _name=method, **k: (calls.append(_name), _real(*a, **k))[1])
         search = dict(flt=SearchFilter(tenant="acme"), limit=3, mode=SearchMode.HYBRID, dense=[1, 0, 0, 0], sparse=([1], [1.0]))
         assert len(store.search("c", **search)) == 1 and len(store.search("c", **search)) == 1
-        assert calls == ["query_points", "query_points"]  # no existence check before each query
-        del client.collection_exists, client.query_points
+        assert calls == ["query_batch_points", "query_batch_points"]  # no existence check before each query
+        del client.collection_exists, client.query_batch_points
         client.delete_collection("c")  # as another process would
         assert store.search("c", **search) == [] and not store.collection_exists("c")
 
