@@ -74,12 +74,11 @@ class Calibrations:
     review: ReviewQueue
     current: Callable[[], Calibration | None]
     use: Callable[[Calibration], None]
-    search_fusion: str | None = None  # how the search fuses its rankings: the scale of the search_score signal
 
     def refit(self, tenant: str, max_false_abstention: float) -> dict:
         """ValueError when the labels cannot make a calibration."""
         calibration, report, _ = fitting.recalibrate(
             self.store, self.current(), self.review, tenant, [], [], from_review=True,
-            max_false_abstention=max_false_abstention, search_fusion=self.search_fusion)
+            max_false_abstention=max_false_abstention)
         self.use(calibration)
         return {"version": calibration.version, "threshold": calibration.threshold, **report}

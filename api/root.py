@@ -270,8 +270,7 @@ class Root:
 
     @cached_property
     def calibration_admin(self) -> Calibrations:
-        return Calibrations(self.calibrations, self.review, lambda: self.calibration, self.use_calibration,
-                            self.settings.retrieval.fusion)
+        return Calibrations(self.calibrations, self.review, lambda: self.calibration, self.use_calibration)
 
     # -- evaluation -------------------------------------------------------------------------------------------
     @cached_property

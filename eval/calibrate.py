@@ -27,7 +27,7 @@ from eval.abstention import auroc
 from eval.answers import load, reference_coverage
 from eval.reliability import expected_calibration_error
 from eval.services import EvalServices
-from retrieval.calibration import SIGNALS, Calibration, CalibrationStore
+from retrieval.calibration import SEARCH_SCORE_SCALE, SIGNALS, Calibration, CalibrationStore
 from retrieval.rerank import sigmoid
 from retrieval.review import ReviewQueue
 
@@ -207,7 +207,6 @@ def read_examples(path: Path) -> list[Example]:
 
 def calibrate(
     examples: list[Example], *, max_false_abstention: float, before: Calibration | None, uncalibrated, sources: list[str],
-    search_fusion: str | None = None,
 ) -> tuple[Calibration, dict]:
     """Fits on the examples not held back; the figures of the previous calibration (or the uncalibrated
     confidence) and of the new one on the held-back examples."""
@@ -218,11 +217,10 @@ def calibrate(
         "held_back_examples": len(held),
         "max_false_abstention": max_false_abstention,
         "origins": sorted({e.origin for e in examples}),
-        **({"search_fusion": search_fusion} if search_fusion else {}),  # the scale of the search_score signal
+        "search_fusion": SEARCH_SCORE_SCALE,  # the scale of the search_score signal
     }
     after = fit(examples, max_false_abstention, fitted_on)
-    # The previous calibration reads the examples' search scores as the fusion they were answered with would have it.
-    previous = (lambda signals: before.confidence(signals, search_fusion)) if before else uncalibrated
+    previous = before.confidence if before else uncalibrated
     report = {
         "before": figures(held, previous, before.threshold if before else 0.5),
         "after": figures(held, after.confidence, after.threshold),
@@ -240,20 +238,20 @@ def uncalibrated(signals: dict[str, float]) -> float:
 
 def recalibrate(store: CalibrationStore, base: Calibration | None, review: ReviewQueue, tenant: str,
                 examples: list[Example], sources: list[str], *, from_review: bool,
-                max_false_abstention: float, search_fusion: str | None = None) -> tuple[Calibration, dict, list[Example]]:
+                max_false_abstention: float) -> tuple[Calibration, dict, list[Example]]:
     """Fits a new calibration on `examples` (and, `from_review`, on the labels `base` was fitted on plus `tenant`'s
     review decisions) and saves it in `store`, its labelled signals beside it; the caller puts it in use."""
     examples = list(examples)
     if from_review:
         # The review queue is read whole each time: the earlier fit's review labels are replaced, not added twice.
-        # The labels `base` was fitted on were answered under its fusion: under another, their search scores are
-        # on another scale and count as missing (the mean of the examples that have one, as `_matrix` reads it).
+        # The labels `base` was fitted on keep their signals, but search scores on another scale (`readable`) count as
+        # missing (the mean of the examples that have one, as `_matrix` reads it).
         earlier = read_examples(store.examples_path(base)) if base else []
-        examples += [replace(e, signals=base.readable(e.signals, search_fusion)) for e in earlier if e.origin != "review"]
+        examples += [replace(e, signals=base.readable(e.signals)) for e in earlier if e.origin != "review"]
         examples += examples_from_review(review, tenant)
         sources = [*sources, "review"]
     calibration, report = calibrate(examples, max_false_abstention=max_false_abstention, before=base,
-                                    uncalibrated=uncalibrated, sources=sources, search_fusion=search_fusion)
+                                    uncalibrated=uncalibrated, sources=sources)
     store.save(calibration)
     write_examples(examples, store.examples_path(calibration))
     return calibration, report, examples

@@ -189,7 +189,7 @@ class AnswerService:
             if hit is not None:
                 return self._replay(hit, asked, question, conversation_id, asker, collection, started, instructions)
         reads = top_k or cfg.passages
-        retrieved = self.search.retrieve(Query(question, tenant, collection, top_k=reads, where=where))
+        retrieved = self.search.retrieve(Query(question, tenant, collection, top_k=reads, where=where, rrf_scores=True))
         timings = dict(retrieved.timings_ms)
         passages = retrieved.hits[:reads] + self._passages_for_parts(question, tenant, collection, where, retrieved.hits[:reads], timings)
         top_logit = passages[0].rerank_logit if passages else None
@@ -268,7 +268,7 @@ class AnswerService:
         have = {h.chunk_id for h in passages}
         extra: list[SearchHit] = []
         for part in parts:
-            found = self.search.retrieve(Query(part, tenant, collection, top_k=PART_PASSAGES, where=where))
+            found = self.search.retrieve(Query(part, tenant, collection, top_k=PART_PASSAGES, where=where, rrf_scores=True))
             for stage_name, ms in found.timings_ms.items():
                 timings[stage_name] = round(timings.get(stage_name, 0.0) + ms, 2)
             for hit in found.hits:
@@ -292,13 +292,12 @@ class AnswerService:
         of the reading (the whole question, or one part asked alone) with the highest calibrated confidence."""
         if self.calibration is None or not draft.part_signals or not draft.signals:
             return draft
-        fusion = self.settings.retrieval.fusion
-        best = max([draft.signals, *draft.part_signals], key=lambda s: self.calibration.confidence(s, fusion))
+        best = max([draft.signals, *draft.part_signals], key=self.calibration.confidence)
         return replace(draft, signals=best)
 
     def confidence(self, draft: Draft, top_logit: float | None) -> float:
         if self.calibration is not None and draft.signals:
-            return round(self.calibration.confidence(draft.signals, self.settings.retrieval.fusion), 4)
+            return round(self.calibration.confidence(draft.signals), 4)
         return confidence_of(top_logit, draft.support)
 
     def _generate(self, question: str, passages: list[SearchHit], top_logit: float | None, instructions: str | None = None,

@@ -13,6 +13,9 @@ from pathlib import Path
 SIGNALS = ("best_logit", "context_logit", "margin", "coverage", "agreement", "passage_rank", "search_score", "question_form",
            "question_best_logit")
 UNCALIBRATED = "uncalibrated"
+# The search_score signal is the best passage's RRF score (how far the dense and the keyword search agree on it),
+# whichever fusion ranked the passages; a calibration records it as `fitted_on["search_fusion"]`.
+SEARCH_SCORE_SCALE = "rrf"
 # Fitted by `cairn calibrate` on the shared eval data and shipped with Cairn (see README, Answers and abstention).
 SHIPPED = Path(__file__).with_name("calibration.json")
 
@@ -29,19 +32,17 @@ class Calibration:
     threshold: float
     fitted_on: dict = field(default_factory=dict)  # datasets, examples, figures before/after on held-back labels
 
-    def readable(self, signals: dict[str, float], search_fusion: str | None) -> dict[str, float]:
-        """The signals as this calibration can read them: without the search score when the search fused its
-        rankings otherwise (`search_fusion`) than when it was fitted, since RRF and DBSF scores have different
-        scales (an unknown fusion on either side is taken to be the same)."""
-        fitted_fusion = self.fitted_on.get("search_fusion")
-        if search_fusion and fitted_fusion and search_fusion != fitted_fusion:
+    def readable(self, signals: dict[str, float]) -> dict[str, float]:
+        """The signals as this calibration can read them: without the search score when it was fitted on another
+        scale (before the search score was always the RRF score, a DBSF-ranked search reported its DBSF score)."""
+        if self.fitted_on.get("search_fusion", SEARCH_SCORE_SCALE) != SEARCH_SCORE_SCALE:
             return {name: value for name, value in signals.items() if name != "search_score"}
         return signals
 
-    def confidence(self, signals: dict[str, float], search_fusion: str | None = None) -> float:
+    def confidence(self, signals: dict[str, float]) -> float:
         """A signal the answer lacks (an audit record written before the signal existed) counts as its mean over the
-        fit set: neither for nor against. So does the search score under another fusion (`readable`)."""
-        signals = self.readable(signals, search_fusion)
+        fit set: neither for nor against. So does a search score on another scale (`readable`)."""
+        signals = self.readable(signals)
         z = self.intercept + sum(
             w * (float(signals.get(name, self.means[name])) - self.means[name]) / self.scales[name]
             for name, w in self.weights.items()

@@ -309,7 +309,7 @@ class ExtractiveGenerator:
             "coverage": round(len(query_terms & quoted) / len(query_terms), 4) if query_terms else 0.0,
             "agreement": round(len(relevant) / len(passages), 4),
             "passage_rank": float(rank),
-            "search_score": round(max(p.retrieval_score for p in passages), 6),
+            "search_score": round(max(p.retrieval_score if p.rrf_score is None else p.rrf_score for p in passages), 6),
             "question_form": 1.0 if asked else 0.0,
             "question_best_logit": round(float(logits[top]), 4) if asked else 0.0,
         }

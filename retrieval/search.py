@@ -33,6 +33,9 @@ class SearchHit:
     end: int
     version: int = 1
     retrieval_score: float = 0.0  # the fusion (or single-mode) score that ranked the candidate first
+    # Hybrid search: its reciprocal-rank-fusion score whatever fusion ranked it (how far the dense and the keyword
+    # search agree on it; the answer's confidence reads it).
+    rrf_score: float | None = None
     rerank_logit: float | None = None
     ocr: bool = False  # the passage's text was read by OCR (a scan or an image): it may hold misread words
 
@@ -57,6 +60,9 @@ class Query:
     mode: SearchMode = SearchMode.HYBRID
     rerank: bool | None = None  # None: the settings decide
     where: DocumentFilter = DocumentFilter()  # which documents it may read (within the tenant)
+    # Each hybrid hit's RRF score too, whatever the fusion (the answer's confidence reads it; under DBSF it costs
+    # the store's prefetches a second time).
+    rrf_scores: bool = False
 
 
 class SearchService:
@@ -103,6 +109,7 @@ class SearchService:
             found = self.store.search(
                 store_name(self.settings.qdrant.prefix, q.collection, strategy), flt=flt, limit=wanted * 3, mode=q.mode,
                 dense=dense, sparse=sparse if sparse and sparse[0] else None, fusion=Fusion(self.settings.retrieval.fusion),
+                rrf_scores=q.rrf_scores,
             )
             hits = _distinct_spans(found, wanted)
             span.set_attribute("cairn.hits", len(hits))
@@ -138,7 +145,7 @@ def _distinct_spans(found, limit: int) -> list[SearchHit]:
             SearchHit(
                 chunk_id=chunk.id, document_id=p.document_id, text=text, score=chunk.score, source=p.source,
                 title=p.title, page=p.page, start=start, end=end, version=p.version, retrieval_score=chunk.score,
-                ocr=p.ocr,
+                rrf_score=chunk.rrf_score, ocr=p.ocr,
             )
         )
         if len(hits) == limit:

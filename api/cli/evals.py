@@ -102,8 +102,7 @@ def calibrate(
             sources.append(str(dataset))
         calibration, report, examples = fitting.recalibrate(
             root.calibrations, root.calibration, root.review, root.settings.tenant, examples, sources,
-            from_review=from_review, max_false_abstention=max_false_abstention,
-            search_fusion=root.settings.retrieval.fusion)
+            from_review=from_review, max_false_abstention=max_false_abstention)
     except ValueError as exc:
         fail(str(exc))
     finally:

@@ -136,54 +136,58 @@ def test_review_decisions_change_the_fitted_threshold(tmp_path, bge, parser, mon
         assert second.json()["threshold"] != first.json()["threshold"]
 
 
-def test_the_search_score_counts_only_under_the_fusion_it_was_fitted_with():
-    """RRF and DBSF give search scores of different scales: a calibration fitted under one reads the search score as
-    average (neither for nor against) under the other, and as fitted when the fusion is not known."""
+def test_a_calibration_fitted_on_another_search_score_scale_reads_it_as_average():
+    """The search score is the RRF score whichever fusion ranked the passages. A calibration fitted when a DBSF-ranked
+    search reported its DBSF score instead reads the search score as average (neither for nor against)."""
     examples = searched(synthetic(400))
-    fitted = fit(examples, 0.05, {"search_fusion": "rrf"})
     signals = {name: 0.0 for name in SIGNALS}
     high, low = {**signals, "search_score": 0.032}, {**signals, "search_score": 0.016}
-    assert fitted.confidence(high, "rrf") > fitted.confidence(low, "rrf")
-    assert fitted.confidence(high) == fitted.confidence(high, "rrf")
-    assert fitted.confidence(high, "dbsf") == fitted.confidence(low, "dbsf") == fitted.confidence(
-        {**signals, "search_score": fitted.means["search_score"]})
+    for fitted_on in ({"search_fusion": "rrf"}, {}):  # recorded as RRF, or fitted before the scale was recorded
+        fitted = fit(examples, 0.05, fitted_on)
+        assert fitted.confidence(high) > fitted.confidence(low)
+    on_dbsf = fit(examples, 0.05, {"search_fusion": "dbsf"})
+    assert on_dbsf.confidence(high) == on_dbsf.confidence(low) == on_dbsf.confidence(
+        {**signals, "search_score": on_dbsf.means["search_score"]})
 
 
-def test_a_refit_under_another_fusion_reports_the_previous_calibration_on_the_scale_it_knows():
-    """The before/after report of a refit answered under DBSF: the previous (RRF) calibration's figures do not depend on
-    the DBSF-scale search scores it cannot read (they count as its mean), so they are not nonsense."""
+def test_a_refit_reports_a_previous_calibration_of_another_scale_without_its_search_scores():
+    """The before/after report of a refit whose previous calibration was fitted on DBSF-scale search scores: its
+    figures do not depend on the (RRF-scale) search scores it cannot read, so they are not nonsense; the refit
+    records the RRF scale."""
     examples = searched(synthetic(400))
-    previous = fit(examples, 0.05, {"search_fusion": "rrf"})
+    previous = fit(examples, 0.05, {"search_fusion": "dbsf"})
     reports = []
-    for scale in (30.0, 60.0):  # DBSF scores, of some scale that is not RRF's
+    for scale in (1.0, 2.0):
         rescaled = [Example({**e.signals, "search_score": e.signals["search_score"] * scale}, e.answerable, e.right,
                             e.origin, e.held_back) for e in examples]
-        _, report = calibrate(rescaled, max_false_abstention=0.05, before=previous, uncalibrated=uncalibrated,
-                              sources=["synthetic"], search_fusion="dbsf")
+        after, report = calibrate(rescaled, max_false_abstention=0.05, before=previous, uncalibrated=uncalibrated,
+                                  sources=["synthetic"])
         reports.append(report["before"])
+        assert after.fitted_on["search_fusion"] == "rrf"
     assert reports[0] == reports[1]
     assert reports[0]["auroc_right"] > 0.6  # the other signals still rank answers
 
 
-def test_a_refit_from_review_under_another_fusion_does_not_read_the_earlier_search_scores(tmp_path):
-    """The labels a calibration was fitted on were answered under its fusion: refitted under another one (with the
-    review queue's decisions, answered under the new one), their search scores are on the wrong scale and count as
-    missing; under the same fusion they count as they are."""
+def test_a_refit_from_review_reads_the_earlier_search_scores_only_on_the_same_scale(tmp_path):
+    """A refit from the review queue adds the labels the calibration in use was fitted on: their search scores count
+    as they are when they are RRF scores, and as missing when that calibration was fitted on DBSF-scale ones."""
     from core.db import Database
     from retrieval.review import ReviewQueue
 
     examples = searched(synthetic(400))
-    store = CalibrationStore(tmp_path / "calibration")
-    base = fit(examples, 0.05, {"search_fusion": "rrf"})
-    store.save(base)
-    write_examples(examples, store.examples_path(base))
     db = Database(f"sqlite:///{tmp_path / 'cairn.db'}")
     db.migrate()
+    refit = {}
     try:
-        refit = {fusion: recalibrate(store, base, ReviewQueue(db), "acme", [], [], from_review=True,
-                                     max_false_abstention=0.05, search_fusion=fusion)[0] for fusion in ("rrf", "dbsf")}
+        for scale in ("rrf", "dbsf"):
+            store = CalibrationStore(tmp_path / scale)
+            base = fit(examples, 0.05, {"search_fusion": scale})
+            store.save(base)
+            write_examples(examples, store.examples_path(base))
+            refit[scale] = recalibrate(store, base, ReviewQueue(db), "acme", [], [], from_review=True,
+                                       max_false_abstention=0.05)[0]
     finally:
         db.dispose()
     assert refit["rrf"].weights["search_score"] > 1.0  # it separates right from wrong answers here
     assert abs(refit["dbsf"].weights["search_score"]) < 1e-6
-    assert refit["dbsf"].fitted_on["search_fusion"] == "dbsf"
+    assert refit["dbsf"].fitted_on["search_fusion"] == "rrf"

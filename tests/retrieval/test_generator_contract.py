@@ -5,6 +5,7 @@ it was given, or refuses (GenerationRejected); it never cites anything else."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -177,13 +178,18 @@ def test_the_signals_say_whether_a_question_was_asked_or_a_claim_stated():
 
 
 def test_the_search_score_of_the_best_passage_is_a_signal():
-    """How strongly the search ranked its best passage: a passage both searches put first is evidence, a same-topic
-    neighbour rarely is (SciFact train: AUROC 0.77 alone between claims asked with and without their evidence)."""
+    """How strongly the dense and the keyword search agree on its best passage (its RRF score): a passage both put
+    first is evidence, a same-topic neighbour rarely is (SciFact train: AUROC 0.77 alone between claims asked with and
+    without their evidence). It is the RRF score whichever fusion ranked the passages."""
     text = "The harbour reopened in May after the storm."
     top = SearchHit("c1", "d1", text, 0.0321, "harbour.md", None, None, 0, len(text), retrieval_score=0.0321)
     other = SearchHit("c2", "d2", "Ferries returned in June.", 0.0310, "ferries.md", None, None, 0, 25, retrieval_score=0.0310)
-    signals = ExtractiveGenerator(ScriptedReranker(lambda _, t: 1.0)).generate("When did the harbour reopen?", [other, top]).signals
+    generator = ExtractiveGenerator(ScriptedReranker(lambda _, t: 1.0))
+    signals = generator.generate("When did the harbour reopen?", [other, top]).signals
     assert signals["search_score"] == 0.0321  # the best of the passages read, whichever comes first
+    # Ranked by DBSF (scores of another scale), the passages carry their RRF scores beside, and those are read.
+    by_dbsf = [replace(other, retrieval_score=1.62, rrf_score=0.0310), replace(top, retrieval_score=1.41, rrf_score=0.0321)]
+    assert generator.generate("When did the harbour reopen?", by_dbsf).signals["search_score"] == 0.0321
 
 
 def sharing(*words):
