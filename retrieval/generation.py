@@ -286,8 +286,9 @@ class ExtractiveGenerator:
         """The evidence's signals for the calibrated confidence: how strongly the best sentence answers alone and
         read in its context (title, neighbours), its lead over the next, how much of the question the quotes counted
         as evidence cover, how many passages hold a relevant sentence, how far down the passages it was found, how
-        strongly the search ranked its best passage (the fused score: highest when the dense and the keyword search
-        both put it first; a passage that restates the question tops both, a same-topic neighbour rarely does), and
+        far the dense and the keyword search agree on its best passage (its RRF score, whatever fusion ranked them:
+        highest when both put it first; a passage that restates the question tops both, a same-topic neighbour rarely
+        does), and
         whether it was asked as a question or stated as a claim (with the best logit again for questions: the
         cross-encoder's logits have another offset and scale for each form)."""
         top = ranked[0]

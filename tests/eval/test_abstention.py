@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
-from core.settings import AnswerSettings, Settings
+from core.settings import AnswerSettings, RetrievalSettings, Settings
 from eval import abstention
 from tests.conftest import open_root
 from tests.eval.test_beir import make_slice
@@ -35,8 +35,10 @@ def test_answerable_claims_are_those_with_evidence_and_not_enough_info_claims_ar
 
 def test_abstention_eval_reports_per_claim_decisions_and_where_the_evidence_ranks(tmp_path, bge, parser):
     folder = make_slice(tmp_path / "scifact-slice", queries=12, others=36)  # 10 claims with evidence, 2 without
-    # One passage read, so that some claims' evidence is not read: those must get the same answer both ways.
-    settings = Settings(data_dir=tmp_path / "data", answer=AnswerSettings(passages=1), _env_file=None)
+    # One passage read, so that some claims' evidence is not read: those must get the same answer both ways. Ranked
+    # by RRF: DBSF (the default) puts every claim's evidence of this small slice first.
+    settings = Settings(data_dir=tmp_path / "data", answer=AnswerSettings(passages=1), retrieval=RetrievalSettings(fusion="rrf"),
+                        _env_file=None)
     with open_root(settings, bge, parser) as runtime:
         result = abstention.run(runtime.eval_services(), folder, limit=12)
     claims = result["claims"]
