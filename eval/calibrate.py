@@ -220,9 +220,8 @@ def calibrate(
         "search_fusion": SEARCH_SCORE_SCALE,  # the scale of the search_score signal
     }
     after = fit(examples, max_false_abstention, fitted_on)
-    previous = before.confidence if before else uncalibrated
     report = {
-        "before": figures(held, previous, before.threshold if before else 0.5),
+        "before": figures(held, before.confidence if before else uncalibrated, before.threshold if before else 0.5),
         "after": figures(held, after.confidence, after.threshold),
         "after_on_fit_set": figures([e for e in examples if not e.held_back], after.confidence, after.threshold),
     }

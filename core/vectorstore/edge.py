@@ -223,6 +223,8 @@ class EdgeVectorStore:
         rrf_scores: bool = False,
     ) -> list[ScoredChunk]:
         edge_filter = search_filter(flt, EDGE)
+        # Hybrid hits carry their RRF score: from the RRF query, run in the same call as the DBSF one when both are wanted.
+        with_rrf = mode is SearchMode.HYBRID and (fusion is Fusion.RRF or rrf_scores)
         dense_query = qe.Query.Nearest(dense, using=DENSE) if dense is not None else None
         sparse_query = (
             qe.Query.Nearest(qe.SparseVector(indices=sparse[0], values=sparse[1]), using=SPARSE) if sparse else None
@@ -241,17 +243,15 @@ class EdgeVectorStore:
             if fusion is Fusion.DBSF:
                 requests.append(qe.QueryRequest(limit=limit, prefetches=prefetches, query=qe.Fusion.Dbsf(), filter=edge_filter,
                                                 with_payload=True))
-            if fusion is Fusion.RRF or rrf_scores:  # in the same call as the DBSF query when both are wanted
+            if with_rrf:
                 requests.append(qe.QueryRequest(limit=limit, prefetches=prefetches, query=qe.Fusion.Rrf(k=RRF_K),
                                                 filter=edge_filter, with_payload=fusion is Fusion.RRF))
         with self._reading(name) as shard:
             if shard is None:
                 return []
-            responses = shard.query_batch(qe.QueryBatchRequest(requests)) if len(requests) > 1 else [shard.query(requests[0])]
+            responses = shard.query_batch(qe.QueryBatchRequest(requests))
         found = [scored(p) for p in responses[0]]
-        if mode is SearchMode.HYBRID and (fusion is Fusion.RRF or rrf_scores):
-            return with_rrf_scores(found, responses[-1])
-        return found
+        return with_rrf_scores(found, responses[-1]) if with_rrf else found
 
     def optimize(self, name: str) -> None:
         with self._lock.write_lock():

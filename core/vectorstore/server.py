@@ -217,6 +217,9 @@ class ServerVectorStore:
         if name not in self._known and not self.collection_exists(name):
             return []
         server_filter = search_filter(flt, SERVER)
+        # Hybrid hits carry their RRF score: from the RRF query, in the same round trip as the DBSF one when both are
+        # wanted.
+        with_rrf = mode is SearchMode.HYBRID and (fusion is Fusion.RRF or rrf_scores)
         sparse_vector = models.SparseVector(indices=sparse[0], values=sparse[1]) if sparse else None
         if mode is SearchMode.DENSE:
             requests = [models.QueryRequest(query=dense, using=DENSE, filter=server_filter, limit=limit, with_payload=True)]
@@ -233,7 +236,7 @@ class ServerVectorStore:
             if fusion is Fusion.DBSF:
                 requests.append(models.QueryRequest(prefetch=prefetch, query=models.FusionQuery(fusion=models.Fusion.DBSF),
                                                     filter=server_filter, limit=limit, with_payload=True))
-            if fusion is Fusion.RRF or rrf_scores:  # in the same round trip as the DBSF query when both are wanted
+            if with_rrf:
                 requests.append(models.QueryRequest(prefetch=prefetch, query=models.RrfQuery(rrf=models.Rrf(k=RRF_K)),
                                                     filter=server_filter, limit=limit, with_payload=fusion is Fusion.RRF))
         try:
@@ -244,9 +247,7 @@ class ServerVectorStore:
             self._known.discard(name)  # dropped by another process since it was seen
             return []
         found = [scored(p) for p in responses[0].points]
-        if mode is SearchMode.HYBRID and (fusion is Fusion.RRF or rrf_scores):
-            return with_rrf_scores(found, responses[-1].points)
-        return found
+        return with_rrf_scores(found, responses[-1].points) if with_rrf else found
 
     def optimize(self, name: str) -> None:
         """The server optimizes on its own schedule."""
