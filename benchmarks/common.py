@@ -10,6 +10,7 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,3 +97,43 @@ def _children(pid: int) -> list[int]:
     except OSError:
         return []
     return found + [g for c in found for g in _children(c)]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One figure an issue sets a goal for: its value when the issue was filed, and the goal."""
+
+    figure: str
+    baseline: str
+    goal: float
+    higher_is_better: bool = True
+
+    def row(self, measured: float | None) -> dict:
+        met = None if measured is None else (measured >= self.goal if self.higher_is_better else measured <= self.goal)
+        sign = ">=" if self.higher_is_better else "<="
+        return {"figure": self.figure, "baseline": self.baseline, "target": f"{sign} {self.goal:g}",
+                "measured": measured, "met": met}
+
+
+def print_targets(rows: list[dict]) -> None:
+    """The targets side by side with their baselines and this run's figures, one line each."""
+    width, base = max(len(r["figure"]) for r in rows), max(8, *(len(r["baseline"]) for r in rows))
+    print(f"{'figure':<{width}}  {'baseline':>{base}}  {'target':>8}  {'this run':>9}  met")
+    for r in rows:
+        measured = "-" if r["measured"] is None else f"{r['measured']:g}"
+        met = {True: "yes", False: "no", None: "-"}[r["met"]]
+        print(f"{r['figure']:<{width}}  {r['baseline']:>{base}}  {r['target']:>8}  {measured:>9}  {met}")
+
+
+def machine() -> dict:
+    """What the figures depend on besides the code: the CPU, whether it has the int8 dot-product instructions (VNNI,
+    which speed up the int8 models), and how busy the machine was when the run ended."""
+    flags, model = "", ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and not model:
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags") and not flags:
+                flags = line.split(":", 1)[1]
+    return {"cpu": model, "cores": os.cpu_count(), "avx512_vnni": "avx512_vnni" in flags.split(),
+            "load_average_1m": round(os.getloadavg()[0], 2)}
