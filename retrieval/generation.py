@@ -151,8 +151,10 @@ def _separate(chosen: list[int], candidates: list[tuple[int, int, int]]) -> list
     return kept
 
 
-# Sentences shorter than this (characters) are read with the sentences just before them, up to LEAD_IN characters.
+# Sentences shorter than this (characters), or opening on a pronoun that points back, are read with the sentences
+# just before them, up to LEAD_IN characters.
 SHORT_SENTENCE = 60
+_ANAPHORIC = re.compile(r"(?:It|Its|He|His|She|Her|They|Their)\b")
 LEAD_IN = 200
 
 
@@ -220,7 +222,10 @@ class ExtractiveGenerator:
                 # A short sentence is read, and quoted, with what leads up to it ("They're making great sacrifices
                 # — 8.2 percent." answers nothing alone; after "What is the average federal tax of billionaires?"
                 # it does): the quote is still one exact span of the passage.
-                lead = _lead_in(spans, at) if end - start < SHORT_SENTENCE and not row else start
+                # So is a sentence that opens on a pronoun: "Its lyrics were written by Seiko Fujibayashi" says whose
+                # only with the sentence before it.
+                needs_lead = end - start < SHORT_SENTENCE or _ANAPHORIC.match(hit.text, start)
+                lead = _lead_in(spans, at) if needs_lead and not row else start
                 candidates.append((rank, lead, end))
         candidates = self._shortlist(question, asked_time, passages, candidates)
         if not candidates:

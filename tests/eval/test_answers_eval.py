@@ -67,7 +67,10 @@ def sotu_dataset(tmp_path, questions: slice = slice(0, 5)):
 # 0.921, 0.784, 0.826, 0.829, 0.599: the models' outputs differ a little between machines (the cross-encoder's logits
 # for the shipped calibration's first chat-log questions by 0.04-0.23), and a question or two lands elsewhere. The
 # gates sit about two questions below the lower of the two. With DBSF ranking and its calibration (2026-12-06 evening,
-# an Intel Xeon): 0.921, 0.804, 0.855, 0.855, 0.635; not measured on the AMD machine, so the gates stay where they were.
+# an Intel Xeon): 0.921, 0.804, 0.855, 0.855, 0.635. With sentences opening on a pronoun read with the one before and
+# `cal-c645edc59d06` (2026-12-06 night, an AMD EPYC with AVX-512 VNNI): 0.934, 0.804, 0.843, 0.855, 0.588. Answered and
+# right are raised to 69 and 62 of 76 questions: one and two below the lowest figures seen on any machine since the
+# question signals (70 and 63 of 76).
 SOTU_QUESTIONS = 76
 
 
@@ -79,8 +82,8 @@ def test_answers_scored_end_to_end(tmp_path, bge, parser):
     n = SOTU_QUESTIONS
     assert result["questions"] == n + 1 and result["answerable"] == n and result["versions"]["documents"] == 1
     assert result["abstained"] == 1.0  # the off-topic question
-    assert result["answered"] >= 0.89 and result["reference_coverage"] >= 0.76
-    assert 0 <= result["ece"] <= 1 and result["right"] >= 0.80 and result["versions"]["calibration"].startswith("cal-")
+    assert result["answered"] >= 0.90 and result["reference_coverage"] >= 0.76
+    assert 0 <= result["ece"] <= 1 and result["right"] >= 0.81 and result["versions"]["calibration"].startswith("cal-")
     assert result["citation_in_reference"] >= 0.80 and result["ragas_context_recall"] >= 0.57
     assert result["citation_support"] >= 0.8  # extractive citations quote the sentence they support
     assert 0 < result["answer_token_f1"] <= 1 and 0 < result["answer_semantic_similarity"] <= 1

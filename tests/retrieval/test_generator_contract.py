@@ -155,6 +155,27 @@ def test_sentences_nearly_as_good_as_the_best_join_it_whatever_their_sign():
     assert ExtractiveGenerator(scripted).generate(question, [hit]).signals["coverage"] > draft.signals["coverage"]
 
 
+def test_a_sentence_opening_on_a_pronoun_is_read_and_quoted_with_the_sentence_before_it():
+    """"Its first keeper was Anna Berg" answers who kept the lighthouse only after the sentence naming the lighthouse:
+    the cross-encoder reads the two together, and the quote, still one exact span, holds both."""
+    text = ("The old lighthouse on the north cape was built in 1852 by the harbour board. "
+            "Its first keeper was Anna Berg, who kept the lamp lit for forty years. "
+            "The cape road to the village was paved with stone much later.")
+    scored = []
+
+    def logit(_, t):
+        scored.append(t)
+        return 3.0 if "lighthouse" in t and "keeper" in t else -2.0
+
+    hit = SearchHit("c1", "d1", text, 1.0, "cape.md", None, None, 100, 100 + len(text))
+    draft = ExtractiveGenerator(ScriptedReranker(logit), max_sentences=1).generate(
+        "Who was the first keeper of the north cape lighthouse?", [hit])
+    assert not any(t.startswith("Its first keeper") for t in scored)
+    citation = draft.citations[0]
+    assert citation.quote == text[: text.index(" The cape road")]
+    assert citation.quote == text[citation.start - 100 : citation.end - 100]
+
+
 def test_the_time_asked_about_is_read_from_the_question_as_asked():
     """"What did X propose" asks for a proposal: setting the source frame aside must not lose that."""
     text = ("Big companies pay a minimum tax of 15 percent on their profits today. "
