@@ -156,6 +156,8 @@ def _separate(chosen: list[int], candidates: list[tuple[int, int, int]]) -> list
 SHORT_SENTENCE = 60
 _ANAPHORIC = re.compile(r"(?:It|Its|He|His|She|Her|They|Their)\b")
 LEAD_IN = 200
+# A question mark that ends a sentence or a quoted turn ("...?', 'role': 'user'}" in a chat log's JSON).
+_ASKS = re.compile(r"\?[\"'”’)\]]*(?:\s|,|$)")
 
 
 def _lead_in(spans: list[tuple[int, int]], at: int) -> int:
@@ -210,6 +212,7 @@ class ExtractiveGenerator:
         # Biden mention", "in his address"), which a speech's own sentences never say.
         question = content_of(question, read_text(passages))
         candidates: list[tuple[int, int, int]] = []  # (passage rank, start, end)
+        asking: list[bool] = []  # whether each candidate's own sentence (not its lead-in) is a question
         seen: set[tuple[str, int, int]] = set()  # overlapping chunks repeat sentences
         for rank, hit in enumerate(passages):
             spans = sentence_spans(hit.text)
@@ -227,7 +230,11 @@ class ExtractiveGenerator:
                 needs_lead = end - start < SHORT_SENTENCE or _ANAPHORIC.match(hit.text, start)
                 lead = _lead_in(spans, at) if needs_lead and not row else start
                 candidates.append((rank, lead, end))
-        candidates = self._shortlist(question, asked_time, passages, candidates)
+                asking.append(_ASKS.search(hit.text, start, end) is not None)
+        # A sentence that asks something answers nothing (a chat log's user turn restating the question, a speech's
+        # rhetorical question): it is read only as another sentence's lead-in, unless the passages hold nothing else.
+        statements = [c for c, asks in zip(candidates, asking, strict=True) if not asks]
+        candidates = self._shortlist(question, asked_time, passages, statements or candidates)
         if not candidates:
             return Draft("", [], 0.0, self.name)
         texts = [_with_context(passages[r].text, s, e) for r, s, e in candidates]

@@ -176,6 +176,24 @@ def test_a_sentence_opening_on_a_pronoun_is_read_and_quoted_with_the_sentence_be
     assert citation.quote == text[citation.start - 100 : citation.end - 100]
 
 
+def test_a_sentence_that_asks_is_not_quoted_as_an_answer_but_still_leads_into_one():
+    """A chat log's user turn restates the question better than any answer does; it is never the answer. A question
+    can still be the lead-in that makes a short answer readable."""
+    logit = lambda _, t: 6.0 if t.rstrip().endswith("?") else 2.0 if "seven" in t or "Nine" in t else -5.0
+    generator = ExtractiveGenerator(ScriptedReranker(logit), max_sentences=1, min_chars=5)
+    text = "When does the harbour ferry leave in winter? In the winter months it sails at seven o'clock every morning."
+    hit = SearchHit("c1", "d1", text, 1.0, "chat.md", None, None, 0, len(text))
+    quotes = [c.quote for c in generator.generate("When does the harbour ferry leave in winter?", [hit]).citations]
+    assert quotes == ["In the winter months it sails at seven o'clock every morning."]
+    text = "And what does the crossing cost? Nine euros."
+    hit = SearchHit("c2", "d1", text, 1.0, "chat.md", None, None, 0, len(text))
+    quotes = [c.quote for c in generator.generate("What does the crossing cost?", [hit]).citations]
+    assert quotes == [text]  # the short answer, read and quoted with the question leading into it
+    text = "When does the harbour ferry leave in winter? Who runs it in the summer months?"
+    hit = SearchHit("c3", "d1", text, 1.0, "chat.md", None, None, 0, len(text))
+    assert generator.generate("When does the ferry leave?", [hit]).citations  # nothing but questions: still read
+
+
 def test_the_time_asked_about_is_read_from_the_question_as_asked():
     """"What did X propose" asks for a proposal: setting the source frame aside must not lose that."""
     text = ("Big companies pay a minimum tax of 15 percent on their profits today. "
