@@ -151,13 +151,26 @@ def _separate(chosen: list[int], candidates: list[tuple[int, int, int]]) -> list
     return kept
 
 
-# Sentences shorter than this (characters), or opening on a pronoun that points back, are read with the sentences
-# just before them, up to LEAD_IN characters.
+# Sentences shorter than this (characters) are read with the sentences just before them, up to LEAD_IN characters;
+# sentences opening on a pronoun that points back, with the sentence just before them.
 SHORT_SENTENCE = 60
 _ANAPHORIC = re.compile(r"(?:It|Its|He|His|She|Her|They|Their)\b")
 LEAD_IN = 200
 # A question mark that ends a sentence or a quoted turn ("...?', 'role': 'user'}" in a chat log's JSON).
 _ASKS = re.compile(r"\?[\"'”’)\]]*(?:\s|,|$)")
+
+
+def _reading_start(text: str, spans: list[tuple[int, int]], at: int) -> int:
+    """Where the text read, and quoted, for sentence `at` starts. A short sentence comes with what leads up to it
+    ("They're making great sacrifices — 8.2 percent." answers nothing alone; after "What is the average federal tax
+    of billionaires?" it does); a sentence opening on a pronoun with the sentence before it ("Its lyrics were written
+    by Seiko Fujibayashi" says whose only after the sentence naming the song). The quote is still one exact span."""
+    start, end = spans[at]
+    if at and end - start < SHORT_SENTENCE:
+        return _lead_in(spans, at)
+    if at and _ANAPHORIC.match(text, start):
+        return spans[at - 1][0]
+    return start
 
 
 def _lead_in(spans: list[tuple[int, int]], at: int) -> int:
@@ -222,13 +235,7 @@ class ExtractiveGenerator:
                 if key in seen or (end - start < self.min_chars and not row and len(hit.text.strip()) >= self.min_chars):
                     continue
                 seen.add(key)
-                # A short sentence is read, and quoted, with what leads up to it ("They're making great sacrifices
-                # — 8.2 percent." answers nothing alone; after "What is the average federal tax of billionaires?"
-                # it does): the quote is still one exact span of the passage.
-                # So is a sentence that opens on a pronoun: "Its lyrics were written by Seiko Fujibayashi" says whose
-                # only with the sentence before it.
-                needs_lead = end - start < SHORT_SENTENCE or _ANAPHORIC.match(hit.text, start)
-                lead = _lead_in(spans, at) if needs_lead and not row else start
+                lead = start if row else _reading_start(hit.text, spans, at)
                 candidates.append((rank, lead, end))
                 asking.append(_ASKS.search(hit.text, start, end) is not None)
         # A sentence that asks something answers nothing (a chat log's user turn restating the question, a speech's
