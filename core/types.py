@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import errno
 import uuid
 from dataclasses import dataclass, field
@@ -30,6 +31,52 @@ class ElementSpan:
     type: str
     page: int | None = None
     ocr: bool = False  # the text was read from an image by OCR
+    depth: int | None = None  # a heading's level (0 = top) when the format tells it (Markdown #, HTML h1-h6...)
+
+
+# A heading path longer than this (characters) is cut: it is context for reading a sentence, not the sentence.
+MAX_SECTION_CHARS = 200
+
+
+@dataclass(frozen=True)
+class Outline:
+    """Which headings a document's text sits under: `marks` are (offset, heading path) in offset order, each path
+    ("Valkyria Chronicles III > Reception") in force from its offset to the next mark."""
+
+    marks: tuple[tuple[int, str], ...] = ()
+
+    @classmethod
+    def of_headings(cls, headings: list[tuple[int, int | None, str]]) -> Outline:
+        """From (offset, depth, title) of each heading in order. A heading closes those at its depth and deeper; one
+        whose depth the format does not tell (a PDF's titles) sits below every heading of known depth and replaces
+        the previous one of unknown depth."""
+        open_: list[tuple[int, str]] = []  # (level, title), outermost first
+        marks = []
+        for offset, depth, title in headings:
+            title = " ".join(title.split())
+            if not title:
+                continue
+            level = depth if depth is not None else 1 << 16
+            open_ = [h for h in open_ if h[0] < level] + [(level, title)]
+            marks.append((offset, " > ".join(t for _, t in open_)[:MAX_SECTION_CHARS]))
+        return cls(tuple(marks))
+
+    @classmethod
+    def of_document(cls, document: ParsedDocument) -> Outline:
+        return cls.of_headings([(e.start, e.depth, document.text[e.start : e.end]) for e in document.elements
+                                if e.type == "Title"])
+
+    def at(self, offset: int) -> str | None:
+        """The heading path in force at `offset`, or None before the first heading."""
+        i = bisect.bisect_right(self.marks, offset, key=lambda mark: mark[0]) - 1
+        return self.marks[i][1] if i >= 0 else None
+
+    def within(self, start: int, end: int) -> tuple[tuple[int, str], ...]:
+        """The marks that matter to text[start:end]: the path in force at `start` (as of `start`), then each
+        heading that begins inside it."""
+        first = self.at(start)
+        inside = tuple(m for m in self.marks if start < m[0] < end)
+        return (((start, first),) if first else ()) + inside
 
 
 @dataclass
@@ -52,12 +99,14 @@ class Chunk:
     end: int
     page: int | None = None
     element_types: list[str] = field(default_factory=list)
-    section: str | None = None
+    section: str | None = None  # the heading path at its start
     # Hierarchical strategies: the parent span returned when this (smaller) chunk is retrieved.
     parent_text: str | None = None
     parent_start: int | None = None
     parent_end: int | None = None
     ocr: bool = False  # some of the text was read by OCR (a scan or an image)
+    # The heading paths over the text a search returns for it (its parent span if it has one): Outline.within.
+    sections: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -88,11 +137,14 @@ class ChunkPayload:
     parent_text: str | None = None
     parent_start: int | None = None
     parent_end: int | None = None
+    # The heading paths over the text a hit returns (Outline.within): (document offset, "Title > Section") pairs.
+    sections: tuple[tuple[int, str], ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """The stored form (lists for tuples); the parent fields only when there is a parent."""
         stored = {name: getattr(self, name) for name in _PAYLOAD_FIELDS}
         stored["element_types"], stored["tags"] = list(self.element_types), list(self.tags)
+        stored["sections"] = [[offset, path] for offset, path in self.sections]
         if self.parent_text is None:
             for name in ("parent_text", "parent_start", "parent_end"):
                 del stored[name]
@@ -105,6 +157,8 @@ class ChunkPayload:
         for name in ("element_types", "tags"):
             if name in known:
                 known[name] = tuple(known[name] or ())
+        if "sections" in known:  # payloads written before sections were kept have none
+            known["sections"] = tuple((int(offset), str(path)) for offset, path in known["sections"] or ())
         return cls(**known)
 
 

@@ -225,7 +225,7 @@ class IngestService:
                 title=parsed.title, chunk_index=index, text=chunk.text, start=chunk.start, end=chunk.end, page=chunk.page,
                 element_types=tuple(chunk.element_types), section=chunk.section, tags=tuple(labels.tags),
                 date_ts=date_ts, ocr=chunk.ocr, parent_text=chunk.parent_text, parent_start=chunk.parent_start,
-                parent_end=chunk.parent_end,
+                parent_end=chunk.parent_end, sections=chunk.sections,
             )
             records.append(
                 ChunkRecord(chunk_id_for(document_id, plan.version, index), vector.tolist(), indices, values, payload)

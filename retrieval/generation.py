@@ -124,19 +124,24 @@ def _sentence_spans(text: str) -> tuple[tuple[int, int], ...]:
 _TABLE_CELL = " | "
 
 
-def _with_context(text: str, start: int, end: int) -> str:
-    """What the cross-encoder reads for text[start:end]: a table row comes with its table's header row, so that
+def _with_context(hit: SearchHit, start: int, end: int) -> str:
+    """What the cross-encoder reads for hit.text[start:end]: the sentence under its headings ("Valkyria Chronicles
+    III > Reception. The game was praised..." says which game), and a table row with its table's header row, so that
     "Maple Leafs | TOR | 13" can be read as 13 Stanley Cups."""
+    text = hit.text
     sentence = text[start:end]
-    if _TABLE_CELL not in sentence:
+    if _TABLE_CELL in sentence:
+        lines_before = text[:start].split("\n")
+        header = None
+        for line in reversed(lines_before[:-1]):  # walk up the contiguous block of table rows
+            if _TABLE_CELL not in line:
+                break
+            header = line
+        sentence = f"{header.strip()}\n{sentence}" if header else sentence
+    section = hit.section_at(end - 1)
+    if not section or section.endswith(sentence.strip()):  # a heading is read as it is
         return sentence
-    lines_before = text[:start].split("\n")
-    header = None
-    for line in reversed(lines_before[:-1]):  # walk up the contiguous block of table rows
-        if _TABLE_CELL not in line:
-            break
-        header = line
-    return f"{header.strip()}\n{sentence}" if header else sentence
+    return f"{section}. {sentence}"
 
 
 def _separate(chosen: list[int], candidates: list[tuple[int, int, int]]) -> list[int]:
@@ -244,7 +249,7 @@ class ExtractiveGenerator:
         candidates = self._shortlist(question, asked_time, passages, statements or candidates)
         if not candidates:
             return Draft("", [], 0.0, self.name)
-        texts = [_with_context(passages[r].text, s, e) for r, s, e in candidates]
+        texts = [_with_context(passages[r], s, e) for r, s, e in candidates]
         logits = self.reranker.score(question, texts)
         # A question about a time ("today", "proposed") prefers the sentences that speak of that time (in choosing
         # only: the signals stay the cross-encoder's own).
@@ -302,14 +307,14 @@ class ExtractiveGenerator:
                      parts=parts_text, part_signals=part_signals)
 
     def _signals(self, question, asked, passages, candidates, logits, ranked, evidence) -> dict[str, float]:
-        """The evidence's signals for the calibrated confidence: how strongly the best sentence answers alone and
-        read in its context (title, neighbours), its lead over the next, how much of the question the quotes counted
-        as evidence cover, how many passages hold a relevant sentence, how far down the passages it was found, how
-        far the dense and the keyword search agree on its best passage (its RRF score, whatever fusion ranked them:
-        highest when both put it first; a passage that restates the question tops both, a same-topic neighbour rarely
-        does), and
-        whether it was asked as a question or stated as a claim (with the best logit again for questions: the
-        cross-encoder's logits have another offset and scale for each form)."""
+        """The evidence's signals for the calibrated confidence: how strongly the best sentence answers (under its
+        headings) and read in its context (the document's title, its neighbours), its lead over the
+        next, how much of the question the quotes counted as evidence cover, how many passages hold a relevant
+        sentence, how far down the passages it was found, how far the dense and the keyword search agree on its best
+        passage (its RRF score, whatever fusion ranked them: highest when both put it first; a passage that restates
+        the question tops both, a same-topic neighbour rarely does), and whether it was asked as a question or stated
+        as a claim (with the best logit again for questions: the cross-encoder's logits have another offset and scale
+        for each form)."""
         top = ranked[0]
         rank, start, end = candidates[top]
         hit = passages[rank]

@@ -14,6 +14,7 @@ from core.embedders import Embedder
 from core.settings import Settings
 from core.sparse import Bm25Encoder
 from core.tracing import GEN_AI_DATA_SOURCE, GEN_AI_MODEL, GEN_AI_OPERATION, stage
+from core.types import Outline
 from core.vectorstore import DocumentFilter, Fusion, SearchFilter, SearchMode, VectorStore
 from ingest.chunking import check_strategy
 from ingest.pipeline import check_name, store_name
@@ -38,9 +39,15 @@ class SearchHit:
     rrf_score: float | None = None
     rerank_logit: float | None = None
     ocr: bool = False  # the passage's text was read by OCR (a scan or an image): it may hold misread words
+    # The heading paths over the passage: (document offset, "Title > Section"), each in force up to the next.
+    sections: tuple[tuple[int, str], ...] = ()
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def section_at(self, offset: int) -> str | None:
+        """The heading path over text[offset] (an offset into this passage's text), if the document has headings."""
+        return Outline(self.sections).at(self.start + offset)
 
 
 @dataclass
@@ -145,7 +152,7 @@ def _distinct_spans(found, limit: int) -> list[SearchHit]:
             SearchHit(
                 chunk_id=chunk.id, document_id=p.document_id, text=text, score=chunk.score, source=p.source,
                 title=p.title, page=p.page, start=start, end=end, version=p.version, retrieval_score=chunk.score,
-                rrf_score=chunk.rrf_score, ocr=p.ocr,
+                rrf_score=chunk.rrf_score, ocr=p.ocr, sections=p.sections,
             )
         )
         if len(hits) == limit:

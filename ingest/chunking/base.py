@@ -6,7 +6,7 @@ import bisect
 import re
 from typing import Protocol
 
-from core.types import Chunk, ElementSpan, ParsedDocument
+from core.types import Chunk, ElementSpan, Outline, ParsedDocument
 
 
 class Chunker(Protocol):
@@ -58,9 +58,11 @@ class ElementIndex:
         return None
 
 
-def make_chunks(document: ParsedDocument, spans: list[tuple[int, int]], section_of=None) -> list[Chunk]:
-    """Turns (start, end) spans into Chunks carrying page and element metadata."""
+def make_chunks(document: ParsedDocument, spans: list[tuple[int, int]], outline: Outline | None = None) -> list[Chunk]:
+    """Turns (start, end) spans into Chunks carrying page, element and heading metadata (the headings from the
+    parser's Title elements unless the strategy found its own)."""
     index = ElementIndex(document.elements)
+    outline = Outline.of_document(document) if outline is None else outline
     chunks = []
     for start, end in spans:
         body = document.text[start:end]
@@ -75,8 +77,9 @@ def make_chunks(document: ParsedDocument, spans: list[tuple[int, int]], section_
                 end=end,
                 page=index.page_at(start, end),
                 element_types=types,
-                section=section_of(start) if section_of else None,
+                section=outline.at(start),
                 ocr=any(e.ocr for e in covered),
+                sections=outline.within(start, end),
             )
         )
     return chunks

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -16,7 +15,7 @@ from llama_index.core.node_parser import (
     get_leaf_nodes,
 )
 
-from core.types import Chunk, ParsedDocument
+from core.types import Chunk, Outline, ParsedDocument
 from ingest.chunking.base import anchor, anchor_all, make_chunks
 
 
@@ -68,16 +67,6 @@ def _sections(document: ParsedDocument, starts: list[int]) -> list[tuple[int, in
     return [(a, b) for a, b in zip(bounds, bounds[1:], strict=False) if document.text[a:b].strip()]
 
 
-def _section_lookup(document: ParsedDocument, titles: list[tuple[int, str]]):
-    starts = [start for start, _ in titles]
-
-    def section_of(offset: int) -> str | None:
-        at = bisect.bisect_right(starts, offset) - 1
-        return titles[at][1] if at >= 0 else None
-
-    return section_of
-
-
 @dataclass
 class StructureChunker(_SentenceSplitting):
     """Sections start at the parser's Title elements; a chunk never spans two sections, long sections are split
@@ -88,13 +77,13 @@ class StructureChunker(_SentenceSplitting):
     name: str = "structure"
 
     def chunk(self, document: ParsedDocument) -> list[Chunk]:
-        titles = [(e.start, document.text[e.start : e.end]) for e in document.elements if e.type == "Title"]
+        titles = [e.start for e in document.elements if e.type == "Title"]
         splitter = self.sentences
         spans: list[tuple[int, int]] = []
-        for start, end in _sections(document, [s for s, _ in titles]):
+        for start, end in _sections(document, titles):
             section = document.text[start:end]
             spans.extend(anchor_all(section, _split(splitter, section), base=start))
-        return make_chunks(document, spans, _section_lookup(document, titles))
+        return make_chunks(document, spans)
 
 
 @dataclass
@@ -109,7 +98,7 @@ class MarkdownChunker(_SentenceSplitting):
         nodes = MarkdownNodeParser().get_nodes_from_documents([Document(text=document.text)])
         splitter = self.sentences
         spans: list[tuple[int, int]] = []
-        titles: list[tuple[int, str]] = []
+        headings: list[tuple[int, int | None, str]] = []  # (offset, depth, title)
         cursor = 0
         for node in nodes:
             found = anchor(document.text, node.get_content(), cursor)
@@ -117,12 +106,13 @@ class MarkdownChunker(_SentenceSplitting):
                 continue
             start, end = found
             cursor = start + 1
-            header = node.metadata.get("header_path") or None
-            first_line = document.text[start:end].split("\n", 1)[0].lstrip("# ").strip()
-            titles.append((start, first_line or header))
+            first_line = document.text[start:end].split("\n", 1)[0]
+            marks = len(first_line) - len(first_line.lstrip("#"))
+            if marks:  # every node but a preamble opens on its header line
+                headings.append((start, marks - 1, first_line.lstrip("# ").strip()))
             section = document.text[start:end]
             spans.extend(anchor_all(section, _split(splitter, section), base=start))
-        return make_chunks(document, spans, _section_lookup(document, titles))
+        return make_chunks(document, spans, Outline.of_headings(headings))
 
 
 @dataclass
@@ -180,6 +170,7 @@ class HierarchicalChunker:
                 parent_spans[parent.node_id] = found
                 cursor_in_doc = found[0] + 1
         chunks: list[Chunk] = []
+        outline = Outline.of_document(document)
         leaves = get_leaf_nodes(nodes)
         cursor: dict[str, int] = {}
         for leaf in leaves:
@@ -193,8 +184,9 @@ class HierarchicalChunker:
             if found is None:
                 continue
             cursor[parent_id] = found[0] + 1
-            made = make_chunks(document, [(found[0] + p_start, found[1] + p_start)])
+            made = make_chunks(document, [(found[0] + p_start, found[1] + p_start)], outline)
             for chunk in made:
                 chunk.parent_text, chunk.parent_start, chunk.parent_end = parent_text, p_start, p_end
+                chunk.sections = outline.within(p_start, p_end)  # a search returns the parent
             chunks.extend(made)
         return chunks

@@ -6,6 +6,7 @@ import csv
 import functools
 import io
 import logging
+import re
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -25,6 +26,9 @@ _MARKDOWN_SUFFIXES = {".md", ".markdown"}
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _NOT_READABLE_TYPES = {"Image", "PageBreak"}
 _DELIMITED = {".csv": ",", ".tsv": "\t"}
+# A wikitext (MediaWiki) heading line: "== History ==", or as tokenized in Wikipedia dumps, "= = History = =". The
+# number of "=" is its level, the same on both sides.
+_WIKI_HEADING = re.compile(r"^[ \t]*(=(?:[ \t]?=){0,5})[ \t]*([^=\n]*?[^=\s])[ \t]*(=(?:[ \t]?=){0,5})[ \t]*$", re.M)
 # What a file of these types starts with; other bytes behind the extension are no such file (`corrupt`).
 _ZIP_MAGIC = b"PK\x03\x04"
 # (LibreOffice sniffs the formats it converts itself, and says so when it cannot.)
@@ -138,9 +142,29 @@ def _locate(text: str, elements) -> list[ElementSpan]:
         at = text.find(needle, cursor)
         if at < 0:
             continue
-        spans.append(ElementSpan(at, at + len(needle), type(element).__name__, element.metadata.page_number))
+        kind = type(element).__name__
+        spans.append(ElementSpan(at, at + len(needle), kind, element.metadata.page_number, depth=_depth(element)))
         cursor = at + len(needle)
     return spans
+
+
+def _depth(element) -> int | None:
+    """A heading's level when the format tells it (unstructured reads Markdown #, HTML h1-h6, Word's heading styles)."""
+    return getattr(element.metadata, "category_depth", None) if type(element).__name__ == "Title" else None
+
+
+def _with_wiki_headings(text: str, spans: list[ElementSpan]) -> list[ElementSpan]:
+    """Wikitext heading lines as Title elements with their level, in place of whatever element covered them."""
+    headings = []
+    for match in _WIKI_HEADING.finditer(text):
+        opening, closing = match.group(1).count("="), match.group(3).count("=")
+        if opening == closing:
+            headings.append(ElementSpan(match.start(2), match.end(2), "Title", depth=opening - 1))
+    if not headings:
+        return spans
+    lines = [(text.rfind("\n", 0, h.start) + 1, h.end) for h in headings]
+    kept = [e for e in spans if not any(e.start < end and start < e.end for start, end in lines)]
+    return sorted(kept + headings, key=lambda e: e.start)
 
 
 def _title(elements, filename: str) -> str:
@@ -202,21 +226,21 @@ class UnstructuredParser:
 
     def _parse_elements(self, path: Path, parse_as: str, filename: str) -> ParsedDocument:
         elements = self._partition(path, parse_as)
-        blocks = []  # (text, type, page, ocr)
+        blocks = []  # (text, type, page, ocr, heading depth)
         for element in elements:
             kind = type(element).__name__
             body = _element_text(element)
             if body and kind not in _NOT_READABLE_TYPES:
-                blocks.append((body, kind, element.metadata.page_number, False))
+                blocks.append((body, kind, element.metadata.page_number, False, _depth(element)))
         if parse_as.lower().endswith(".pdf"):
             blocks = self._with_ocr_pages(path, blocks)
         parts: list[str] = []
         spans: list[ElementSpan] = []
         offset = 0
-        for body, kind, page, from_ocr in blocks:
+        for body, kind, page, from_ocr, depth in blocks:
             if parts:
                 offset += 2
-            spans.append(ElementSpan(offset, offset + len(body), kind, page, ocr=from_ocr))
+            spans.append(ElementSpan(offset, offset + len(body), kind, page, ocr=from_ocr, depth=depth))
             parts.append(body)
             offset += len(body)
         text = "\n\n".join(parts)
@@ -225,13 +249,13 @@ class UnstructuredParser:
     def _with_ocr_pages(self, path: Path, blocks: list[tuple]) -> list[tuple]:
         """Adds the OCR text of the PDF's pages that have no text layer (scans), each in its page's place."""
         empty = ocr.pdf_pages_without_text(path)
-        with_text = {page for _, _, page, _ in blocks if page is not None}
+        with_text = {block[2] for block in blocks if block[2] is not None}
         scanned = {page for page in empty if page not in with_text}
         if not scanned:
             return blocks
         read = ocr.read_pdf_pages(path, scanned, self.options.ocr)
         added = [
-            (paragraph, "NarrativeText", page, True)
+            (paragraph, "NarrativeText", page, True, None)
             for page, text in read.items() for paragraph in text.split("\n\n") if paragraph.strip()
         ]
         return sorted(blocks + added, key=lambda block: block[2] or 0)
@@ -285,7 +309,10 @@ class UnstructuredParser:
                 from unstructured.partition.text import partition_text
 
                 elements = self._guarded(lambda: partition_text(text=text, languages=_LANGUAGES))
-        document = self._finish(text, _locate(text, elements), _title(elements, filename), filename, elements)
+        spans = _locate(text, elements)
+        if suffix not in {".json", ".jsonl", ".xml"}:
+            spans = _with_wiki_headings(text, spans)
+        document = self._finish(text, spans, _title(elements, filename), filename, elements)
         document.metadata["encoding"] = encoding
         return document
 

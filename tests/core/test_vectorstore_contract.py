@@ -132,7 +132,7 @@ class VectorStoreContract:
         full = record("d1", 1, 0, [1, 0, 0, 0], [1], collection="docs", strategy="hierarchical", content_hash="h",
                       filename="d1.md", title="T", start=5, end=9, page=2, element_types=("Title", "NarrativeText"),
                       section="Intro", tags=("hr",), date_ts=12.5, ocr=True, parent_text="a parent", parent_start=0,
-                      parent_end=8)
+                      parent_end=8, sections=((0, "Intro"), (6, "Intro > Scope")))
         plain = record("d2", 1, 0, [0, 1, 0, 0], [2])
         store.replace_document("c", "d1", 1, [full])
         store.replace_document("c", "d2", 1, [plain])

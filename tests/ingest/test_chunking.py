@@ -76,6 +76,35 @@ def test_markdown_chunks_follow_headers():
     assert "beta" not in chunks[0].text
 
 
+@pytest.mark.parametrize("strategy", ["sentence", "token", "structure", "hierarchical"])
+def test_chunks_carry_the_heading_paths_over_the_text_a_search_returns(strategy):
+    """A heading closes those at its level and deeper; a title whose level is unknown (a PDF's) sits below the known
+    ones. Each chunk carries the path at its start and every heading inside what a search returns for it (a
+    hierarchical chunk: its parent), so each sentence can be read under its own headings."""
+    parts = ["Tower Building", "The tower was built in 1840 by the army. " * 4, "History", "It was an arsenal. " * 6,
+             "Later use", "It became a museum of art. " * 5, "Note", "Opening hours vary by season. " * 3,
+             "Another Article", "Unrelated text about a river. " * 4]
+    text = "\n\n".join(parts)
+    depths = {"Tower Building": 0, "History": 1, "Later use": 2, "Note": None, "Another Article": 0}
+    elements = [ElementSpan(text.index(t), text.index(t) + len(t), "Title", depth=d) for t, d in depths.items()]
+    doc = ParsedDocument(text=text, elements=elements, title="t", mime_type="text/plain")
+    paths = {"Tower Building": "Tower Building", "History": "Tower Building > History",
+             "Later use": "Tower Building > History > Later use", "Note": "Tower Building > History > Later use > Note",
+             "Another Article": "Another Article"}
+    chunks = build_chunker(strategy, 32, 0).chunk(doc)
+    assert len(chunks) > 3
+    for chunk in chunks:
+        start, end = (chunk.parent_start, chunk.parent_end) if chunk.parent_text else (chunk.start, chunk.end)
+        expected = [(text.index(t), p) for t, p in paths.items() if start < text.index(t) < end]
+        before = [(text.index(t), p) for t, p in paths.items() if text.index(t) <= start]
+        if before:
+            expected.insert(0, (start, before[-1][1]))
+        assert list(chunk.sections) == expected
+        at_start = [p for t, p in paths.items() if text.index(t) <= chunk.start]
+        assert chunk.section == (at_start[-1] if at_start else None)
+    assert chunks[-1].sections[-1][1] == "Another Article"
+
+
 def test_unknown_strategy_is_a_clear_error():
     with pytest.raises(UnknownStrategy, match="choose one of"):
         build_chunker("magic", 256, 32)

@@ -177,6 +177,29 @@ def test_a_sentence_opening_on_a_pronoun_is_read_and_quoted_with_the_sentence_be
     assert citation.quote == text[citation.start - 100 : citation.end - 100]
 
 
+def test_a_sentence_is_read_under_the_headings_over_it():
+    """"The game was praised by critics" says which game, and that it is its reception, only under its headings: the
+    cross-encoder reads a sentence with its heading path (from the passage's sections, which may change inside the
+    passage); the quote stays the sentence alone."""
+    text = ("The studio released the game in January in Japan only.\n"
+            " = = Reception = = \n"
+            "The game was praised by critics for its story and its music.")
+    at = text.index("= = Reception")
+    sections = ((40, "Valkyria Chronicles III > Release"), (1040 + at, "Valkyria Chronicles III > Reception"))
+    scored = []
+
+    def logit(_, t):
+        scored.append(t)
+        return 3.0 if "Valkyria" in t and "Reception" in t and "praised" in t else -2.0
+
+    hit = SearchHit("c1", "d1", text, 1.0, "wiki.md", None, None, 1040, 1040 + len(text), sections=sections)
+    draft = ExtractiveGenerator(ScriptedReranker(logit), max_sentences=1).generate(
+        "How did critics receive Valkyria Chronicles III?", [hit])
+    assert "Valkyria Chronicles III > Release. The studio released the game in January in Japan only." in scored
+    assert draft.citations[0].quote == "The game was praised by critics for its story and its music."
+    assert draft.support > 0.9
+
+
 def test_a_sentence_that_asks_is_not_quoted_as_an_answer_but_still_leads_into_one():
     """A chat log's user turn restates the question better than any answer does; it is never the answer. A question
     can still be the lead-in that makes a short answer readable."""
