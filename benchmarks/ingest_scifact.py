@@ -139,7 +139,7 @@ def main() -> None:
         chunks = sum(d["chunks"] for d in view.documents)
         name = store_name(settings.qdrant.prefix, "scifact", settings.chunking.strategy)
         texts = [
-            c.payload.text
+            c.payload.indexed_text  # what the pipeline embedded
             for row in runtime.catalog.list("bench", "scifact", limit=10**7)
             for c in runtime.store.chunks(name, row.id)
         ]

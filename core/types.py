@@ -108,6 +108,19 @@ class Chunk:
     # The heading paths over the text a search returns for it (its parent span if it has one): Outline.within.
     sections: tuple[tuple[int, str], ...] = ()
 
+    @property
+    def indexed_text(self) -> str:
+        return indexed_text(self.text, self.section)
+
+
+def indexed_text(text: str, section: str | None) -> str:
+    """What a chunk's dense vector is computed from: its text under its heading path ("Valkyria Chronicles III >
+    Reception" on a line before it), so that a chunk deep in an article is found by the article's name; the text
+    alone when it has no heading or opens on its own heading."""
+    if not section or text.lstrip().startswith(section.rsplit(" > ", 1)[-1]):
+        return text
+    return f"{section}\n{text}"
+
 
 @dataclass(frozen=True)
 class ChunkPayload:
@@ -139,6 +152,10 @@ class ChunkPayload:
     parent_end: int | None = None
     # The heading paths over the text a hit returns (Outline.within): (document offset, "Title > Section") pairs.
     sections: tuple[tuple[int, str], ...] = ()
+
+    @property
+    def indexed_text(self) -> str:
+        return indexed_text(self.text, self.section)
 
     def as_dict(self) -> dict[str, Any]:
         """The stored form (lists for tuples); the parent fields only when there is a parent."""

@@ -67,6 +67,12 @@ class IngestTarget:
     written_by: str | None = None  # the API key id recorded on each version written (None: open API or the CLI)
 
 
+def embedded_texts(payloads) -> list[str]:
+    """The texts whose embeddings a document's chunks may have cached: each chunk's indexed text (under its headings)
+    and its text alone (what was embedded before headings were read, or is embedded when it has none)."""
+    return list(dict.fromkeys(text for p in payloads for text in (p.indexed_text, p.text)))
+
+
 class IngestService:
     """Needs a parser, an embedder (usually a CachedEmbedder), a vector store and the catalog; knows nothing of
     queues or HTTP."""
@@ -212,7 +218,7 @@ class IngestService:
             raise RejectedDocument(RejectReason.NO_TEXT, "no chunk could be made from the extracted text")
 
         on_stage(Stage.EMBEDDING, 0.45)
-        dense = self.embedder.embed_documents([c.text for c in chunks])
+        dense = self.embedder.embed_documents([c.indexed_text for c in chunks])
 
         on_stage(Stage.INDEXING, 0.85)
         records = []
@@ -231,11 +237,11 @@ class IngestService:
                 ChunkRecord(chunk_id_for(document_id, plan.version, index), vector.tolist(), indices, values, payload)
             )
         # The replaced version's chunks leave the index: so do their cached embeddings, unless still in use.
-        replaced = [c.payload.text for c in self.store.chunks(name, document_id)] if plan.replaces else []
+        replaced = embedded_texts(c.payload for c in self.store.chunks(name, document_id)) if plan.replaces else []
         self.store.replace_document(name, document_id, plan.version, records,
                                     on_staged=lambda: self.failpoints.reach("swap", document_id=document_id))
         if replaced:
-            current = {c.text for c in chunks}
+            current = {c.indexed_text for c in chunks}
             self._forget_embeddings([t for t in replaced if t not in current], document_id)
         keep = self.uploads.owns(path)
         try:
@@ -247,7 +253,7 @@ class IngestService:
             )
         except DeletedAfterUpload as deleted:  # deleted while this file was being read, perhaps by another process
             self.store.delete_document(name, document_id)
-            self._forget_embeddings([c.text for c in chunks], document_id)
+            self._forget_embeddings([c.indexed_text for c in chunks], document_id)
             return self._deleted_after_upload(display, document_id, deleted.deleted_at)
         status = DocumentStatus.REPLACED if plan.replaces else DocumentStatus.INDEXED
         return IngestOutcome(display, document_id, status, chunks=len(records), keeps_file=keep and new_version)
@@ -301,7 +307,7 @@ class IngestService:
         self.catalog.begin_deletion(DeletionRow(
             document_id=document_id, tenant=tenant, collection=document.collection, store_names=names,
             stored_paths=self.catalog.stored_paths(document_id),
-            texts=list(dict.fromkeys(c.payload.text for name in names for c in self.store.chunks(name, document_id))),
+            texts=embedded_texts(c.payload for name in names for c in self.store.chunks(name, document_id)),
         ))
         with self._lock_of(document_id):  # not while this process writes a version of it
             deletion = self.catalog.deletion(document_id)
@@ -335,6 +341,9 @@ class IngestService:
         self.catalog.end_deletion(deletion.document_id)
 
     def _forget_embeddings(self, texts: list[str], document_id: str) -> None:
+        """`texts` are the keys of the chunks' cached embeddings (`embedded_texts`). Another document's chunk keeps a
+        plain text in use; one under a heading path is never matched there and is forgotten: at worst another
+        document with the same text under the same headings embeds it again, and nothing erased lingers."""
         if not isinstance(self.embedder, CachedEmbedder) or not texts:
             return
         unique = list(dict.fromkeys(texts))

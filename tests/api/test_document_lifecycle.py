@@ -12,6 +12,7 @@ from sqlalchemy import MetaData, select
 from api.app import create_app
 from core.db import EmbeddingCacheRow
 from core.embedders import content_key
+from ingest.pipeline import store_name
 from tests.conftest import wait_status
 
 HERONS = b"Grey herons nest in the tall reeds of the Marlow estuary every spring."
@@ -143,6 +144,25 @@ def test_delete_erases_the_text_everywhere_but_keeps_embeddings_another_document
     uploads = runtime.settings.resolved_data_dir / "uploads"
     assert [p for p in uploads.rglob("*") if p.is_file() and marker.encode() in p.read_bytes()] == []
     assert top_source_text(client, "quokkas Ambervale") == ""
+
+
+def test_a_chunk_is_embedded_under_its_headings_and_that_embedding_is_erased_with_it(client, runtime):
+    """The dense vector of a chunk under a heading is computed from "Title > Section" and its text, so a question
+    naming the article finds a chunk that does not; deleting the document forgets that embedding too."""
+    body = (" = Ambervale Lighthouse = \n The lighthouse stands on the northern ledge of the cliffs .\n = = Keepers = = \n"
+            + "".join(f" Keeper number {n} lit the lamp every night for {n + 3} years .\n" for n in range(40)))
+    job = finished(client, upload(client, ("lighthouse.md", body.encode(), "text/plain")))
+    document_id = job["documents"][0]["document_id"]
+    name = store_name(runtime.settings.qdrant.prefix, runtime.settings.collection, runtime.settings.chunking.strategy)
+    chunks = runtime.store.chunks(name, document_id)
+    headed = [c.payload for c in chunks if c.payload.indexed_text != c.payload.text]
+    assert headed and headed[0].indexed_text.startswith("Ambervale Lighthouse")
+    model = runtime.embedder.model_id
+    with runtime.db.session() as s:
+        assert all(s.get(EmbeddingCacheRow, content_key(model, p.indexed_text)) for p in headed)
+    assert client.delete(f"/v1/documents/{document_id}").status_code == 200
+    with runtime.db.session() as s:
+        assert not any(s.get(EmbeddingCacheRow, content_key(model, p.indexed_text)) for p in headed)
 
 
 def test_purge_redacts_the_documents_quotes_in_past_answers(client, runtime):
