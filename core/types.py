@@ -34,6 +34,10 @@ class ElementSpan:
     depth: int | None = None  # a heading's level (0 = top) when the format tells it (Markdown #, HTML h1-h6...)
 
 
+def _offset(mark: tuple[int, str]) -> int:
+    return mark[0]
+
+
 # A heading path longer than this (characters) is cut: it is context for reading a sentence, not the sentence.
 MAX_SECTION_CHARS = 200
 
@@ -68,14 +72,15 @@ class Outline:
 
     def at(self, offset: int) -> str | None:
         """The heading path in force at `offset`, or None before the first heading."""
-        i = bisect.bisect_right(self.marks, offset, key=lambda mark: mark[0]) - 1
+        i = bisect.bisect_right(self.marks, offset, key=_offset) - 1
         return self.marks[i][1] if i >= 0 else None
 
     def within(self, start: int, end: int) -> tuple[tuple[int, str], ...]:
         """The marks that matter to text[start:end]: the path in force at `start` (as of `start`), then each
         heading that begins inside it."""
         first = self.at(start)
-        inside = tuple(m for m in self.marks if start < m[0] < end)
+        first_inside = bisect.bisect_right(self.marks, start, key=_offset)
+        inside = self.marks[first_inside : bisect.bisect_left(self.marks, end, key=_offset)]
         return (((start, first),) if first else ()) + inside
 
 

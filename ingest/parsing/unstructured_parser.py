@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import csv
 import functools
 import io
@@ -9,7 +10,7 @@ import logging
 import re
 import tempfile
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from core.models import spacy_en_dir
@@ -154,7 +155,8 @@ def _depth(element) -> int | None:
 
 
 def _with_wiki_headings(text: str, spans: list[ElementSpan]) -> list[ElementSpan]:
-    """Wikitext heading lines as Title elements with their level, in place of whatever element covered them."""
+    """Wikitext heading lines as Title elements with their level, in place of whatever element covered them; where
+    the markup says which lines are headings, a short line unstructured took for a title is plain text."""
     headings = []
     for match in _WIKI_HEADING.finditer(text):
         opening, closing = match.group(1).count("="), match.group(3).count("=")
@@ -162,8 +164,13 @@ def _with_wiki_headings(text: str, spans: list[ElementSpan]) -> list[ElementSpan
             headings.append(ElementSpan(match.start(2), match.end(2), "Title", depth=opening - 1))
     if not headings:
         return spans
-    lines = [(text.rfind("\n", 0, h.start) + 1, h.end) for h in headings]
-    kept = [e for e in spans if not any(e.start < end and start < e.end for start, end in lines)]
+    line_starts = [text.rfind("\n", 0, h.start) + 1 for h in headings]  # in order, one heading per line
+
+    def on_a_heading_line(element: ElementSpan) -> bool:
+        last = bisect.bisect_left(line_starts, element.end) - 1  # the last heading line starting before it ends
+        return last >= 0 and element.start < headings[last].end
+
+    kept = [replace(e, type="Text") if e.type == "Title" else e for e in spans if not on_a_heading_line(e)]
     return sorted(kept + headings, key=lambda e: e.start)
 
 

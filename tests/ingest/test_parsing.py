@@ -48,12 +48,13 @@ def test_plain_text_blocks_are_told_apart_as_title_and_narrative(parser, tmp_pat
     assert document.title == "Vitamin D Supplementation in the U.S. Adult Male Population"
 
 
-def test_wikitext_headings_are_titles_with_their_level(parser, tmp_path):
+@pytest.mark.parametrize("suffix", [".md", ".txt"])
+def test_wikitext_headings_are_titles_with_their_level(parser, tmp_path, suffix):
     """A Wikipedia dump's headings ("= Title =", "= = Section = =", "=== Sub ===") are Title elements spanning the
     heading's words, with the level the "=" count gives; they give each chunk its heading path."""
-    path = tmp_path / "wiki.md"
-    path.write_text(" = Tower Building = \n The tower was built in 1840 . \n = = History = = \n It was an arsenal . \n"
-                    "=== Later use ===\nIt became a museum.\n = Another Article = \n Unrelated text here .\n")
+    path = tmp_path / f"wiki{suffix}"
+    path.write_text(" = Tower Building = \n\n The tower was built in 1840 . \n = = History = = \n It was an arsenal . \n\n"
+                    "=== Later use ===\nIt became a museum.\n\n = Another Article = \n Unrelated text here .\n")
     document = parser.parse(path, path.name)
     titles = [(document.text[e.start : e.end], e.depth) for e in document.elements if e.type == "Title"]
     assert titles == [("Tower Building", 0), ("History", 1), ("Later use", 2), ("Another Article", 0)]
