@@ -145,6 +145,8 @@ class IndexEntryRow(Base):
     version: Mapped[int] = mapped_column(Integer)
     chunks: Mapped[int] = mapped_column(Integer)
     indexed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
+    # How its chunks were made (ingest.pipeline.INDEX_FORMAT when they were written; 1: before formats were recorded).
+    index_format: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
 
 class DeletionRow(Base):

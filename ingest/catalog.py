@@ -26,7 +26,7 @@ from core.types import ParsedDocument
 # The statements every ingested file runs, built once (see Database.connection).
 _DOCUMENTS, _VERSIONS, _ENTRIES = DocumentRow.__table__, DocumentVersionRow.__table__, IndexEntryRow.__table__
 _DOCUMENT_CONTENT_COLUMNS = ("filename", "title", "mime_type", "size_bytes", "content_hash", "version", "tags", "updated_at")
-_INDEX_ENTRY = select(_ENTRIES.c.content_hash, _ENTRIES.c.version).where(
+_INDEX_ENTRY = select(_ENTRIES.c.content_hash, _ENTRIES.c.version, _ENTRIES.c.index_format).where(
     _ENTRIES.c.document_id == bindparam("document_id"), _ENTRIES.c.strategy == bindparam("strategy")
 )
 _DOCUMENT_CONTENT = select(_DOCUMENTS.c.content_hash, _DOCUMENTS.c.version).where(_DOCUMENTS.c.id == bindparam("document_id"))
@@ -82,7 +82,7 @@ class DocumentCatalog:
         entry = upsert(_ENTRIES)
         self._upsert_index_entry = entry.on_conflict_do_update(
             index_elements=[_ENTRIES.c.document_id, _ENTRIES.c.strategy],
-            set_={name: entry.excluded[name] for name in ("content_hash", "version", "chunks", "indexed_at")},
+            set_={name: entry.excluded[name] for name in ("content_hash", "version", "chunks", "indexed_at", "index_format")},
         )
 
     def register_collection(
@@ -117,21 +117,25 @@ class DocumentCatalog:
             return list(s.scalars(select(CollectionRow).where(CollectionRow.tenant == tenant)))
 
     def plan(
-        self, document_id: str, strategy: str, content_hash: str, accepted_at: datetime | None = None
+        self, document_id: str, strategy: str, content_hash: str, accepted_at: datetime | None = None,
+        index_format: int = 1,
     ) -> DocumentVersion:
         """The version a file of this content gets. With `accepted_at` (when its upload was accepted), a deletion of
-        the document since then is reported (`deleted_at`), in the same round trip."""
+        the document since then is reported (`deleted_at`), in the same round trip. The same content indexed in a
+        format older than `index_format` is not unchanged: it is indexed again, as a new version (a version's
+        chunks are swapped in whole, never rewritten in place)."""
         with self.db.connection() as c:
             if deleted_at := _deleted_since(c, document_id, accepted_at):
                 return DocumentVersion(0, unchanged=False, replaces=False, deleted_at=deleted_at)
             entry = c.execute(_INDEX_ENTRY, {"document_id": document_id, "strategy": strategy}).first()
-            if entry is not None and entry.content_hash == content_hash:
+            same = entry is not None and entry.content_hash == content_hash
+            if same and entry.index_format >= index_format:
                 return DocumentVersion(entry.version, unchanged=True, replaces=False)
             document = c.execute(_DOCUMENT_CONTENT, {"document_id": document_id}).first()
             if document is None:
                 version = 1
-            elif document.content_hash == content_hash:
-                version = document.version
+            elif document.content_hash == content_hash and not (same and entry.version == document.version):
+                version = document.version  # this content's version, which this strategy's index lacks
             else:
                 version = document.version + 1
             other = document is not None and document.content_hash != content_hash
@@ -155,6 +159,7 @@ class DocumentCatalog:
         stored_path: str | None = None,
         tags: tuple[str, ...] = (),
         accepted_at: datetime | None = None,
+        index_format: int = 1,
     ) -> bool:
         """Records the document and its index entry, and the version when it is new; True if the version is new
         (and so keeps `stored_path`). With `accepted_at`, raises DeletedAfterUpload if the document was deleted
@@ -184,7 +189,7 @@ class DocumentCatalog:
             c.execute(
                 self._upsert_index_entry,
                 dict(document_id=document_id, strategy=strategy, content_hash=content_hash, version=version, chunks=chunks,
-                     indexed_at=now),
+                     indexed_at=now, index_format=index_format),
             )
         return new_version
 

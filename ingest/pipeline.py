@@ -44,6 +44,12 @@ log = logging.getLogger("cairn.ingest")
 StageCallback = Callable[[Stage, float], None]
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
+# How this code makes a document's chunks. Raised when a change to parsing, chunking or embedding makes an index
+# written before it answer worse than a fresh one; a document indexed in an older format is indexed again (as a new
+# version) when it is next ingested, even unchanged. 1: before formats were recorded; 2 (2026-12-07): chunks carry
+# their heading paths (`sections`) and their dense vectors are computed under them.
+INDEX_FORMAT = 2
+
 
 def _noop(stage: Stage, progress: float) -> None:
     del stage, progress
@@ -201,7 +207,7 @@ class IngestService:
         target: IngestTarget, labels: DocumentLabels, on_stage: StageCallback, replace: bool,
         accepted_at: datetime | None,
     ) -> IngestOutcome:
-        plan = self.catalog.plan(document_id, target.strategy, content_hash, accepted_at)
+        plan = self.catalog.plan(document_id, target.strategy, content_hash, accepted_at, INDEX_FORMAT)
         if plan.deleted_at:
             return self._deleted_after_upload(display, document_id, plan.deleted_at)
         if plan.unchanged and self.store.count(name, document_id) > 0:
@@ -250,6 +256,7 @@ class IngestService:
                 source=source, filename=Path(display).name, size_bytes=path.stat().st_size, content_hash=content_hash,
                 version=plan.version, parsed=parsed, chunks=len(records), written_by=target.written_by,
                 stored_path=str(path) if keep else None, tags=labels.tags, accepted_at=accepted_at,
+                index_format=INDEX_FORMAT,
             )
         except DeletedAfterUpload as deleted:  # deleted while this file was being read, perhaps by another process
             self.store.delete_document(name, document_id)

@@ -7,9 +7,11 @@ import zipfile
 
 import pytest
 
-from core.db import utcnow
+from sqlalchemy import update
+
+from core.db import IndexEntryRow, utcnow
 from core.types import DocumentStatus, RejectReason
-from ingest.pipeline import IngestTarget, store_name
+from ingest.pipeline import INDEX_FORMAT, IngestTarget, store_name
 
 TARGET = IngestTarget(tenant="acme", collection="handbook", strategy="sentence")
 PARAGRAPHS = [
@@ -144,6 +146,30 @@ def test_same_file_into_another_strategy_is_indexed_separately(runtime, tmp_path
     token = IngestTarget("acme", "handbook", "token")
     assert ingest(runtime, doc).status is DocumentStatus.INDEXED
     assert ingest(runtime, doc, token).status is DocumentStatus.INDEXED
+    assert ingest(runtime, doc, token).status is DocumentStatus.UNCHANGED
+
+
+def test_an_index_written_in_an_older_format_is_rebuilt_when_its_document_is_ingested_again(runtime, tmp_path):
+    """Documents indexed by an earlier Cairn (an older INDEX_FORMAT: no heading paths, say) get what an upgrade
+    brings when they are ingested again, unchanged: a new version of the same text, swapped in whole, which each
+    strategy's index then shares; after that the same file is unchanged again."""
+    doc = write(tmp_path / "guide.md", ["# Guide", *PARAGRAPHS])
+    token = IngestTarget("acme", "handbook", "token")
+    first = ingest(runtime, doc)
+    assert ingest(runtime, doc, token).status is DocumentStatus.INDEXED
+    with runtime.catalog.db.connection() as c:  # as an earlier Cairn left them
+        c.execute(update(IndexEntryRow.__table__).values(index_format=INDEX_FORMAT - 1))
+
+    again = ingest(runtime, doc)
+    assert again.status is DocumentStatus.REPLACED and again.chunks == first.chunks
+    chunks = runtime.store.chunks(collection(runtime), first.document_id)
+    assert {c.payload.version for c in chunks} == {2} and len(chunks) == runtime.store.count(collection(runtime))
+    assert all(c.payload.sections for c in chunks)  # what the current format writes
+    assert ingest(runtime, doc, token).status is DocumentStatus.REPLACED
+    assert {c.payload.version for c in runtime.store.chunks(collection(runtime, token), first.document_id)} == {2}
+    assert [v.version for v in runtime.catalog.versions(first.document_id)] == [1, 2]  # not one version per strategy
+    assert runtime.catalog.text(first.document_id, 2) == runtime.catalog.text(first.document_id, 1)
+    assert ingest(runtime, doc).status is DocumentStatus.UNCHANGED
     assert ingest(runtime, doc, token).status is DocumentStatus.UNCHANGED
 
 
