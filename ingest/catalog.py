@@ -82,7 +82,8 @@ class DocumentCatalog:
         entry = upsert(_ENTRIES)
         self._upsert_index_entry = entry.on_conflict_do_update(
             index_elements=[_ENTRIES.c.document_id, _ENTRIES.c.strategy],
-            set_={name: entry.excluded[name] for name in ("content_hash", "version", "chunks", "indexed_at", "index_format")},
+            set_={name: entry.excluded[name]
+                  for name in ("content_hash", "version", "chunks", "indexed_at", "index_format")},
         )
 
     def register_collection(
