@@ -6,7 +6,6 @@ from __future__ import annotations
 import zipfile
 
 import pytest
-
 from sqlalchemy import update
 
 from core.db import IndexEntryRow, utcnow
