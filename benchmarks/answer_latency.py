@@ -1,5 +1,5 @@
 """Latency of /v1/search and /v1/answer (extractive) per stage, and requests per second at a few concurrencies,
-through the real HTTP server on loopback, on one or more index sizes measured side by side in one run (with each
+through the real HTTP server on loopback (its clients in a process of their own), on one or more index sizes measured side by side in one run (with each
 size's p99 as a ratio to the smallest's).
 
 The index holds the real SciFact corpus (ingested through the pipeline; embeddings are cached, so reruns are quick)
@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import resource
 import shutil
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -152,16 +153,24 @@ def measure_index(runtime: Root, questions: list[str], requests: int, concurrenc
         time.sleep(0.1)
     base = f"http://127.0.0.1:{port}"
     result = {"search": [], "answer": []}
+    # The clients run in a process of their own, as real clients do: threads of the server's process would hold its
+    # GIL between requests, and searches at several at once are GIL-bound (Qdrant Edge holds it while it searches).
+    clients = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+
+    def load(route: str, bodies: list[dict], concurrency: int) -> dict:
+        return clients.submit(measure, base, route, bodies, concurrency).result()
+
     try:
-        measure(base, "/v1/search", [{"query": q} for q in questions[:10]], 1)  # warm up (loads the models)
-        measure(base, "/v1/answer", [{"question": q} for q in questions[:3]], 1)
+        load("/v1/search", [{"query": q} for q in questions[:10]], 1)  # warm up (loads the models)
+        load("/v1/answer", [{"question": q} for q in questions[:3]], 1)
         for concurrency in concurrencies:
             bodies = [questions[i % len(questions)] for i in range(requests)]
             if not answers_only:
-                result["search"].append(measure(base, "/v1/search", [{"query": q, "top_k": 10} for q in bodies], concurrency))
-            result["answer"].append(measure(base, "/v1/answer", [{"question": q} for q in bodies[: max(20, requests // 4)]], concurrency))
+                result["search"].append(load("/v1/search", [{"query": q, "top_k": 10} for q in bodies], concurrency))
+            result["answer"].append(load("/v1/answer", [{"question": q} for q in bodies[: max(20, requests // 4)]], concurrency))
             print(json.dumps({"search": result["search"][-1] if result["search"] else None, "answer": result["answer"][-1]}), flush=True)
     finally:
+        clients.shutdown()
         server.should_exit = True
         thread.join(10)
     # The process serves the API and holds the index: its memory is the API's at this index size.
