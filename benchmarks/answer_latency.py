@@ -1,6 +1,6 @@
 """Latency of /v1/search and /v1/answer (extractive) per stage, and requests per second at a few concurrencies,
-through the real HTTP server on loopback (its clients in a process of their own), on one or more index sizes measured side by side in one run (with each
-size's p99 as a ratio to the smallest's).
+through the real HTTP server on loopback (its clients in a process of their own), on one or more index sizes
+measured side by side in one run (with each size's p99 as a ratio to the smallest's).
 
 The index holds the real SciFact corpus (ingested through the pipeline; embeddings are cached, so reruns are quick)
 plus filler chunks up to --chunks: real SciFact sentences shuffled into new passages, with their own BM25 vectors
