@@ -16,9 +16,12 @@ from core.sparse import Bm25Encoder
 from core.tracing import GEN_AI_DATA_SOURCE, GEN_AI_MODEL, GEN_AI_OPERATION, stage
 from core.types import Outline
 from core.vectorstore import DocumentFilter, Fusion, SearchFilter, SearchMode, VectorStore
-from ingest.chunking import check_strategy
+from ingest.chunking import PARENT_STRATEGIES, check_strategy
 from ingest.pipeline import check_name, store_name
 from retrieval.rerank import Reranker, sigmoid
+
+
+TIE_ROOM = 4  # hits fetched beyond those returned (fused scores tie in pairs: RRF's ranks (1, 2) and (2, 1))
 
 
 @dataclass
@@ -111,10 +114,13 @@ class SearchService:
 
         flt = SearchFilter(q.tenant, q.where)
         wanted = max(top_k, depth) if rerank else top_k
+        # Chunks that stand for a parent span collapse, so more are asked for; other chunks are distinct spans, and
+        # a few beyond `wanted` keep score ties at the cut ordered by chunk id (every payload fetched costs).
+        fetch = wanted * 3 if strategy in PARENT_STRATEGIES else wanted + TIE_ROOM
         with stage(self.tracer, timings, "retrieve", f"retrieval {q.collection}",
                    **{GEN_AI_OPERATION: "retrieval", GEN_AI_DATA_SOURCE: q.collection, "cairn.mode": q.mode.value}) as span:
             found = self.store.search(
-                store_name(self.settings.qdrant.prefix, q.collection, strategy), flt=flt, limit=wanted * 3, mode=q.mode,
+                store_name(self.settings.qdrant.prefix, q.collection, strategy), flt=flt, limit=fetch, mode=q.mode,
                 dense=dense, sparse=sparse if sparse and sparse[0] else None, fusion=Fusion(self.settings.retrieval.fusion),
                 rrf_scores=q.rrf_scores,
             )

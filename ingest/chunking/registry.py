@@ -29,6 +29,9 @@ def _semantic(size: int, overlap: int, embedder: Embedder | None = None) -> Chun
 
 STRATEGIES.register("semantic", _semantic)
 
+# Strategies whose chunks stand for a larger parent span: several chunks found can collapse into one passage.
+PARENT_STRATEGIES = frozenset({"hierarchical"})
+
 
 class UnknownStrategy(ValueError):
     pass

@@ -7,7 +7,7 @@ import pytest
 from core.types import ChunkPayload, ScoredChunk
 from core.vectorstore import DocumentFilter, SearchMode
 from ingest.pipeline import IngestTarget
-from retrieval.search import Query, _distinct_spans
+from retrieval.search import TIE_ROOM, Query, SearchService, _distinct_spans
 from tests.conftest import SHARED_DATA
 
 SPEECH = SHARED_DATA / "chunking" / "corpora" / "state_of_the_union.md"
@@ -47,6 +47,29 @@ def test_hierarchical_search_returns_parent_spans(runtime):
     runtime.ingest.ingest(SPEECH, display=SPEECH.name, source=str(SPEECH), target=target)
     hits = runtime.search.search("credit card late fees", tenant="acme", collection="speeches", strategy="hierarchical", top_k=2)
     assert hits and all(h.end - h.start > 1000 for h in hits)  # parents (4x the leaf size), not leaves
+
+
+def test_each_search_fetches_only_a_few_chunks_beyond_those_it_returns_unless_chunks_collapse_into_parents(runtime):
+    """Every chunk fetched carries its payload out of the store: a flat strategy asks for the hits it returns and a
+    few for ties, the hierarchical strategy three times as many (several leaves collapse into one parent)."""
+    for strategy in ("sentence", "hierarchical"):
+        runtime.ingest.ingest(SPEECH, display=SPEECH.name, source=str(SPEECH), target=IngestTarget("acme", "speeches", strategy))
+    asked: list[int] = []
+
+    class RecordingStore:  # the real store, with the limit of each search written down
+        def __getattr__(self, name):
+            return getattr(runtime.store, name)
+
+        def search(self, name, **options):
+            asked.append(options["limit"])
+            return runtime.store.search(name, **options)
+
+    service = SearchService(runtime.settings, RecordingStore(), runtime.embedder)
+    flat = service.search("credit card late fees", tenant="acme", collection="speeches", strategy="sentence", top_k=5)
+    parents = service.search("credit card late fees", tenant="acme", collection="speeches", strategy="hierarchical", top_k=5)
+    assert asked == [5 + TIE_ROOM, 15]
+    assert len(flat) == 5 and len(parents) == 5
+    assert len({(h.start, h.end) for h in parents}) == 5  # five distinct parents out of the leaves found
 
 
 def test_bad_queries_are_clear_errors(runtime):
