@@ -76,8 +76,9 @@ class EdgeVectorStore:
                 "running?). Stop it, or send the work to its API."
             ) from exc
         self._shards: dict[str, qe.EdgeShard] = {}
-        # Reads share the lock and run side by side (the engine releases the GIL while it searches); a write holds it
-        # alone, which makes a document swap atomic for every reader. Opening, creating and closing a shard are writes.
+        # Reads share the lock; a write holds it alone, which makes a document swap atomic for every reader. Opening,
+        # creating and closing a shard are writes. (Reads still run one at a time: qdrant-edge-py 0.9 holds the GIL
+        # while it searches, so a process serves at most one search per Qdrant query time; measured 2026-12-07.)
         self._lock = ReaderWriterLock()
 
     def _path(self, name: str) -> Path:
