@@ -118,8 +118,8 @@ class DocumentCatalog:
             return list(s.scalars(select(CollectionRow).where(CollectionRow.tenant == tenant)))
 
     def plan(
-        self, document_id: str, strategy: str, content_hash: str, accepted_at: datetime | None = None,
-        index_format: int = 1,
+        self, document_id: str, strategy: str, content_hash: str, accepted_at: datetime | None = None, *,
+        index_format: int,
     ) -> DocumentVersion:
         """The version a file of this content gets. With `accepted_at` (when its upload was accepted), a deletion of
         the document since then is reported (`deleted_at`), in the same round trip. The same content indexed in a
@@ -160,7 +160,7 @@ class DocumentCatalog:
         stored_path: str | None = None,
         tags: tuple[str, ...] = (),
         accepted_at: datetime | None = None,
-        index_format: int = 1,
+        index_format: int,
     ) -> bool:
         """Records the document and its index entry, and the version when it is new; True if the version is new
         (and so keeps `stored_path`). With `accepted_at`, raises DeletedAfterUpload if the document was deleted

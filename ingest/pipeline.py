@@ -207,7 +207,7 @@ class IngestService:
         target: IngestTarget, labels: DocumentLabels, on_stage: StageCallback, replace: bool,
         accepted_at: datetime | None,
     ) -> IngestOutcome:
-        plan = self.catalog.plan(document_id, target.strategy, content_hash, accepted_at, INDEX_FORMAT)
+        plan = self.catalog.plan(document_id, target.strategy, content_hash, accepted_at, index_format=INDEX_FORMAT)
         if plan.deleted_at:
             return self._deleted_after_upload(display, document_id, plan.deleted_at)
         if plan.unchanged and self.store.count(name, document_id) > 0:

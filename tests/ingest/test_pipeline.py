@@ -108,7 +108,8 @@ def test_a_version_and_a_tombstone_written_from_two_processes_exclude_each_other
     worker, api = DocumentCatalog(worker_db), DocumentCatalog(api_db)
     parsed = ParsedDocument(text="one sentence.", elements=[], title="t", mime_type="text/plain")
     version = dict(document_id="doc-1", tenant="acme", collection="c", strategy="sentence", source="a.txt",
-                   filename="a.txt", size_bytes=13, content_hash="h1", version=1, parsed=parsed, chunks=1)
+                   filename="a.txt", size_bytes=13, content_hash="h1", version=1, parsed=parsed, chunks=1,
+                   index_format=1)
     tombstone = dict(document_id="doc-1", tenant="acme", collection="c", store_names=[], stored_paths=[], texts=[])
     try:
         accepted = utcnow()
