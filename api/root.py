@@ -239,7 +239,8 @@ class Root:
         writer = WRITERS.build(self.settings.answer.generator, self.settings.llm, self.reranker, self.breakers["llm"])
         return AnswerService(
             self.settings, self.search, ExtractiveGenerator(self.reranker, self.settings.answer.max_sentences,
-                                                     max_scored=self.settings.answer.scored_sentences),
+                                                     max_scored=self.settings.answer.scored_sentences,
+                                                     min_share=self.settings.answer.scored_share),
             self.catalog, self.answer_log, writer, metrics=self.metrics, cache=self.answer_cache, tracer=self.tracer,
             calibration=self.calibration, conversations=self.conversations,
         )

@@ -120,9 +120,9 @@ def measure(base: str, route: str, bodies: list[dict], concurrency: int) -> dict
     }
 
 
-def open_index(data: BeirData, base_dir: Path, data_dir: Path, chunks: int, scored: int | None = None) -> tuple[Root, int, float]:
-    """A runtime on `chunks` chunks: SciFact (ingested once into `base_dir`, then copied) plus filler; `scored`
-    sentences per extractive answer (None: the settings' default)."""
+def open_index(data: BeirData, base_dir: Path, data_dir: Path, chunks: int, answer: dict | None = None) -> tuple[Root, int, float]:
+    """A runtime on `chunks` chunks: SciFact (ingested once into `base_dir`, then copied) plus filler, its answers
+    read with these answer settings (e.g. {"scored_sentences": 8}; none: the settings' defaults)."""
     started = time.perf_counter()
     if not data_dir.exists():
         if not (base_dir / "done").exists():
@@ -131,17 +131,28 @@ def open_index(data: BeirData, base_dir: Path, data_dir: Path, chunks: int, scor
             base.close()
             (base_dir / "done").touch()
         shutil.copytree(base_dir, data_dir)
-    runtime = Root(bench_settings(data_dir, scored))
+    runtime = Root(bench_settings(data_dir, answer))
     runtime.open_ingestion()
     count = add_filler(runtime, chunks)
     return runtime, count, time.perf_counter() - started
 
 
-def bench_settings(data_dir: Path, scored: int | None = None) -> Settings:
+def bench_settings(data_dir: Path, answer: dict | None = None) -> Settings:
     # The answer cache is off: the same questions are asked at each concurrency, and this measures the pipeline.
-    answer = {"scored_sentences": scored} if scored else {}
-    return Settings(data_dir=data_dir, collection=COLLECTION, tenant=EVAL_TENANT, cache={"enabled": False}, answer=answer,
-                    _env_file=None)
+    return Settings(data_dir=data_dir, collection=COLLECTION, tenant=EVAL_TENANT, cache={"enabled": False},
+                    answer=answer or {}, _env_file=None)
+
+
+def parse_variants(spec: str, scored: str) -> list[dict]:
+    """Answer settings to measure side by side: "scored_share=0.4;scored_share=0" (a `;` between variants, a `,`
+    between the settings of one), or the older --scored-sentences list "10,8"."""
+    if scored:
+        return [{"scored_sentences": int(v)} for v in scored.split(",") if v]
+    variants = []
+    for variant in (v for v in spec.split(";") if v.strip()):
+        pairs = (item.split("=", 1) for item in variant.split(",") if item.strip())
+        variants.append({key.strip(): json.loads(value) for key, value in pairs})
+    return variants or [{}]
 
 
 def measure_index(runtime: Root, questions: list[str], requests: int, concurrencies: list[int], answers_only: bool = False) -> dict:
@@ -233,30 +244,32 @@ def main() -> None:
     parser.add_argument("--chunks", default="50000", help="index sizes, comma-separated: each measured in turn, side by side")
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--concurrency", default="1,2,4")
+    parser.add_argument("--variants", default="",
+                        help="answer settings measured side by side in the same run, `;` between variants, e.g. "
+                             "'scored_share=0.4;scored_share=0' (the first is the main run; default: the defaults)")
     parser.add_argument("--scored-sentences", default="",
-                        help="answers measured once per value in the same run, side by side (e.g. 10,20: the default "
-                             "shortlist and a longer one); the first value is the main run")
+                        help="shorthand for --variants over scored_sentences, e.g. 10,20")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "answer_latency.json")
     args = parser.parse_args()
-    variants = [int(v) for v in args.scored_sentences.split(",") if v] or [None]
+    variants = parse_variants(args.variants, args.scored_sentences)
 
     data = load(args.data, "test")
     questions = [data.queries[q] for q in sorted(data.queries)]
     concurrencies = [int(c) for c in args.concurrency.split(",")]
     runs = []
     for size in (int(n) for n in args.chunks.split(",")):
-        for number, scored in enumerate(variants):
-            runtime, chunks, seconds = open_index(data, args.data_dir / "base", args.data_dir / str(size), size, scored)
-            print(f"index ready: {chunks} chunks ({seconds:.0f} s), scored sentences {scored or 'default'}", flush=True)
+        for number, variant in enumerate(variants):
+            runtime, chunks, seconds = open_index(data, args.data_dir / "base", args.data_dir / str(size), size, variant)
+            print(f"index ready: {chunks} chunks ({seconds:.0f} s), answers with {variant or 'the defaults'}", flush=True)
             try:
                 measured = measure_index(runtime, questions, args.requests, concurrencies, answers_only=number > 0)
-                scored = runtime.settings.answer.scored_sentences
+                shortlist = {k: getattr(runtime.settings.answer, k) for k in ("scored_sentences", "scored_share")}
             finally:
                 runtime.close()
             if number == 0:
-                runs.append({"chunks": chunks, "index_seconds": round(seconds), "scored_sentences": scored, **measured})
-            else:  # the same index, answers only, read with another shortlist
-                runs[-1].setdefault("answer_variants", []).append({"scored_sentences": scored, "answer": measured["answer"]})
+                runs.append({"chunks": chunks, "index_seconds": round(seconds), **shortlist, "settings": variant, **measured})
+            else:  # the same index, answers only, read with other answer settings
+                runs[-1].setdefault("answer_variants", []).append({**shortlist, "settings": variant, "answer": measured["answer"]})
     result = {"benchmark": "answer_latency", "targets": target_rows(runs), "runs": runs,
               "growth_vs_smallest": growth(runs),
               "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), "machine": machine()}
@@ -266,7 +279,8 @@ def main() -> None:
     for run in runs:  # answers side by side, one line per shortlist length and concurrency
         for variant in [run] + run.get("answer_variants", []):
             for row in variant["answer"]:
-                print(f"{run['chunks']} chunks, {variant['scored_sentences']} sentences scored, concurrency "
+                print(f"{run['chunks']} chunks, {variant['scored_sentences']} sentences scored (share "
+                      f"{variant.get('scored_share')}), concurrency "
                       f"{row['concurrency']}: {row['rps']} answers/s, p50 {row['p50_ms']} ms, p99 {row['p99_ms']} ms")
     if result["targets"]:
         print_targets(result["targets"])

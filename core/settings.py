@@ -130,6 +130,10 @@ class AnswerSettings(BaseModel):
     # Sentences of those passages the cross-encoder scores per answer, those holding the most of the question's
     # (BM25-weighted) words: the cross-encoder is almost all of an answer's CPU (README, Measured).
     scored_sentences: int = Field(default=10, ge=1, le=100)
+    # ...and of those only the ones holding at least this share of what the best-holding one holds (of the question
+    # or of one of its parts; 3 are always scored): a sentence with far fewer of the question's words seldom answers
+    # best, and skipping it saves its model call. 0 scores all `scored_sentences`.
+    scored_share: float = Field(default=0.3, ge=0.0, le=1.0)
     # The confidence is a calibrated model of the evidence's signals (retrieval.calibration; `cairn calibrate`),
     # whose threshold then replaces min_confidence. False: the cross-encoder's probability, cut at min_confidence.
     calibrate: bool = True

@@ -199,6 +199,7 @@ RANK_PENALTY = 0.5  # logits a sentence loses per passage rank below the first (
 # tells a second answer from a worse one; whether to answer at all is the calibrated confidence's call.
 NEARLY_AS_GOOD = 2.0
 TIMELY_KEPT = 3  # sentences speaking of the asked time kept for scoring beyond the shortlist
+SHORTLIST_FLOOR = 3  # sentences scored whatever share of the question they hold (when there are that many)
 
 
 def read_text(passages: list[SearchHit]) -> str:
@@ -211,13 +212,16 @@ class ExtractiveGenerator:
 
     name = "extractive"
 
-    def __init__(self, reranker: Reranker, max_sentences: int = 4, min_chars: int = 25, max_scored: int = 10, sparse=None):
+    def __init__(self, reranker: Reranker, max_sentences: int = 4, min_chars: int = 25, max_scored: int = 10,
+                 sparse=None, min_share: float = 0.3):
         self.reranker = reranker
         self.max_sentences = max_sentences
         self.min_chars = min_chars
         # The cross-encoder costs ~12 ms per short sentence here: it scores the sentences that hold the most
-        # (BM25-weighted) words of the question.
+        # (BM25-weighted) words of the question, at most `max_scored` of them, and of those only the ones holding at
+        # least `min_share` of what the best-holding sentence holds (of the question, or of one of its parts).
         self.max_scored = max_scored
+        self.min_share = min_share
         self.sparse = sparse or Bm25Encoder()
 
     def generate(self, question: str, passages: list[SearchHit], instructions: str | None = None) -> Draft:
@@ -246,7 +250,8 @@ class ExtractiveGenerator:
         # A sentence that asks something answers nothing (a chat log's user turn restating the question, a speech's
         # rhetorical question): it is read only as another sentence's lead-in, unless the passages hold nothing else.
         statements = [c for c, asks in zip(candidates, asking, strict=True) if not asks]
-        candidates = self._shortlist(question, asked_time, passages, statements or candidates)
+        parts = question_parts(question)
+        candidates = self._shortlist(question, parts, asked_time, passages, statements or candidates)
         if not candidates:
             return Draft("", [], 0.0, self.name)
         texts = [_with_context(passages[r], s, e) for r, s, e in candidates]
@@ -264,7 +269,6 @@ class ExtractiveGenerator:
         unscored = {i for i in chosen if i != ranked[0] and logits[i] <= 0}
         # A question of several parts: the best sentence for each part too, or a plain word that a part is not covered.
         uncovered, covered = [], []  # covered: (part, its logits) for the parts some sentence answers
-        parts = question_parts(question)
         if len(parts) > 1:
             # Judged without the source frame ("how did he address X" is read as "how X"), named as the user put it.
             asked_parts = question_parts(as_asked)
@@ -339,24 +343,34 @@ class ExtractiveGenerator:
             "question_best_logit": round(float(logits[top]), 4) if asked else 0.0,
         }
 
-    def _shortlist(self, question: str, asked_time: set[str], passages: list[SearchHit], candidates: list[tuple[int, int, int]]):
-        """The `max_scored` candidates holding the most of the question: the summed BM25 weight of the distinct
-        question terms each contains (a term repeated in a long sentence counts once), plus the best few that speak
-        of the time the question asks about."""
-        if len(candidates) <= self.max_scored:
+    def _shortlist(self, question: str, parts: list[str], asked_time: set[str], passages: list[SearchHit],
+                   candidates: list[tuple[int, int, int]]):
+        """The candidates worth the cross-encoder's time: the `max_scored` holding the most of the question (the
+        summed BM25 weight of the distinct question terms each contains: a term repeated in a long sentence counts
+        once), plus the best few that speak of the time the question asks about; of those, the ones that hold at
+        least `min_share` of what the best-holding one holds, of the whole question or of one of its parts (a
+        sentence with a third of the words the best one has seldom beats it; `SHORTLIST_FLOOR` are always kept)."""
+        if not candidates:
             return candidates
-        indices, values = self.sparse.encode_query(question)
-        weight = dict(zip(indices, values, strict=True))
+        terms = [set(self.sparse.encode_document(passages[rank].text[start:end])[0]) for rank, start, end in candidates]
 
-        def held(candidate: tuple[int, int, int]) -> float:
-            rank, start, end = candidate
-            found, _ = self.sparse.encode_document(passages[rank].text[start:end])
-            return sum(weight.get(i, 0.0) for i in set(found))
+        def holding(text: str) -> list[float]:
+            indices, values = self.sparse.encode_query(text)
+            weight = dict(zip(indices, values, strict=True))
+            return [sum(weight.get(t, 0.0) for t in found) for found in terms]
 
-        kept: set[tuple[int, int, int]] = set()
-        if asked_time:  # a question about a time keeps the sentences that speak of it in the running
-            timely = [c for c in candidates if asked_time & time_of(passages[c[0]].text[c[1]:c[2]])]
-            kept |= set(sorted(timely, key=held, reverse=True)[:TIMELY_KEPT])
-        ranked = sorted(candidates, key=held, reverse=True)  # stable: equal ones keep passage order
-        kept |= set(ranked[: max(self.max_scored - len(kept), 1)])
-        return [c for c in candidates if c in kept]
+        held = holding(question)
+        everyone = range(len(candidates))
+        timely = {i for i in everyone if asked_time and asked_time & time_of(passages[candidates[i][0]].text[candidates[i][1]:candidates[i][2]])}
+        kept: set[int] = set(everyone)
+        if len(candidates) > self.max_scored:
+            kept = set(sorted(timely, key=lambda i: held[i], reverse=True)[:TIMELY_KEPT])
+            ranked = sorted(everyone, key=lambda i: held[i], reverse=True)  # stable: equal ones keep passage order
+            kept |= set(ranked[: max(self.max_scored - len(kept), 1)])
+        readings = [held] + ([holding(part) for part in parts] if len(parts) > 1 and self.min_share > 0 else [])
+        tops = [max(h[i] for i in kept) for h in readings]
+        if self.min_share > 0 and tops[0] > 0:  # (when no sentence holds a word of the question, none is cut)
+            floor = set(sorted(sorted(kept), key=lambda i: held[i], reverse=True)[:SHORTLIST_FLOOR])
+            kept = {i for i in kept if i in floor or i in timely
+                    or any(top > 0 and h[i] >= self.min_share * top for h, top in zip(readings, tops, strict=True))}
+        return [c for i, c in enumerate(candidates) if i in kept]

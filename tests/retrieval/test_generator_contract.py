@@ -115,6 +115,48 @@ class TestExtractiveGenerator(GeneratorContract):
         assert scored[0] == [answers]
 
 
+def scored_by(generator_of, question: str, text: str) -> list[str]:
+    """The sentences the cross-encoder reads when `question` is answered from `text` (one passage, long sentences):
+    its first call; the calls after it read the best sentence in context and each part of the question."""
+    batches = []
+
+    class Recording:
+        model_id = "recording"
+
+        def score(self, query, texts):
+            batches.append(list(texts))
+            return np.ones(len(texts), dtype=np.float32)
+
+    hit = SearchHit("c1", "d1", text, 1.0, "harbour.md", None, None, 0, len(text))
+    generator_of(Recording()).generate(question, [hit])
+    return batches[0]
+
+
+def test_sentences_holding_far_less_of_the_question_than_the_best_are_not_scored():
+    """Of the shortlist, a sentence holding under `min_share` of the question words the best-holding sentence holds
+    is not read by the cross-encoder (its call is saved), except the 3 holding the most; a sentence holding a part
+    of a two-part question is read although it holds little of the whole; a question none of whose words the
+    sentences hold has them all read (nothing tells them apart)."""
+    question = "When did the harbour ferries return to the northern island after the storm?"
+    best = "The harbour ferries returned to the northern island in June, after the storm had passed over the coast."
+    few = ["The island has a small harbour where fishing boats and visiting yachts are moored all year long.",
+           "A storm came in March, the ferries stopped, and everyone stayed at home for two long weeks.",
+           "Ferries are slow boats here, and the crossing takes most of an afternoon in good weather.",
+           "The northern road stayed open the whole winter, although snow fell on it more than once.",
+           "June was warm and dry, and the fields along the coast turned yellow before the month ended.",
+           "Tickets cost more than two singles, which the tourist office explains to nobody at all."]
+    text = " ".join([best, *few])
+    scored = scored_by(lambda r: ExtractiveGenerator(r, min_share=0.4, min_chars=5), question, text)
+    assert scored == [best, *few[:2]]  # the floor: the best and the first two holding two of its words
+    everything = scored_by(lambda r: ExtractiveGenerator(r, min_share=0.0, min_chars=5), question, text)
+    assert len(everything) == 7
+    two_parts = "When did the harbour ferries return to the northern island after the storm, and what do tickets cost?"
+    kept = scored_by(lambda r: ExtractiveGenerator(r, min_share=0.4, min_chars=5), two_parts, text)
+    assert kept == [best, *few[:2], few[-1]]  # 2 of the question's 8 words, but all of its second part
+    unrelated = scored_by(lambda r: ExtractiveGenerator(r, min_share=0.4, min_chars=5), "Who painted the lighthouse?", text)
+    assert len(unrelated) == 7
+
+
 @pytest.mark.slow
 @pytest.mark.integration
 class TestLLMGenerator(GeneratorContract):
