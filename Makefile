@@ -79,7 +79,7 @@ bench-followups: install
 # Answers with the default shortlist (10 sentences scored) and, in the same run, with 8 (more answers per second,
 # slightly lower answer quality; benchmarks/README.md) beside it.
 bench-latency: install
-	$(PY) benchmarks/answer_latency.py --scored-sentences 10,8
+	$(PY) benchmarks/answer_latency.py --variants "default;scored_share=0.5;scored_sentences=8"
 
 # How search and answer latency grow with the index: 10k, 100k and 1M chunks side by side, indexes kept under
 # .cairn/bench (building the 1M one takes most of an hour the first time).

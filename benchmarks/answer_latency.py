@@ -144,13 +144,13 @@ def bench_settings(data_dir: Path, answer: dict | None = None) -> Settings:
 
 
 def parse_variants(spec: str, scored: str) -> list[dict]:
-    """Answer settings to measure side by side: "scored_share=0.4;scored_share=0" (a `;` between variants, a `,`
-    between the settings of one), or the older --scored-sentences list "10,8"."""
+    """Answer settings to measure side by side: "default;scored_share=0.5" (a `;` between variants, a `,` between
+    the settings of one; `default` is the defaults), or the older --scored-sentences list "10,8"."""
     if scored:
         return [{"scored_sentences": int(v)} for v in scored.split(",") if v]
     variants = []
-    for variant in (v for v in spec.split(";") if v.strip()):
-        pairs = (item.split("=", 1) for item in variant.split(",") if item.strip())
+    for variant in (v.strip() for v in spec.split(";") if v.strip()):
+        pairs = (item.split("=", 1) for item in variant.split(",") if item.strip() and variant != "default")
         variants.append({key.strip(): json.loads(value) for key, value in pairs})
     return variants or [{}]
 
@@ -246,7 +246,7 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,2,4")
     parser.add_argument("--variants", default="",
                         help="answer settings measured side by side in the same run, `;` between variants, e.g. "
-                             "'scored_share=0.4;scored_share=0' (the first is the main run; default: the defaults)")
+                             "'default;scored_share=0.5' (the first is the main run; `default`: the defaults)")
     parser.add_argument("--scored-sentences", default="",
                         help="shorthand for --variants over scored_sentences, e.g. 10,20")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "answer_latency.json")
