@@ -349,10 +349,11 @@ class ExtractiveGenerator:
         summed BM25 weight of the distinct question terms each contains: a term repeated in a long sentence counts
         once), plus the best few that speak of the time the question asks about; of those, the ones that hold at
         least `min_share` of what the best-holding one holds, of the whole question or of one of its parts (a
-        sentence with a third of the words the best one has seldom beats it; `SHORTLIST_FLOOR` are always kept)."""
+        sentence holding under a third of what the best one holds seldom beats it; `SHORTLIST_FLOOR` are always kept)."""
         if not candidates:
             return candidates
-        terms = [set(self.sparse.encode_document(passages[rank].text[start:end])[0]) for rank, start, end in candidates]
+        texts = [passages[rank].text[start:end] for rank, start, end in candidates]
+        terms = [set(self.sparse.encode_document(text)[0]) for text in texts]
 
         def holding(text: str) -> list[float]:
             indices, values = self.sparse.encode_query(text)
@@ -361,11 +362,11 @@ class ExtractiveGenerator:
 
         held = holding(question)
         everyone = range(len(candidates))
-        timely = {i for i in everyone if asked_time and asked_time & time_of(passages[candidates[i][0]].text[candidates[i][1]:candidates[i][2]])}
+        timely = [i for i in everyone if asked_time and asked_time & time_of(texts[i])]
         kept: set[int] = set(everyone)
-        if len(candidates) > self.max_scored:
+        if len(candidates) > self.max_scored:  # stable sorts: equal ones keep passage order
             kept = set(sorted(timely, key=lambda i: held[i], reverse=True)[:TIMELY_KEPT])
-            ranked = sorted(everyone, key=lambda i: held[i], reverse=True)  # stable: equal ones keep passage order
+            ranked = sorted(everyone, key=lambda i: held[i], reverse=True)
             kept |= set(ranked[: max(self.max_scored - len(kept), 1)])
         readings = [held] + ([holding(part) for part in parts] if len(parts) > 1 and self.min_share > 0 else [])
         tops = [max(h[i] for i in kept) for h in readings]
