@@ -112,6 +112,9 @@ class WorkerKills:
             **os.environ, "CAIRN_DATA_DIR": str(data_dir), "CAIRN_REDIS_URL": redis_url, "CAIRN_WORKER__QUEUE": self.queue,
             "CAIRN_WORKER__VISIBILITY_TIMEOUT_S": str(visibility_s), "CAIRN_WORKER__CONCURRENCY": str(concurrency),
             "CAIRN_LOG_FORMAT": "console",
+            # Every stage change is written (not at most one per 0.5 s): on a fast machine a document's whole work can
+            # take under two seconds, and a kill aimed at "in the middle of the speech" must be able to see it there.
+            "CAIRN_WORKER__STAGE_WRITE_INTERVAL_S": "0",
         }
         if database_url:
             self.env["CAIRN_DATABASE_URL"] = database_url
