@@ -120,7 +120,8 @@ def measure(base: str, route: str, bodies: list[dict], concurrency: int) -> dict
     }
 
 
-def open_index(data: BeirData, base_dir: Path, data_dir: Path, chunks: int, answer: dict | None = None) -> tuple[Root, int, float]:
+def open_index(data: BeirData, base_dir: Path, data_dir: Path, chunks: int,
+               answer: dict | None = None) -> tuple[Root, int, float]:
     """A runtime on `chunks` chunks: SciFact (ingested once into `base_dir`, then copied) plus filler, its answers
     read with these answer settings (e.g. {"scored_sentences": 8}; none: the settings' defaults)."""
     started = time.perf_counter()
@@ -267,9 +268,11 @@ def main() -> None:
             finally:
                 runtime.close()
             if number == 0:
-                runs.append({"chunks": chunks, "index_seconds": round(seconds), **shortlist, "settings": variant, **measured})
+                runs.append({"chunks": chunks, "index_seconds": round(seconds), **shortlist, "settings": variant,
+                             **measured})
             else:  # the same index, answers only, read with other answer settings
-                runs[-1].setdefault("answer_variants", []).append({**shortlist, "settings": variant, "answer": measured["answer"]})
+                runs[-1].setdefault("answer_variants", []).append(
+                    {**shortlist, "settings": variant, "answer": measured["answer"]})
     result = {"benchmark": "answer_latency", "targets": target_rows(runs), "runs": runs,
               "growth_vs_smallest": growth(runs),
               "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), "machine": machine()}
