@@ -76,8 +76,9 @@ calibrate: install
 bench-followups: install
 	$(PY) benchmarks/followups.py
 
-# Answers with the default shortlist (10 sentences scored) and, in the same run, with 8 (more answers per second,
-# slightly lower answer quality; benchmarks/README.md) beside it.
+# Answers with the defaults and, in the same run, with the two throughput settings beside them (sentences holding
+# under half of the best one's question words not scored; 8 sentences shortlisted instead of 10): more answers per
+# second, slightly lower answer quality (benchmarks/README.md).
 bench-latency: install
 	$(PY) benchmarks/answer_latency.py --variants "default;scored_share=0.5;scored_sentences=8"
 

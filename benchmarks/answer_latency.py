@@ -151,7 +151,7 @@ def parse_variants(spec: str, scored: str) -> list[dict]:
         return [{"scored_sentences": int(v)} for v in scored.split(",") if v]
     variants = []
     for variant in (v.strip() for v in spec.split(";") if v.strip()):
-        pairs = (item.split("=", 1) for item in variant.split(",") if item.strip() and variant != "default")
+        pairs = [] if variant == "default" else (item.split("=", 1) for item in variant.split(",") if item.strip())
         variants.append({key.strip(): json.loads(value) for key, value in pairs})
     return variants or [{}]
 

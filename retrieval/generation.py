@@ -361,17 +361,16 @@ class ExtractiveGenerator:
             return [sum(weight.get(t, 0.0) for t in found) for found in terms]
 
         held = holding(question)
-        everyone = range(len(candidates))
-        timely = [i for i in everyone if asked_time and asked_time & time_of(texts[i])]
-        kept: set[int] = set(everyone)
-        if len(candidates) > self.max_scored:  # stable sorts: equal ones keep passage order
+        timely = [i for i in range(len(candidates)) if asked_time and asked_time & time_of(texts[i])]
+        ranked = sorted(range(len(candidates)), key=lambda i: held[i], reverse=True)  # stable: ties keep passage order
+        kept = set(ranked)
+        if len(candidates) > self.max_scored:
             kept = set(sorted(timely, key=lambda i: held[i], reverse=True)[:TIMELY_KEPT])
-            ranked = sorted(everyone, key=lambda i: held[i], reverse=True)
             kept |= set(ranked[: max(self.max_scored - len(kept), 1)])
-        readings = [held] + ([holding(part) for part in parts] if len(parts) > 1 and self.min_share > 0 else [])
-        tops = [max(h[i] for i in kept) for h in readings]
-        if self.min_share > 0 and tops[0] > 0:  # (when no sentence holds a word of the question, none is cut)
-            floor = set(sorted(sorted(kept), key=lambda i: held[i], reverse=True)[:SHORTLIST_FLOOR])
+        if self.min_share > 0 and held[ranked[0]] > 0:  # (when no sentence holds a word of the question, none is cut)
+            readings = [held] + ([holding(part) for part in parts] if len(parts) > 1 else [])
+            tops = [max(h[i] for i in kept) for h in readings]
+            floor = [i for i in ranked if i in kept][:SHORTLIST_FLOOR]
             kept = {i for i in kept if i in floor or i in timely
                     or any(top > 0 and h[i] >= self.min_share * top for h, top in zip(readings, tops, strict=True))}
         return [c for i, c in enumerate(candidates) if i in kept]
