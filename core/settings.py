@@ -50,6 +50,9 @@ class QdrantSettings(BaseModel):
     api_key: SecretStr | None = None
     timeout_s: float = 10.0
     prefix: str = "cairn"
+    # Embedded profile: the Edge index owned by a child process, so that its searches, which hold the interpreter
+    # lock, do not hold up the API's other threads (core/vectorstore/process.py).
+    index_process: bool = False
 
 
 class EmbedderSettings(BaseModel):

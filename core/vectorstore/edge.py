@@ -149,6 +149,13 @@ class EdgeVectorStore:
     def replace_document(
         self, name: str, document_id: str, version: int, records: list[ChunkRecord], on_staged: Callable[[], None] | None = None
     ) -> None:
+        self.stage_document(name, records)
+        if on_staged is not None:
+            on_staged()
+        self.publish_document(name, document_id, version)
+
+    def stage_document(self, name: str, records: list[ChunkRecord]) -> None:
+        """The first half of `replace_document`: a version's points written staged, invisible to readers."""
         shard = self._require(name)
         points = [
             qe.Point(
@@ -163,8 +170,10 @@ class EdgeVectorStore:
         for start in range(0, len(points), 256):
             with self._lock.write_lock():
                 shard.update(qe.UpdateOperation.upsert_points(points[start : start + 256]))
-        if on_staged is not None:
-            on_staged()
+
+    def publish_document(self, name: str, document_id: str, version: int) -> None:
+        """The second half: the staged version made visible and every other version removed, in one step."""
+        shard = self._require(name)
         with self._lock.write_lock():
             shard.update(qe.UpdateOperation.delete_points_by_filter(other_versions(document_id, version, EDGE)))
             shard.update(qe.UpdateOperation.set_payload_by_filter(one_version(document_id, version, EDGE), {STATE: LIVE}))

@@ -9,7 +9,11 @@ from core.vectorstore.base import VectorStore
 
 
 def _edge(settings: Settings, breaker=None) -> VectorStore:
-    from core.vectorstore.edge import EdgeVectorStore  # start-up cost: only the chosen backend's library is imported
+    if settings.qdrant.index_process:
+        from core.vectorstore.process import ProcessVectorStore  # start-up cost: only the chosen backend is imported
+
+        return ProcessVectorStore(settings.resolved_data_dir / "qdrant")
+    from core.vectorstore.edge import EdgeVectorStore  # start-up cost, as above
 
     return EdgeVectorStore(settings.resolved_data_dir / "qdrant")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -13,8 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from core.types import ChunkPayload, ChunkRecord
-from core.vectorstore import DocumentFilter, Fusion, SearchFilter, SearchMode, StoreLocked, build_vector_store
+from core.vectorstore import DocumentFilter, Fusion, SearchFilter, SearchMode, StoreLocked, StoreUnavailable, build_vector_store
 from core.vectorstore.edge import EdgeVectorStore
+from core.vectorstore.process import ProcessVectorStore
 from core.vectorstore.server import ServerVectorStore
 
 DIM = 4
@@ -217,8 +220,8 @@ class TestEdgeVectorStore(VectorStoreContract):
         second.close()
 
     def test_searches_run_side_by_side_and_wait_for_a_write(self, store):
-        """The engine searches without the GIL: a search must not queue behind another one (four requests at once on
-        a large index would each wait for the others), but it waits while a document is being swapped."""
+        """Searches share the store's read lock (one does not wait for another to let go of it; the engine itself
+        still runs them one at a time, since it holds the GIL), but a search waits while a document is being swapped."""
         store.ensure_collection("c", DIM)
         store.replace_document("c", "d", 1, [record("d", 1, 0, [1, 0, 0, 0], [1])])
 
@@ -272,6 +275,90 @@ class TestEdgeVectorStore(VectorStoreContract):
         finally:
             owner.close()
         assert StoreLocked  # the type users catch
+
+
+class TestProcessVectorStore(VectorStoreContract):
+    """The Edge index owned by a child process (`CAIRN_QDRANT__INDEX_PROCESS`)."""
+
+    @pytest.fixture
+    def store(self, tmp_path):
+        s = ProcessVectorStore(tmp_path / "qdrant")
+        yield s
+        s.close()
+
+    def test_the_settings_pick_it_and_a_second_owner_is_refused_with_the_stores_own_error(self, tmp_path):
+        from core.settings import Settings
+
+        settings = Settings(data_dir=tmp_path / "data", qdrant={"index_process": True}, _env_file=None)
+        store = build_vector_store(settings)
+        try:
+            assert isinstance(store, ProcessVectorStore)
+            with pytest.raises(StoreLocked, match="another process"):
+                EdgeVectorStore(settings.resolved_data_dir / "qdrant")  # the child owns the shard
+            with pytest.raises(StoreLocked, match="another process"):
+                ProcessVectorStore(settings.resolved_data_dir / "qdrant")
+        finally:
+            store.close()
+        EdgeVectorStore(settings.resolved_data_dir / "qdrant").close()  # closed: the shard is free again
+
+    def test_a_dead_index_process_fails_one_call_and_the_next_starts_it_again(self, store):
+        store.ensure_collection("c", DIM)
+        store.replace_document("c", "d1", 1, [record("d1", 1, 0, [1, 0, 0, 0], [1])])
+        child = store._manager._process
+        child.kill()
+        child.join(10)
+        with pytest.raises(StoreUnavailable, match="index process stopped"):
+            store.count("c")  # this thread's connection is cut
+        assert store.count("c", "d1") == 1  # nothing written was lost
+        assert store._manager._process.pid != child.pid
+        store._manager._process.kill()
+        store._manager._process.join(10)
+        with ThreadPoolExecutor(1) as pool, pytest.raises(StoreUnavailable, match="index process stopped"):
+            pool.submit(store.count, "c").result()  # a thread that never called: its connection is refused
+        assert store.count("c", "d1") == 1
+
+    def test_closing_twice_is_harmless_and_a_closed_store_starts_nothing(self, store):
+        store.ensure_collection("c", DIM)
+        store.close()
+        store.close()
+        with pytest.raises(StoreUnavailable, match="closed"):
+            store.count("c")
+
+    def test_a_sigterm_to_the_process_group_leaves_the_index_to_its_parent(self, store):
+        """systemd and terminals signal every process of the group: the parent may still be finishing writes."""
+        store.ensure_collection("c", DIM)
+        os.kill(store._manager._process.pid, signal.SIGTERM)
+        time.sleep(0.5)
+        store.replace_document("c", "d1", 1, [record("d1", 1, 0, [1, 0, 0, 0], [1])])
+        assert store.count("c", "d1") == 1
+
+    def test_the_index_process_ends_with_its_parent_and_frees_the_shard(self, tmp_path):
+        root = tmp_path / "q"
+        owner = textwrap.dedent(
+            f"""
+            import pathlib, sys, time
+            from core.vectorstore.process import ProcessVectorStore
+            if __name__ == "__main__":
+                store = ProcessVectorStore(pathlib.Path({str(root)!r}))
+                store.ensure_collection("c", 4)
+                print("OPEN", flush=True)
+                time.sleep(60)
+            """
+        )
+        script = tmp_path / "owner.py"
+        script.write_text(owner)
+        proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+        try:
+            assert proc.stdout.readline().strip() == "OPEN"
+            with pytest.raises(StoreLocked):
+                EdgeVectorStore(root)
+            proc.kill()  # SIGKILL: no clean-up runs in the parent
+            proc.wait(10)
+            restarted = ProcessVectorStore(root)  # at once, as a supervisor restarting the API would
+            assert restarted.collection_exists("c")
+            restarted.close()
+        finally:
+            proc.kill()
 
 
 class TestServerVectorStore(VectorStoreContract):

@@ -1,0 +1,160 @@
+"""The embedded (Qdrant Edge) index served by a process of its own (`CAIRN_QDRANT__INDEX_PROCESS`).
+
+Qdrant Edge's Python binding holds the interpreter lock while it searches: in the process that owns the shard, every
+other thread (request parsing, the query embedding, other searches) waits for the search in progress. Here a child
+process owns the shard and this process sends it each call over a local socket (multiprocessing's manager), waiting
+with its own interpreter lock released. The child is still the shard's one owner; it exits with this process, and
+if it dies, the call that finds it gone fails as `StoreUnavailable` and the next one starts it again.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from multiprocessing.managers import BaseManager
+from pathlib import Path
+
+from core.types import ChunkRecord, ScoredChunk
+from core.vectorstore.base import Fusion, SearchFilter, SearchMode, StoreLocked, StoreUnavailable
+from core.vectorstore.edge import EdgeVectorStore
+
+PARENT_CHECK_S = 0.5
+
+
+class _Owner:
+    """The child's side: opens the shard. (Opened by a method rather than as the manager's object, so that an error
+    such as `StoreLocked` comes back as itself, not as a traceback.)"""
+
+    def open(self, root: Path) -> EdgeVectorStore:
+        return EdgeVectorStore(root)
+
+
+class _IndexManager(BaseManager):
+    pass
+
+
+_IndexManager.register("Owner", _Owner, method_to_typeid={"open": "EdgeVectorStore"})
+_IndexManager.register("EdgeVectorStore", create_method=False)
+
+
+def _exit_with(parent: int) -> None:
+    """In the child: end when the process that started it is gone (killed, say), so the shard's lock is freed; not
+    on a SIGTERM sent to the whole process group (systemd, a terminal): the parent may still be finishing writes,
+    and it closes the store when it is done. (SIGINT the manager ignores already.)"""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+class ProcessVectorStore:
+    """The `VectorStore` of an Edge index owned by a child process."""
+
+    def __init__(self, root: Path):
+        self._root = root
+        self._restart = threading.Lock()
+        self._closed = False
+        self._manager, self._remote = self._start()
+
+    def _start(self):
+        manager = _IndexManager(ctx=multiprocessing.get_context("spawn"))
+        manager.start(_exit_with, (os.getpid(),))
+        # An owner killed a moment ago lets go of the shard when its index process notices (within PARENT_CHECK_S):
+        # a restart right after is given that long before StoreLocked is raised.
+        deadline = time.monotonic() + 3 * PARENT_CHECK_S
+        try:
+            owner = manager.Owner()
+            while True:
+                try:
+                    return manager, owner.open(self._root)
+                except StoreLocked:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.1)
+        except BaseException:
+            manager.shutdown()
+            raise
+
+    def _call(self, method: str, *args, **kwargs):
+        remote = self._remote
+        try:
+            return getattr(remote, method)(*args, **kwargs)
+        except (EOFError, ConnectionError, FileNotFoundError) as exc:  # its socket closed, refused, or removed
+            self._replace(remote)
+            raise StoreUnavailable(f"the index process stopped during {method}; it has been started again") from exc
+
+    def _replace(self, lost) -> None:
+        with self._restart:
+            if self._closed:
+                raise StoreUnavailable("the index is closed")
+            if self._remote is not lost:  # another thread has started it again already
+                return
+            self._manager.shutdown()
+            self._manager, self._remote = self._start()
+
+    def ensure_collection(self, name: str, dim: int) -> None:
+        self._call("ensure_collection", name, dim)
+
+    def collection_exists(self, name: str) -> bool:
+        return self._call("collection_exists", name)
+
+    def drop_collection(self, name: str) -> None:
+        self._call("drop_collection", name)
+
+    def replace_document(
+        self, name: str, document_id: str, version: int, records: list[ChunkRecord], on_staged: Callable[[], None] | None = None
+    ) -> None:
+        self._call("stage_document", name, records)
+        if on_staged is not None:  # runs here: it records the stage in this process's catalog
+            on_staged()
+        self._call("publish_document", name, document_id, version)
+
+    def delete_document(self, name: str, document_id: str) -> None:
+        self._call("delete_document", name, document_id)
+
+    def count(self, name: str, document_id: str | None = None) -> int:
+        return self._call("count", name, document_id)
+
+    def chunks(self, name: str, document_id: str) -> list[ScoredChunk]:
+        return self._call("chunks", name, document_id)
+
+    def texts_in_use(self, name: str, texts: list[str], exclude_document_id: str) -> set[str]:
+        return self._call("texts_in_use", name, texts, exclude_document_id)
+
+    def search(
+        self,
+        name: str,
+        *,
+        flt: SearchFilter,
+        limit: int,
+        mode: SearchMode,
+        dense: list[float] | None = None,
+        sparse: tuple[list[int], list[float]] | None = None,
+        fusion: Fusion = Fusion.RRF,
+        prefetch_limit: int = 100,
+        rrf_scores: bool = False,
+    ) -> list[ScoredChunk]:
+        return self._call("search", name, flt=flt, limit=limit, mode=mode, dense=dense, sparse=sparse, fusion=fusion,
+                          prefetch_limit=prefetch_limit, rrf_scores=rrf_scores)
+
+    def optimize(self, name: str) -> None:
+        self._call("optimize", name)
+
+    def close(self) -> None:
+        with self._restart:
+            if self._closed:
+                return
+            self._closed = True
+            try:
+                self._remote.close()
+            except (EOFError, ConnectionError, FileNotFoundError):
+                pass  # the child is gone already
+            self._manager.shutdown()
