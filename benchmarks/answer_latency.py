@@ -121,9 +121,9 @@ def measure(base: str, route: str, bodies: list[dict], concurrency: int) -> dict
 
 
 def open_index(data: BeirData, base_dir: Path, data_dir: Path, chunks: int,
-               answer: dict | None = None) -> tuple[Root, int, float]:
-    """A runtime on `chunks` chunks: SciFact (ingested once into `base_dir`, then copied) plus filler, its answers
-    read with these answer settings (e.g. {"scored_sentences": 8}; none: the settings' defaults)."""
+               overrides: dict | None = None) -> tuple[Root, int, float]:
+    """A runtime on `chunks` chunks: SciFact (ingested once into `base_dir`, then copied) plus filler, with these
+    settings changed (by section, e.g. {"answer": {"scored_sentences": 8}}; none: the defaults)."""
     started = time.perf_counter()
     if not data_dir.exists():
         if not (base_dir / "done").exists():
@@ -132,27 +132,32 @@ def open_index(data: BeirData, base_dir: Path, data_dir: Path, chunks: int,
             base.close()
             (base_dir / "done").touch()
         shutil.copytree(base_dir, data_dir)
-    runtime = Root(bench_settings(data_dir, answer))
+    runtime = Root(bench_settings(data_dir, overrides))
     runtime.open_ingestion()
     count = add_filler(runtime, chunks)
     return runtime, count, time.perf_counter() - started
 
 
-def bench_settings(data_dir: Path, answer: dict | None = None) -> Settings:
+def bench_settings(data_dir: Path, overrides: dict | None = None) -> Settings:
     # The answer cache is off: the same questions are asked at each concurrency, and this measures the pipeline.
-    return Settings(data_dir=data_dir, collection=COLLECTION, tenant=EVAL_TENANT, cache={"enabled": False},
-                    answer=answer or {}, _env_file=None)
+    return Settings(data_dir=data_dir, collection=COLLECTION, tenant=EVAL_TENANT, **{"cache": {"enabled": False},
+                    **(overrides or {})}, _env_file=None)
 
 
 def parse_variants(spec: str, scored: str) -> list[dict]:
-    """Answer settings to measure side by side: "default;scored_share=0.5" (a `;` between variants, a `,` between
-    the settings of one; `default` is the defaults), or the older --scored-sentences list "10,8"."""
+    """Settings to measure side by side, by section: "default;scored_share=0.5;qdrant.index_process=true" (a `;`
+    between variants, a `,` between the settings of one; a name without a section is an answer setting; `default`
+    is the defaults), or the older --scored-sentences list "10,8"."""
     if scored:
-        return [{"scored_sentences": int(v)} for v in scored.split(",") if v]
+        return [{"answer": {"scored_sentences": int(v)}} for v in scored.split(",") if v]
     variants = []
     for variant in (v.strip() for v in spec.split(";") if v.strip()):
         pairs = [] if variant == "default" else (item.split("=", 1) for item in variant.split(",") if item.strip())
-        variants.append({key.strip(): json.loads(value) for key, value in pairs})
+        sections: dict[str, dict] = {}
+        for key, value in pairs:
+            section, _, name = key.strip().rpartition(".")
+            sections.setdefault(section or "answer", {})[name] = json.loads(value)
+        variants.append(sections)
     return variants or [{}]
 
 
@@ -261,30 +266,32 @@ def main() -> None:
     for size in (int(n) for n in args.chunks.split(",")):
         for number, variant in enumerate(variants):
             runtime, chunks, seconds = open_index(data, args.data_dir / "base", args.data_dir / str(size), size, variant)
-            print(f"index ready: {chunks} chunks ({seconds:.0f} s), answers with {variant or 'the defaults'}", flush=True)
+            print(f"index ready: {chunks} chunks ({seconds:.0f} s), {variant or 'the default settings'}", flush=True)
             try:
-                measured = measure_index(runtime, questions, args.requests, concurrencies, answers_only=number > 0)
+                # A variant of the answer settings alone is measured on answers; any other (the defaults again, too)
+                # on searches as well.
+                answers_only = number > 0 and bool(variant) and set(variant) <= {"answer"}
+                measured = measure_index(runtime, questions, args.requests, concurrencies, answers_only=answers_only)
                 shortlist = {k: getattr(runtime.settings.answer, k) for k in ("scored_sentences", "scored_share")}
             finally:
                 runtime.close()
             if number == 0:
                 runs.append({"chunks": chunks, "index_seconds": round(seconds), **shortlist, "settings": variant,
                              **measured})
-            else:  # the same index, answers only, read with other answer settings
-                runs[-1].setdefault("answer_variants", []).append(
-                    {**shortlist, "settings": variant, "answer": measured["answer"]})
+            else:  # the same index, read with other settings
+                runs[-1].setdefault("variants", []).append({**shortlist, "settings": variant, **measured})
     result = {"benchmark": "answer_latency", "targets": target_rows(runs), "runs": runs,
               "growth_vs_smallest": growth(runs),
               "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), "machine": machine()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))
     print(json.dumps(result["growth_vs_smallest"], indent=2))
-    for run in runs:  # answers side by side, one line per shortlist length and concurrency
-        for variant in [run] + run.get("answer_variants", []):
-            for row in variant["answer"]:
-                print(f"{run['chunks']} chunks, {variant['scored_sentences']} sentences scored (share "
-                      f"{variant.get('scored_share')}), concurrency "
-                      f"{row['concurrency']}: {row['rps']} answers/s, p50 {row['p50_ms']} ms, p99 {row['p99_ms']} ms")
+    for run in runs:  # the variants side by side, one line per route and concurrency
+        for variant in [run] + run.get("variants", []):
+            for route, unit in (("search", "searches"), ("answer", "answers")):
+                for row in variant.get(route, []):
+                    print(f"{run['chunks']} chunks, {variant['settings'] or 'defaults'}, {route} at "
+                          f"{row['concurrency']}: {row['rps']} {unit}/s, p50 {row['p50_ms']} ms, p99 {row['p99_ms']} ms")
     if result["targets"]:
         print_targets(result["targets"])
 
