@@ -183,7 +183,8 @@ def held(marker: Path, point: str, seen: int) -> bool:
 def check(settings: Settings, producer: Root, deleted: set[str]) -> dict:
     """The catalog, the index, the jobs and the upload folder agree; nothing deleted is left anywhere. Opens the
     index: every process that owns it must have exited."""
-    store = build_vector_store(settings)
+    # Opened in this process (not by an index process of its own): all_points reads the engine itself.
+    store = build_vector_store(settings.model_copy(update={"qdrant": settings.qdrant.model_copy(update={"index_process": False})}))
     try:
         documents = producer.catalog.list(settings.tenant, limit=100_000)
         live, expected = {d.id for d in documents}, 0

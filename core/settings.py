@@ -51,8 +51,8 @@ class QdrantSettings(BaseModel):
     timeout_s: float = 10.0
     prefix: str = "cairn"
     # Embedded profile: the Edge index owned by a child process, so that its searches, which hold the interpreter
-    # lock, do not hold up the API's other threads (core/vectorstore/process.py).
-    index_process: bool = False
+    # lock, do not hold up this process's other threads (core/vectorstore/process.py). False: in this process.
+    index_process: bool = True
 
 
 class EmbedderSettings(BaseModel):
