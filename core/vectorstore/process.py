@@ -19,7 +19,7 @@ from multiprocessing.managers import BaseManager
 from pathlib import Path
 
 from core.types import ChunkRecord, ScoredChunk
-from core.vectorstore.base import Fusion, SearchFilter, SearchMode, StoreLocked, StoreUnavailable
+from core.vectorstore.base import StoreLocked, StoreUnavailable
 from core.vectorstore.edge import EdgeVectorStore
 
 PARENT_CHECK_S = 0.5
@@ -129,21 +129,9 @@ class ProcessVectorStore:
     def texts_in_use(self, name: str, texts: list[str], exclude_document_id: str) -> set[str]:
         return self._call("texts_in_use", name, texts, exclude_document_id)
 
-    def search(
-        self,
-        name: str,
-        *,
-        flt: SearchFilter,
-        limit: int,
-        mode: SearchMode,
-        dense: list[float] | None = None,
-        sparse: tuple[list[int], list[float]] | None = None,
-        fusion: Fusion = Fusion.RRF,
-        prefetch_limit: int = 100,
-        rrf_scores: bool = False,
-    ) -> list[ScoredChunk]:
-        return self._call("search", name, flt=flt, limit=limit, mode=mode, dense=dense, sparse=sparse, fusion=fusion,
-                          prefetch_limit=prefetch_limit, rrf_scores=rrf_scores)
+    def search(self, name: str, **query) -> list[ScoredChunk]:
+        # The query's parameters and their defaults are the Edge store's own (VectorStore.search).
+        return self._call("search", name, **query)
 
     def optimize(self, name: str) -> None:
         self._call("optimize", name)
