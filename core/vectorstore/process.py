@@ -98,7 +98,10 @@ class ProcessVectorStore:
             if self._remote is not lost:  # another thread has started it again already
                 return
             self._manager.shutdown()
-            self._manager, self._remote = self._start()
+            try:
+                self._manager, self._remote = self._start()
+            except Exception as exc:  # the next call tries again
+                raise StoreUnavailable(f"the index process could not be started again: {exc}") from exc
 
     def ensure_collection(self, name: str, dim: int) -> None:
         self._call("ensure_collection", name, dim)
@@ -113,7 +116,7 @@ class ProcessVectorStore:
         self, name: str, document_id: str, version: int, records: list[ChunkRecord], on_staged: Callable[[], None] | None = None
     ) -> None:
         self._call("stage_document", name, records)
-        if on_staged is not None:  # runs here: it records the stage in this process's catalog
+        if on_staged is not None:  # runs here, in the caller's process (the pipeline's failpoint, say)
             on_staged()
         self._call("publish_document", name, document_id, version)
 

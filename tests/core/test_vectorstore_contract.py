@@ -317,6 +317,24 @@ class TestProcessVectorStore(VectorStoreContract):
             pool.submit(store.count, "c").result()  # a thread that never called: its connection is refused
         assert store.count("c", "d1") == 1
 
+    def test_an_index_process_that_cannot_start_again_fails_calls_as_unavailable_until_it_can(self, tmp_path):
+        store = ProcessVectorStore(tmp_path / "q")
+        try:
+            store.ensure_collection("c", DIM)
+            store._manager._process.kill()
+            store._manager._process.join(10)
+            intruder = EdgeVectorStore(tmp_path / "q")  # takes the shard while no index process holds it
+            with pytest.raises(StoreUnavailable, match="could not be started again"):
+                store.count("c")
+            with pytest.raises(StoreUnavailable, match="could not be started again"):
+                store.count("c")
+            intruder.close()
+            with pytest.raises(StoreUnavailable):
+                store.count("c")  # the failed start's connection: this call starts it
+            assert store.collection_exists("c")
+        finally:
+            store.close()
+
     def test_closing_twice_is_harmless_and_a_closed_store_starts_nothing(self, store):
         store.ensure_collection("c", DIM)
         store.close()
