@@ -9,6 +9,7 @@ if it dies, the call that finds it gone fails as `StoreUnavailable` and the next
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import signal
@@ -23,6 +24,7 @@ from core.vectorstore.base import StoreLocked, StoreUnavailable
 from core.vectorstore.edge import EdgeVectorStore
 
 PARENT_CHECK_S = 0.5
+log = logging.getLogger("cairn.index")
 
 
 class _Owner:
@@ -97,6 +99,7 @@ class ProcessVectorStore:
                 raise StoreUnavailable("the index is closed")
             if self._remote is not lost:  # another thread has started it again already
                 return
+            log.warning("the index process of %s stopped; starting it again", self._root)
             self._manager.shutdown()
             try:
                 self._manager, self._remote = self._start()

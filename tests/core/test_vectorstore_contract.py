@@ -301,7 +301,7 @@ class TestProcessVectorStore(VectorStoreContract):
             store.close()
         EdgeVectorStore(settings.resolved_data_dir / "qdrant").close()  # closed: the shard is free again
 
-    def test_a_dead_index_process_fails_one_call_and_the_next_starts_it_again(self, store):
+    def test_a_dead_index_process_fails_one_call_and_the_next_starts_it_again(self, store, caplog):
         store.ensure_collection("c", DIM)
         store.replace_document("c", "d1", 1, [record("d1", 1, 0, [1, 0, 0, 0], [1])])
         child = store._manager._process
@@ -309,6 +309,7 @@ class TestProcessVectorStore(VectorStoreContract):
         child.join(10)
         with pytest.raises(StoreUnavailable, match="index process stopped"):
             store.count("c")  # this thread's connection is cut
+        assert "index process" in caplog.text and "starting it again" in caplog.text  # operators see it in the log
         assert store.count("c", "d1") == 1  # nothing written was lost
         assert store._manager._process.pid != child.pid
         store._manager._process.kill()
