@@ -2,17 +2,20 @@
 
 Qdrant Edge's Python binding holds the interpreter lock while it searches: in the process that owns the shard, every
 other thread (request parsing, the query embedding, other searches) waits for the search in progress. Here a child
-process owns the shard and this process sends it each call over a local socket (multiprocessing's manager), waiting
-with its own interpreter lock released. The child is still the shard's one owner; it exits with this process, and
-if it dies, the call that finds it gone fails as `StoreUnavailable` and the next one starts it again.
+process (`python -m core.vectorstore.process`) owns the shard and this process sends it each call over a local socket
+(a multiprocessing manager's protocol, with a key of its own), waiting with its own interpreter lock released. The
+child is still the shard's one owner; it exits with this process, and if it dies, the call that finds it gone fails
+as `StoreUnavailable` and the next one starts it again.
 """
 
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
+import secrets
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -43,18 +46,25 @@ _IndexManager.register("Owner", _Owner, method_to_typeid={"open": "EdgeVectorSto
 _IndexManager.register("EdgeVectorStore", create_method=False)
 
 
-def _exit_with(parent: int) -> None:
-    """In the child: end when the process that started it is gone (killed, say), so the shard's lock is freed; not
-    on a SIGTERM sent to the whole process group (systemd, a terminal): the parent may still be finishing writes,
-    and it closes the store when it is done. (SIGINT the manager ignores already.)"""
+def serve(parent: int) -> None:
+    """The index process (`python -m core.vectorstore.process PARENT_PID`, the key on stdin): prints the address it
+    listens on, then serves until its parent stops it or is gone. It imports only the store, not the program that
+    started it (multiprocessing's own start methods import that program's main module: the whole CLI, +160 MB)."""
+    authkey = bytes.fromhex(sys.stdin.readline().strip())
+    # Not ended by a SIGINT or SIGTERM sent to the whole process group (a terminal, systemd): the parent may still be
+    # finishing writes, and it ends this process once it has closed the store.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
-    def watch() -> None:
+    def watch() -> None:  # the parent killed: end, so the shard's lock is freed
         while os.getppid() == parent:
             time.sleep(PARENT_CHECK_S)
         os._exit(0)
 
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+    server = _IndexManager(authkey=authkey).get_server()
+    print(server.address, flush=True)
+    server.serve_forever()
 
 
 class ProcessVectorStore:
@@ -64,25 +74,33 @@ class ProcessVectorStore:
         self._root = root
         self._restart = threading.Lock()
         self._closed = False
-        self._manager, self._remote = self._start()
+        self._process, self._remote = self._start()
 
     def _start(self):
-        manager = _IndexManager(ctx=multiprocessing.get_context("spawn"))
-        manager.start(_exit_with, (os.getpid(),))
-        # An owner killed a moment ago lets go of the shard when its index process notices (within PARENT_CHECK_S):
-        # a restart right after is given that long before StoreLocked is raised.
-        deadline = time.monotonic() + 3 * PARENT_CHECK_S
+        authkey = secrets.token_bytes(32)
+        process = subprocess.Popen([sys.executable, "-m", "core.vectorstore.process", str(os.getpid())],
+                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         try:
+            process.stdin.write(authkey.hex() + "\n")
+            process.stdin.close()
+            address = process.stdout.readline().strip()
+            if not address:
+                raise StoreUnavailable(f"the index process did not start (exit code {process.wait(30)})")
+            manager = _IndexManager(address=address, authkey=authkey)
+            manager.connect()
             owner = manager.Owner()
+            # An owner killed a moment ago lets go of the shard when its index process notices (within
+            # PARENT_CHECK_S): a restart right after is given that long before StoreLocked is raised.
+            deadline = time.monotonic() + 3 * PARENT_CHECK_S
             while True:
                 try:
-                    return manager, owner.open(self._root)
+                    return process, owner.open(self._root)
                 except StoreLocked:
                     if time.monotonic() > deadline:
                         raise
                     time.sleep(0.1)
         except BaseException:
-            manager.shutdown()
+            _stop(process)
             raise
 
     def _call(self, method: str, *args, **kwargs):
@@ -100,9 +118,9 @@ class ProcessVectorStore:
             if self._remote is not lost:  # another thread has started it again already
                 return
             log.warning("the index process of %s stopped; starting it again", self._root)
-            self._manager.shutdown()
+            _stop(self._process)
             try:
-                self._manager, self._remote = self._start()
+                self._process, self._remote = self._start()
             except Exception as exc:  # the next call tries again
                 raise StoreUnavailable(f"the index process could not be started again: {exc}") from exc
 
@@ -151,4 +169,15 @@ class ProcessVectorStore:
                 self._remote.close()
             except (EOFError, ConnectionError, FileNotFoundError):
                 pass  # the child is gone already
-            self._manager.shutdown()
+            _stop(self._process)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Ends the index process (SIGKILL: it ignores the others; its store is closed or its parent gone by then)."""
+    process.kill()
+    process.wait(30)
+    process.stdout.close()
+
+
+if __name__ == "__main__":
+    serve(int(sys.argv[1]))

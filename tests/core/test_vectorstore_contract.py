@@ -304,16 +304,16 @@ class TestProcessVectorStore(VectorStoreContract):
     def test_a_dead_index_process_fails_one_call_and_the_next_starts_it_again(self, store, caplog):
         store.ensure_collection("c", DIM)
         store.replace_document("c", "d1", 1, [record("d1", 1, 0, [1, 0, 0, 0], [1])])
-        child = store._manager._process
+        child = store._process
         child.kill()
-        child.join(10)
+        child.wait(10)
         with pytest.raises(StoreUnavailable, match="index process stopped"):
             store.count("c")  # this thread's connection is cut
         assert "index process" in caplog.text and "starting it again" in caplog.text  # operators see it in the log
         assert store.count("c", "d1") == 1  # nothing written was lost
-        assert store._manager._process.pid != child.pid
-        store._manager._process.kill()
-        store._manager._process.join(10)
+        assert store._process.pid != child.pid
+        store._process.kill()
+        store._process.wait(10)
         with ThreadPoolExecutor(1) as pool, pytest.raises(StoreUnavailable, match="index process stopped"):
             pool.submit(store.count, "c").result()  # a thread that never called: its connection is refused
         assert store.count("c", "d1") == 1
@@ -322,8 +322,8 @@ class TestProcessVectorStore(VectorStoreContract):
         store = ProcessVectorStore(tmp_path / "q")
         try:
             store.ensure_collection("c", DIM)
-            store._manager._process.kill()
-            store._manager._process.join(10)
+            store._process.kill()
+            store._process.wait(10)
             intruder = EdgeVectorStore(tmp_path / "q")  # takes the shard while no index process holds it
             with pytest.raises(StoreUnavailable, match="could not be started again"):
                 store.count("c")
@@ -343,10 +343,11 @@ class TestProcessVectorStore(VectorStoreContract):
         with pytest.raises(StoreUnavailable, match="closed"):
             store.count("c")
 
-    def test_a_sigterm_to_the_process_group_leaves_the_index_to_its_parent(self, store):
+    def test_a_signal_to_the_process_group_leaves_the_index_to_its_parent(self, store):
         """systemd and terminals signal every process of the group: the parent may still be finishing writes."""
         store.ensure_collection("c", DIM)
-        os.kill(store._manager._process.pid, signal.SIGTERM)
+        os.kill(store._process.pid, signal.SIGTERM)
+        os.kill(store._process.pid, signal.SIGINT)  # Ctrl+C in a terminal
         time.sleep(0.5)
         store.replace_document("c", "d1", 1, [record("d1", 1, 0, [1, 0, 0, 0], [1])])
         assert store.count("c", "d1") == 1
