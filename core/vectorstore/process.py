@@ -64,6 +64,7 @@ def serve(parent: int) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
     server = _IndexManager(authkey=authkey).get_server()
     print(server.address, flush=True)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # anything printed later goes where the parent logs, not to a pipe
     server.serve_forever()
 
 
@@ -84,6 +85,7 @@ class ProcessVectorStore:
             process.stdin.write(authkey.hex() + "\n")
             process.stdin.close()
             address = process.stdout.readline().strip()
+            process.stdout.close()
             if not address:
                 raise StoreUnavailable(f"the index process did not start (exit code {process.wait(30)})")
             manager = _IndexManager(address=address, authkey=authkey)
