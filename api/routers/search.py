@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from api.deps import CatalogDep, Reader, SearchDep, SettingsDep, known_collection
 from api.errors import ApiError
@@ -13,7 +13,7 @@ router = APIRouter(prefix="/v1", tags=["search"])
 
 
 @router.post("/search", response_model=SearchResponse)
-def search(body: SearchRequest, service: SearchDep, catalog: CatalogDep, settings: SettingsDep, who: Reader) -> SearchResponse:
+def search(body: SearchRequest, service: SearchDep, catalog: CatalogDep, settings: SettingsDep, who: Reader) -> Response:
     collection = known_collection(settings, catalog, who, body.collection)
     try:
         retrieved = service.retrieve(
@@ -24,4 +24,7 @@ def search(body: SearchRequest, service: SearchDep, catalog: CatalogDep, setting
         )
     except ValueError as exc:
         raise ApiError(422, "invalid_request", str(exc)) from None
-    return SearchResponse(results=retrieved.hits, timings_ms=retrieved.timings_ms)
+    # Serialized here, in the route's worker thread: returned as a model, FastAPI would validate it again in another
+    # trip to the thread pool (the response model still documents it).
+    payload = SearchResponse(results=retrieved.hits, timings_ms=retrieved.timings_ms).model_dump_json()
+    return Response(payload, media_type="application/json")
