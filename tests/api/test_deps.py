@@ -5,6 +5,7 @@ event loop."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 from functools import cached_property
 from types import SimpleNamespace
@@ -28,7 +29,7 @@ def _request(root: _Root):
 
 def test_a_part_is_built_in_the_thread_pool_then_handed_out_on_the_event_loop(monkeypatch):
     dependency = deps._part("search").dependency
-    assert asyncio.iscoroutinefunction(dependency)
+    assert inspect.iscoroutinefunction(dependency)
     hops = []
     real = deps.run_in_threadpool
 
