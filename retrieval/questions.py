@@ -67,7 +67,14 @@ def time_of(text: str) -> set[str]:
 # Congress propose?" asked of a speech that speaks of Congress is about Congress, not by it.
 _TITLE = r"(?:President|Senator|Governor|Mayor|Dr\.?|Mr\.?|Mrs\.?|Ms\.?|Professor|Prof\.?|General|Pope|King|Queen|Prince|Princess|Sir|Lord|Lady)"
 _NAME = rf"(?P<name>(?:{_TITLE} )?[A-Z][\w.'-]*(?: [A-Z][\w.'-]*){{0,3}})"  # a capitalised name of one to four words
-_SPEAKER = rf"(?:{_NAME}|he|she|they|the (?:author|authors|speaker|writer|text|article|report|document|passage|speech|study|researchers))"
+# A speaker named by role ("did the president say"): a transcript labels its speakers so ("THE PRESIDENT:", "User:"),
+# which a sentence judged against the question would match on the label rather than on what was said.
+_ROLE = (
+    r"(?i:author|authors|speaker|writer|narrator|host|guest|interviewer|user|assistant|customer|agent|president|"
+    r"vice president|prime minister|minister|secretary|senator|governor|mayor|chancellor|ceo|chair|chairman|chairwoman|"
+    r"spokesperson|spokesman|spokeswoman|researchers)"
+)
+_SPEAKER = rf"(?:{_NAME}|he|she|they|the {_ROLE}|the (?:text|article|report|document|passage|speech|study))"
 _WHOSE = rf"(?:[Hh]is|[Hh]er|[Tt]heir|[Ii]ts|[Tt]he|[Tt]his|[Tt]hat|{_NAME}'s?)"  # "in his speech", "in President Biden's speech"
 _REPORTS = (
     r"(?:say|said|says|mention|mentioned|mentions|propose|proposed|proposes|discuss|discussed|discusses|emphasi[sz]e|emphasi[sz]ed|"

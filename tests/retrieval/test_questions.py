@@ -23,6 +23,9 @@ from retrieval.questions import asked_as_question, content_of, question_parts, t
          "What are the methods of reducing carbon emissions in Reykjavik?"),
         ("What are Dr. Smith's views on remote work?", "What are views on remote work?"),
         ("What does the report say about churn in the second quarter?", "What about churn in the second quarter?"),
+        # a speaker named by role, as transcripts label speakers ("THE PRESIDENT:", "User:")
+        ("What did the president say about the corporate minimum tax?", "What about the corporate minimum tax?"),
+        ("Who did the President say was responsible for the outage?", "Who was responsible for the outage?"),
     ],
 )
 def test_the_words_naming_the_source_are_set_aside(question, content):
@@ -36,6 +39,7 @@ def test_the_words_naming_the_source_are_set_aside(question, content):
         "Input from  mental and physical health care professionals is effective at decreasing homelessness.",  # kept as is
         "What did he say?",  # nothing would be left to judge the evidence by
         "Who said that the Columbus Blue Jackets would trade Rick Nash?",  # who said it is what is asked
+        "What did the president of the club announce?",  # not a speaker's frame: "of the club" names whose president
         "ALDH1 expression is associated with poorer prognosis for breast cancer primary tumors.",
     ],
 )
