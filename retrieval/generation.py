@@ -144,6 +144,16 @@ def _with_context(hit: SearchHit, start: int, end: int) -> str:
     return f"{section}. {sentence}"
 
 
+def _is_table_header(text: str, start: int, end: int) -> bool:
+    """Whether text[start:end] is the first row of a table with rows under it: the names of the columns, which state
+    nothing on their own ("Team | Location | Stanley Cups"), and are read with each row under them instead."""
+    line_start = text.rfind("\n", 0, start) + 1
+    above = text[: line_start - 1].rsplit("\n", 1)[-1] if line_start else ""
+    line_end = text.find("\n", end)
+    below = text[line_end + 1 :].split("\n", 1)[0] if line_end >= 0 else ""
+    return _TABLE_CELL in text[start:end] and _TABLE_CELL not in above and _TABLE_CELL in below
+
+
 def _separate(chosen: list[int], candidates: list[tuple[int, int, int]]) -> list[int]:
     """The chosen candidates (in passage order) whose quotes overlap none kept before them: a short sentence whose
     lead-in holds an earlier chosen sentence was chosen for what that sentence already says, and is left out."""
@@ -234,7 +244,8 @@ class ExtractiveGenerator:
         # Biden mention", "in his address"), which a speech's own sentences never say.
         question = content_of(question, read_text(passages))
         candidates: list[tuple[int, int, int]] = []  # (passage rank, start, end)
-        asking: list[bool] = []  # whether each candidate's own sentence (not its lead-in) is a question
+        # whether each candidate's own sentence (not its lead-in) is a question, or a table's header row
+        asking: list[bool] = []
         seen: set[tuple[str, int, int]] = set()  # overlapping chunks repeat sentences
         for rank, hit in enumerate(passages):
             spans = sentence_spans(hit.text)
@@ -246,9 +257,11 @@ class ExtractiveGenerator:
                 seen.add(key)
                 lead = start if row else _reading_start(hit.text, spans, at)
                 candidates.append((rank, lead, end))
-                asking.append(_ASKS.search(hit.text, start, end) is not None)
+                asking.append(_ASKS.search(hit.text, start, end) is not None
+                              or (row and _is_table_header(hit.text, start, end)))
         # A sentence that asks something answers nothing (a chat log's user turn restating the question, a speech's
-        # rhetorical question): it is read only as another sentence's lead-in, unless the passages hold nothing else.
+        # rhetorical question), nor does a table's header row: it is read only as another sentence's lead-in (a row
+        # with its header), unless the passages hold nothing else.
         statements = [c for c, asks in zip(candidates, asking, strict=True) if not asks]
         parts = question_parts(question)
         candidates = self._shortlist(question, parts, asked_time, passages, statements or candidates)

@@ -168,3 +168,30 @@ def test_a_table_row_is_read_with_its_header_and_quoted_alone(speech):
     first = draft.citations[0]
     assert first.quote == "Maple Leafs | TOR | 13" and draft.support >= 0.5
     assert (first.start, first.end) == (100 + table.index("Maple"), 100 + len(table))
+
+
+def test_a_table_header_row_is_never_quoted_alone(speech):
+    """The column names state nothing: a question about a team the table does not list is not answered with them."""
+    from retrieval.search import SearchHit
+
+    rt, _ = speech
+    table = "Stanley Cups\n\nTeam | Location | Stanley Cups\nBlues | STL | 1\nFlyers | PHI | 2\nMaple Leafs | TOR | 13"
+    hit = SearchHit("c1", "d1", table, 0.5, "cups.xlsx", "Stanley Cups", 1, 0, len(table))
+    draft = ExtractiveGenerator(rt.reranker).generate("How many Stanley Cups have the Montreal Canadiens won?", [hit])
+    assert "Team | Location | Stanley Cups" not in [c.quote for c in draft.citations]
+
+
+@pytest.mark.parametrize(
+    ("text", "row", "header"),
+    [
+        ("Team | Cups\nBlues | 1", "Team | Cups", True),
+        ("Team | Cups\nBlues | 1", "Blues | 1", False),
+        ("Cups\n\nTeam | Cups\nBlues | 1\n\nSince 67\nTeam | Cups\nBlues | 0", "Team | Cups", True),  # the 2nd table's
+        ("Team | Cups", "Team | Cups", False),  # a lone row heads nothing
+    ],
+)
+def test_a_table_header_row_is_the_first_row_of_a_block(text, row, header):
+    from retrieval.generation import _is_table_header
+
+    start = text.rindex(row)
+    assert _is_table_header(text, start, start + len(row)) is header
