@@ -154,16 +154,24 @@ def _is_table_header(text: str, start: int, end: int) -> bool:
     return _TABLE_CELL in text[start:end] and _TABLE_CELL not in above and _TABLE_CELL in below
 
 
-def _separate(chosen: list[int], candidates: list[tuple[int, int, int]]) -> list[int]:
-    """The chosen candidates (in passage order) whose quotes overlap none kept before them: a short sentence whose
-    lead-in holds an earlier chosen sentence was chosen for what that sentence already says, and is left out."""
+def _separate(chosen: list[int], candidates: list[tuple[int, int, int]], passages: list[SearchHit],
+              preference: np.ndarray) -> list[int]:
+    """The chosen candidates whose quotes overlap none preferred to them, in passage order. Overlapping quotes of one
+    document say the same thing twice: a sentence read with a lead-in that holds another chosen sentence, or one
+    sentence found in two overlapping chunks. The one the cross-encoder preferred stays: the lead-in's short sentence
+    chosen only for what the sentence before it says is left out, and so is a sentence alone when the reading that
+    adds what follows it ("That would raise $500 billion") answers better."""
+
+    def span(i: int) -> tuple[str, int, int]:
+        rank, start, end = candidates[i]
+        return passages[rank].document_id, passages[rank].start + start, passages[rank].start + end
+
     kept: list[int] = []
-    for i in chosen:
-        rank, start, _ = candidates[i]
-        if kept and candidates[kept[-1]][0] == rank and start < candidates[kept[-1]][2]:
-            continue
-        kept.append(i)
-    return kept
+    for i in sorted(chosen, key=lambda i: -preference[i]):
+        document, start, end = span(i)
+        if not any(d == document and start < e and s < end for d, s, e in map(span, kept)):
+            kept.append(i)
+    return sorted(kept, key=lambda i: candidates[i])
 
 
 # Sentences shorter than this (characters) are read with the sentences just before them, up to LEAD_IN characters;
@@ -299,7 +307,7 @@ class ExtractiveGenerator:
                     unscored.discard(top)  # a part's best sentence is evidence for that part
         chosen = sorted(chosen, key=lambda i: candidates[i])  # passage order, then position
         parts_text, citations, evidence = [], [], []
-        for number, i in enumerate(_separate(chosen, candidates), start=1):
+        for number, i in enumerate(_separate(chosen, candidates, passages, preference), start=1):
             rank, start, end = candidates[i]
             citation = Citation.of(number, passages[rank], start, end, float(sigmoid(logits[i])))
             citations.append(citation)

@@ -195,3 +195,23 @@ def test_a_table_header_row_is_the_first_row_of_a_block(text, row, header):
 
     start = text.rindex(row)
     assert _is_table_header(text, start, start + len(row)) is header
+
+
+def test_overlapping_quotes_of_one_document_are_quoted_once():
+    """One sentence found in two overlapping chunks is quoted once; of a sentence alone and a reading that holds it
+    and what follows, the one the cross-encoder preferred."""
+    import numpy as np
+
+    from retrieval.generation import _separate
+    from retrieval.search import SearchHit
+
+    text = "I proposed a minimum tax of 25 percent. That would raise $500 billion. Other news follows here."
+    first = SearchHit("c1", "d1", text[:70], 0.5, "speech.md", "speech", None, 0, 70)
+    second = SearchHit("c2", "d1", text[40:], 0.5, "speech.md", "speech", None, 40, len(text))
+    other = SearchHit("c3", "d2", text, 0.5, "other.md", "other", None, 0, len(text))
+    passages = [first, second, other]
+    candidates = [(0, 0, 39), (0, 0, 70), (1, 0, 30), (2, 0, 39)]  # alone; with what follows; again; elsewhere
+    preference = np.array([5.5, 7.0, 6.0, 1.0], dtype=np.float32)
+    assert _separate([0, 1, 2, 3], candidates, passages, preference) == [1, 3]
+    preference[0] = 8.0  # the sentence alone preferred: the reading that adds to it is left out, not what follows
+    assert _separate([0, 1, 2, 3], candidates, passages, preference) == [0, 2, 3]
