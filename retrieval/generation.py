@@ -175,9 +175,11 @@ def _separate(chosen: list[int], candidates: list[tuple[int, int, int]], passage
 
 
 # Sentences shorter than this (characters) are read with the sentences just before them, up to LEAD_IN characters;
-# sentences opening on a pronoun that points back, with the sentence just before them.
+# sentences opening on a word that points back (a pronoun, a "But"), with the sentence just before them, and with
+# the one before that too when that one points back as well (up to POINTING_BACK sentences before).
 SHORT_SENTENCE = 60
-_ANAPHORIC = re.compile(r"(?:It|Its|He|His|She|Her|They|Their)\b")
+_ANAPHORIC = re.compile(r"(?:It|Its|He|His|She|Her|They|Their|But)\b")
+POINTING_BACK = 3
 LEAD_IN = 200
 # A question mark that ends a sentence or a quoted turn ("...?', 'role': 'user'}" in a chat log's JSON).
 _ASKS = re.compile(r"\?[\"'”’)\]]*(?:\s|,|$)")
@@ -186,14 +188,18 @@ _ASKS = re.compile(r"\?[\"'”’)\]]*(?:\s|,|$)")
 def _reading_start(text: str, spans: list[tuple[int, int]], at: int) -> int:
     """Where the text read, and quoted, for sentence `at` starts. A short sentence comes with what leads up to it
     ("They're making great sacrifices — 8.2 percent." answers nothing alone; after "What is the average federal tax
-    of billionaires?" it does); a sentence opening on a pronoun with the sentence before it ("Its lyrics were written
-    by Seiko Fujibayashi" says whose only after the sentence naming the song). The quote is still one exact span."""
+    of billionaires?" it does); a sentence opening on a word that points back with the sentence before it ("Its
+    lyrics were written by Seiko Fujibayashi" says whose only after the sentence naming the song), and with the one
+    before that when it points back too ("It's time to raise the corporate minimum tax to 21 percent" after "But
+    that's still less than working people pay" after "big companies now have to pay a minimum of 15 percent"). The
+    quote is still one exact span."""
     start, end = spans[at]
     if at and end - start < SHORT_SENTENCE:
         return _lead_in(spans, at)
-    if at and _ANAPHORIC.match(text, start):
-        return spans[at - 1][0]
-    return start
+    lead = at
+    while lead and at - lead < POINTING_BACK and _ANAPHORIC.match(text, spans[lead][0]):
+        lead -= 1
+    return spans[lead][0]
 
 
 def _lead_in(spans: list[tuple[int, int]], at: int) -> int:

@@ -72,7 +72,9 @@ def sotu_dataset(tmp_path, questions: slice = slice(0, 5)):
 # that ask not taken for answers 0.934, 0.804, 0.839, 0.855, 0.602; with one sentence of lead-in before a pronoun (not
 # 200 characters) 0.934, 0.804, 0.839, 0.855, 0.626. Answered and
 # right are raised to 69 and 62 of 76 questions: one and two below the lowest figures seen on any machine since the
-# question signals (70 and 63 of 76).
+# question signals (70 and 63 of 76). With overlapping quotes quoted once (the preferred kept) and a lead-in that
+# follows sentences pointing back ("But", "It") up to three sentences (2026-12-07, AMD EPYC): 0.934, 0.817, 0.850,
+# 0.868, 0.618; coverage and citations in gold are raised to 0.78 and 0.81, about two questions below.
 SOTU_QUESTIONS = 76
 
 
@@ -84,9 +86,9 @@ def test_answers_scored_end_to_end(tmp_path, bge, parser):
     n = SOTU_QUESTIONS
     assert result["questions"] == n + 1 and result["answerable"] == n and result["versions"]["documents"] == 1
     assert result["abstained"] == 1.0  # the off-topic question
-    assert result["answered"] >= 0.90 and result["reference_coverage"] >= 0.76
+    assert result["answered"] >= 0.90 and result["reference_coverage"] >= 0.78
     assert 0 <= result["ece"] <= 1 and result["right"] >= 0.81 and result["versions"]["calibration"].startswith("cal-")
-    assert result["citation_in_reference"] >= 0.80 and result["ragas_context_recall"] >= 0.57
+    assert result["citation_in_reference"] >= 0.81 and result["ragas_context_recall"] >= 0.57
     assert result["citation_support"] >= 0.8  # extractive citations quote the sentence they support
     assert 0 < result["answer_token_f1"] <= 1 and 0 < result["answer_semantic_similarity"] <= 1
     assert result["scored"]["answer_token_f1"] == round(result["answered"] * n)

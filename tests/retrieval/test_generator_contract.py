@@ -219,6 +219,24 @@ def test_a_sentence_opening_on_a_pronoun_is_read_and_quoted_with_the_sentence_be
     assert citation.quote == text[citation.start - 100 : citation.end - 100]
 
 
+def test_a_sentence_pointing_back_to_one_that_points_back_is_read_from_where_the_chain_starts():
+    """"It's time to raise it to 21 percent" after "But that is still less than workers pay" says what "it" is only
+    with the sentence that names it, two sentences up: the reading (and the quote) starts there, and not further."""
+    text = ("The harbour was dredged in May. Big companies now pay a minimum tax of 15 percent. "
+            "But that is still less than working people pay. It's time to raise the minimum tax to 21 percent so that every "
+            "big company pays its share.")
+    scored = []
+
+    def logit(_, t):
+        scored.append(t)
+        return 3.0 if "15 percent" in t and "21 percent" in t else -2.0
+
+    hit = SearchHit("c1", "d1", text, 1.0, "speech.md", None, None, 0, len(text))
+    draft = ExtractiveGenerator(ScriptedReranker(logit), max_sentences=1).generate(
+        "What is the corporate minimum tax today?", [hit])
+    assert draft.citations[0].quote == text[text.index("Big companies") :]
+
+
 def test_a_sentence_is_read_under_the_headings_over_it():
     """"The game was praised by critics" says which game, and that it is its reception, only under its headings: the
     cross-encoder reads a sentence with its heading path (from the passage's sections, which may change inside the
