@@ -35,7 +35,7 @@ def events(response) -> list[tuple[str, str]]:
 def test_answer_json_stream_and_audit_record(client):
     body = client.post("/v1/answer", json={"question": QUESTION}).json()
     assert body["fallback"] is None and "Ukraine" in body["answer"]
-    assert any(GOLD[0] <= c["start"] and c["end"] <= GOLD[1] for c in body["citations"])
+    assert any(c["start"] < GOLD[1] and GOLD[0] < c["end"] for c in body["citations"])  # a quote overlapping the gold
     assert set(body) >= {"id", "citations", "confidence", "review_id", "generator", "corpus_version", "usage", "timings_ms"}
     assert client.get(f"/v1/answers/{body['id']}").json()["answer"] == body["answer"]
     assert client.get("/v1/answers/nope").status_code == 404
