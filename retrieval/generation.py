@@ -295,7 +295,7 @@ class ExtractiveGenerator:
         # adds to the answer, not to the confidence in it.
         unscored = {i for i in chosen if i != ranked[0] and logits[i] <= 0}
         # A question of several parts: the best sentence for each part too, or a plain word that a part is not covered.
-        uncovered, covered = [], []  # covered: (part, its logits) for the parts some sentence answers
+        weak, covered = [], []  # (part, its name) no sentence answers; (part, its logits) for the parts some does
         if len(parts) > 1:
             # Judged without the source frame ("how did he address X" is read as "how X"), named as the user put it.
             asked_parts = question_parts(as_asked)
@@ -304,7 +304,7 @@ class ExtractiveGenerator:
                 part_logits = self.reranker.score(part, texts)
                 top = int(np.argmax(part_logits))
                 if part_logits[top] <= 0:
-                    uncovered.append(name)
+                    weak.append((part, name))
                     continue
                 covered.append((part, part_logits))
                 if top not in chosen:
@@ -320,6 +320,16 @@ class ExtractiveGenerator:
             if i not in unscored:
                 evidence.append(citation)
             parts_text.append(f"{' '.join(citation.quote.split())} [{number}]")
+        # A part no sentence answers is said to be uncovered, unless the quotes name every word of it ("Compare the
+        # Blues and the Flyers" quoting the rows "Blues | STL | 1" and "Flyers | PHI | 2"): saying the sources do not
+        # cover what the answer quotes would contradict it.
+        uncovered = []
+        if weak:
+            quoted = set(self.sparse.encode_document(" ".join(c.quote for c in citations))[0])
+            for part, name in weak:
+                terms = set(self.sparse.encode_query(part)[0])
+                if not terms or not terms <= quoted:
+                    uncovered.append(name)
         if uncovered:
             parts_text.append("The sources found do not cover: " + "; ".join(uncovered) + ".")
         signals = self._signals(question, asked, passages, candidates, logits, ranked, evidence)

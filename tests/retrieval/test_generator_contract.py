@@ -335,6 +335,27 @@ def test_a_part_the_sources_do_not_cover_is_named_as_it_was_asked():
     assert "do not cover" not in covered.text
 
 
+def test_a_part_the_quotes_name_whole_is_not_said_to_be_uncovered():
+    """A part no sentence answers by the cross-encoder ("the Flyers", which it scores low against a table row) is not
+    said to be uncovered when the quotes name every word of it: the answer would contradict itself. A part whose words
+    the quotes lack still is."""
+    text = "Team | Cups\nBlues | 1\nFlyers | 2"
+    hit = SearchHit("c1", "d1", text, 1.0, "cups.xlsx", None, None, 0, len(text))
+
+    def logit(query, row):
+        query = query.lower()
+        if "blues" in query and "Blues" in row:
+            return 2.0
+        return 1.0 if "blues" in query and "flyers" in query and "Flyers" in row else -1.0
+
+    reranker = ScriptedReranker(logit)
+    draft = ExtractiveGenerator(reranker, max_sentences=2).generate("Compare the Blues and the Flyers.", [hit])
+    assert [c.quote for c in draft.citations] == ["Blues | 1", "Flyers | 2"]
+    assert "do not cover" not in draft.text
+    draft = ExtractiveGenerator(reranker, max_sentences=2).generate("Compare the Blues and the Kings.", [hit])
+    assert draft.text.endswith("The sources found do not cover: the Kings.")
+
+
 def test_each_answered_part_is_also_read_as_if_asked_alone():
     """A two-part question that no single sentence answers whole: besides the whole question's signals, the draft
     carries the signals of each part some sentence answers (the answer service takes the best-supported reading);
