@@ -197,44 +197,39 @@ def test_sentences_nearly_as_good_as_the_best_join_it_whatever_their_sign():
     assert ExtractiveGenerator(scripted).generate(question, [hit]).signals["coverage"] > draft.signals["coverage"]
 
 
-def test_a_sentence_opening_on_a_pronoun_is_read_and_quoted_with_the_sentence_before_it():
-    """"Its first keeper was Anna Berg" answers who kept the lighthouse only after the sentence naming the lighthouse:
-    the cross-encoder reads the two together (not more: a short sentence's lead-in reaches further back), and the
-    quote, still one exact span, holds both."""
-    text = ("Storms are common on the cape. The old lighthouse on the north cape was built in 1852 by the harbour board. "
-            "Its first keeper was Anna Berg, who kept the lamp lit for forty years. "
-            "The cape road to the village was paved with stone much later.")
+@pytest.mark.parametrize(
+    ("text", "needs", "question", "quoted"),
+    [
+        # "Its first keeper was Anna Berg" answers who kept the lighthouse only after the sentence naming it: the two
+        # are read together (not more: a short sentence's lead-in reaches further back).
+        ("Storms are common on the cape. The old lighthouse on the north cape was built in 1852 by the harbour board. "
+         "Its first keeper was Anna Berg, who kept the lamp lit for forty years. "
+         "The cape road to the village was paved with stone much later.",
+         ("lighthouse", "keeper"), "Who was the first keeper of the north cape lighthouse?", ("The old", " The cape road")),
+        # "It's time to raise it to 21 percent" after "But that is still less than working people pay" says what "it"
+        # is only with the sentence naming it, two up: the reading starts where the chain does, and not further.
+        ("The harbour was dredged in May. Big companies now pay a minimum tax of 15 percent. "
+         "But that is still less than working people pay. It's time to raise the minimum tax to 21 percent so that every "
+         "big company pays its share.",
+         ("15 percent", "21 percent"), "What is the corporate minimum tax today?", ("Big companies", None)),
+    ],
+)
+def test_a_sentence_pointing_back_is_read_and_quoted_from_the_sentence_it_points_to(text, needs, question, quoted):
+    """A sentence opening on a word that points back (a pronoun, a "But") is read by the cross-encoder with the
+    sentence it points to, following a chain of such sentences, and the quote, still one exact span, holds them all."""
     scored = []
 
     def logit(_, t):
         scored.append(t)
-        return 3.0 if "lighthouse" in t and "keeper" in t else -2.0
+        return 3.0 if all(word in t for word in needs) else -2.0
 
     hit = SearchHit("c1", "d1", text, 1.0, "cape.md", None, None, 100, 100 + len(text))
-    draft = ExtractiveGenerator(ScriptedReranker(logit), max_sentences=1).generate(
-        "Who was the first keeper of the north cape lighthouse?", [hit])
-    assert not any(t.startswith("Its first keeper") for t in scored)
+    draft = ExtractiveGenerator(ScriptedReranker(logit), max_sentences=1).generate(question, [hit])
+    assert not any(t.startswith(("Its ", "It's ", "But ")) for t in scored)  # never read alone
     citation = draft.citations[0]
-    assert citation.quote == text[text.index("The old") : text.index(" The cape road")]
+    first, after = quoted
+    assert citation.quote == text[text.index(first) : text.index(after) if after else len(text)]
     assert citation.quote == text[citation.start - 100 : citation.end - 100]
-
-
-def test_a_sentence_pointing_back_to_one_that_points_back_is_read_from_where_the_chain_starts():
-    """"It's time to raise it to 21 percent" after "But that is still less than workers pay" says what "it" is only
-    with the sentence that names it, two sentences up: the reading (and the quote) starts there, and not further."""
-    text = ("The harbour was dredged in May. Big companies now pay a minimum tax of 15 percent. "
-            "But that is still less than working people pay. It's time to raise the minimum tax to 21 percent so that every "
-            "big company pays its share.")
-    scored = []
-
-    def logit(_, t):
-        scored.append(t)
-        return 3.0 if "15 percent" in t and "21 percent" in t else -2.0
-
-    hit = SearchHit("c1", "d1", text, 1.0, "speech.md", None, None, 0, len(text))
-    draft = ExtractiveGenerator(ScriptedReranker(logit), max_sentences=1).generate(
-        "What is the corporate minimum tax today?", [hit])
-    assert draft.citations[0].quote == text[text.index("Big companies") :]
 
 
 def test_a_sentence_is_read_under_the_headings_over_it():
