@@ -20,6 +20,7 @@ from retrieval.rerank import Reranker, sigmoid
 from retrieval.search import SearchHit
 
 _LINE_BREAK = re.compile(r"\n\s*")
+_TABLE_CELL = " | "
 
 
 @dataclass
@@ -84,6 +85,28 @@ class GenerationRejected(RuntimeError):
     """The generator answered, but not in a form that can be trusted (no valid citations, unsupported claims)."""
 
 
+# Hard-wrapped text (plain-text mail, text taken out of a PDF, Project Gutenberg) breaks its lines inside sentences:
+# a line of WRAPPED_LINES characters that does not end a sentence, followed by one that goes on (no blank line, no
+# indent, no list marker, heading or table row), is one sentence across the break; shorter lines (an infobox's
+# "Date of birth 26 June 1968") and longer ones (a paragraph per line) are not wrapped.
+WRAPPED_LINES = (50, 100)
+_ENDS_LINE = tuple(".!?:;\"')]”’=")
+_OPENS_BLOCK = re.compile(r"[-*•●=#>+|`]|\d+[.)]")
+
+
+def _wrapped(text: str, start: int, end: int) -> bool:
+    """Whether the line break text[start:end] only wraps a line inside a sentence."""
+    if end != start + 1 or end >= len(text):  # a blank line or an indent follows: a new block
+        return False
+    opens = text.rfind("\n", 0, start)
+    if opens < 0:  # the passage's first line may be the end of a longer one: its length says nothing
+        return False
+    line = text[opens + 1 : start].rstrip()
+    following = text[end:].split("\n", 1)[0]
+    return (WRAPPED_LINES[0] <= len(line) <= WRAPPED_LINES[1] and not line.endswith(_ENDS_LINE)
+            and _TABLE_CELL not in line and _TABLE_CELL not in following and not _OPENS_BLOCK.match(following))
+
+
 @functools.lru_cache(maxsize=1)
 def _sentencizer():
     return load_spacy_sentences()
@@ -108,8 +131,9 @@ def _sentence_spans(text: str) -> tuple[tuple[int, int], ...]:
     for start, end in bounds:
         cursor = start
         for brk in _LINE_BREAK.finditer(text, start, end):
-            spans.append((cursor, brk.start()))
-            cursor = brk.end()
+            if not _wrapped(text, brk.start(), brk.end()):
+                spans.append((cursor, brk.start()))
+                cursor = brk.end()
         spans.append((cursor, end))
     trimmed = []
     for start, end in spans:
@@ -119,9 +143,6 @@ def _sentence_spans(text: str) -> tuple[tuple[int, int], ...]:
         if right > left:
             trimmed.append((start + left, start + right))
     return tuple(trimmed)
-
-
-_TABLE_CELL = " | "
 
 
 def _with_context(hit: SearchHit, start: int, end: int) -> str:

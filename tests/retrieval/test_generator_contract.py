@@ -369,3 +369,27 @@ def test_each_answered_part_is_also_read_as_if_asked_alone():
     assert draft.part_signals[0]["coverage"] > 0  # its evidence is the quote of its sentence
     assert draft.text.endswith("The sources found do not cover: when will the tram line open.")
     assert ExtractiveGenerator(ScriptedReranker(answers)).generate("When did the ferries return?", [hit]).part_signals == []
+
+
+def test_hard_wrapped_lines_are_one_sentence_and_blocks_are_not():
+    """Plain text wrapped inside its sentences (mail, text out of a PDF) is read sentence by sentence across the
+    breaks; short lines (an infobox), list items, indented lines, table rows and a blank line still end a sentence."""
+    from retrieval.generation import sentence_spans
+
+    text = ("Toggle the table of contents\n"
+            "Date of birth 26 June 1968\n"
+            "Iwan Wyn Roberts (born 26 June 1968) is a Welsh former professional footballer who\n"
+            "played as a forward from 1986 to 2005 for a number of clubs and the Wales national team.\n"
+            "His career started at Watford as a trainee before signing his first professional\n"
+            "- contract with the club in 1986, as the list of his clubs below shows in full\n"
+            "   Huddersfield Town, Leicester City and Wolverhampton Wanderers, then Norwich\n"
+            "Team | Apps | Goals\n"
+            "\n"
+            "Norwich City | 278 | 84")
+    sentences = [text[s:e] for s, e in sentence_spans(text)]
+    assert sentences[:3] == ["Toggle the table of contents", "Date of birth 26 June 1968",
+                             "Iwan Wyn Roberts (born 26 June 1968) is a Welsh former professional footballer who\n"
+                             "played as a forward from 1986 to 2005 for a number of clubs and the Wales national team."]
+    assert sentences[3] == "His career started at Watford as a trainee before signing his first professional"
+    assert sentences[4].startswith("- contract") and sentences[5].startswith("Huddersfield")
+    assert sentences[-2:] == ["Team | Apps | Goals", "Norwich City | 278 | 84"]
