@@ -174,6 +174,19 @@ def _with_wiki_headings(text: str, spans: list[ElementSpan]) -> list[ElementSpan
     return sorted(kept + headings, key=lambda e: e.start)
 
 
+def _email_header(elements) -> tuple[str, str]:
+    """An email's sender, recipients, date and subject as lines at the head of its text, and its subject: unstructured
+    keeps them in each element's metadata only, and "who sent it", "when" and "about what" are asked of mail."""
+    meta = elements[0].metadata if elements else None
+    if meta is None or not (getattr(meta, "sent_from", None) or getattr(meta, "subject", None)):
+        return "", ""
+    subject = " ".join((meta.subject or "").split())
+    fields = [("From", ", ".join(meta.sent_from or [])), ("To", ", ".join(meta.sent_to or [])),
+              ("Cc", ", ".join(getattr(meta, "cc_recipient", None) or [])), ("Date", meta.last_modified or ""),
+              ("Subject", subject)]
+    return "\n".join(f"{name}: {value}" for name, value in fields if value), subject
+
+
 def _title(elements, filename: str) -> str:
     for element in elements:
         if type(element).__name__ == "Title" and element.text.strip():
@@ -234,6 +247,9 @@ class UnstructuredParser:
     def _parse_elements(self, path: Path, parse_as: str, filename: str) -> ParsedDocument:
         elements = self._partition(path, parse_as)
         blocks = []  # (text, type, page, ocr, heading depth)
+        header, subject = _email_header(elements)
+        if header:
+            blocks.append((header, "Text", None, False, None))
         for element in elements:
             kind = type(element).__name__
             body = _element_text(element)
@@ -251,7 +267,7 @@ class UnstructuredParser:
             parts.append(body)
             offset += len(body)
         text = "\n\n".join(parts)
-        return self._finish(text, spans, _title(elements, filename), filename, elements)
+        return self._finish(text, spans, subject[:200] or _title(elements, filename), filename, elements)
 
     def _with_ocr_pages(self, path: Path, blocks: list[tuple]) -> list[tuple]:
         """Adds the OCR text of the PDF's pages that have no text layer (scans), each in its page's place."""

@@ -87,6 +87,17 @@ def test_spreadsheet_tables_stay_readable(parser):
 def test_email_with_attachment(parser):
     document = parse(parser, "fake-email-attachment.msg")
     assert document.text.strip()
+    assert document.title == "Fake email with attachment"
+
+
+def test_an_email_is_read_with_its_sender_recipients_date_and_subject(parser):
+    """Who sent a mail, to whom, when and about what are asked of it: they head its text, and the subject titles it."""
+    document = parse(parser, "fake-email.eml")
+    assert document.title == "Test Email"
+    assert document.text.startswith("From: Matthew Robinson <mrobinson@unstructured.io>\n"
+                                     "To: NotMatthew <NotMatthew@notunstructured.com>\nDate: 2022-12-16T22:04:16+00:00\n"
+                                     "Subject: Test Email\n\nThis is a test email to use for unit tests.")
+    assert document.text[document.elements[0].start : document.elements[0].end].endswith("Subject: Test Email")
 
 
 @pytest.mark.parametrize(
