@@ -175,6 +175,17 @@ def _is_table_header(text: str, start: int, end: int) -> bool:
     return _TABLE_CELL in text[start:end] and _TABLE_CELL not in above and _TABLE_CELL in below
 
 
+def _row_start(text: str, start: int) -> int:
+    """Where the quote of the table row at `start` starts: the row itself, or the header row just above it, which a
+    table of one row needs ("Nevada | | 20-8143439" over "(State of incorporation) | | (IRS Employer
+    Identification No.)" answers only as the two rows together) and which names the columns of the first row."""
+    above_end = text.rfind("\n", 0, start)
+    if above_end < 0:
+        return start
+    above_start = text.rfind("\n", 0, above_end) + 1
+    return above_start if _is_table_header(text, above_start, above_end) else start
+
+
 def _separate(chosen: list[int], candidates: list[tuple[int, int, int]], passages: list[SearchHit],
               preference: np.ndarray) -> list[int]:
     """The chosen candidates whose quotes overlap none preferred to them, in passage order. Overlapping quotes of one
@@ -290,7 +301,7 @@ class ExtractiveGenerator:
                 if key in seen or (end - start < self.min_chars and not row and len(hit.text.strip()) >= self.min_chars):
                     continue
                 seen.add(key)
-                lead = start if row else _reading_start(hit.text, spans, at)
+                lead = _row_start(hit.text, start) if row else _reading_start(hit.text, spans, at)
                 candidates.append((rank, lead, end))
                 asking.append(_ASKS.search(hit.text, start, end) is not None
                               or (row and _is_table_header(hit.text, start, end)))

@@ -181,6 +181,19 @@ def test_a_table_header_row_is_never_quoted_alone(speech):
     assert "Team | Location | Stanley Cups" not in [c.quote for c in draft.citations]
 
 
+def test_the_first_row_of_a_table_is_quoted_with_the_header_above_it(speech):
+    """A form's table of one row puts the values over their labels: only the two rows together answer, and the
+    quote holds both (an exact span); the first row of any table comes with its column names."""
+    from retrieval.search import SearchHit
+
+    rt, _ = speech
+    table = ("Galaxy Gaming, Inc.\n\nNevada |  | 20-8143439\n"
+             "(State or other jurisdiction of incorporation or organization) |  | (IRS Employer Identification No.)")
+    hit = SearchHit("c1", "d1", table, 0.5, "10k.html", "10-K", 1, 0, len(table))
+    draft = ExtractiveGenerator(rt.reranker).generate("What is the IRS employer identification number?", [hit])
+    assert draft.citations[0].quote == table[table.index("Nevada") :]
+
+
 @pytest.mark.parametrize(
     ("text", "row", "header"),
     [
