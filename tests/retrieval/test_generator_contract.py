@@ -345,7 +345,7 @@ def test_a_part_the_quotes_name_whole_is_not_said_to_be_uncovered():
 
     reranker = ScriptedReranker(logit)
     draft = ExtractiveGenerator(reranker, max_sentences=2).generate("Compare the Blues and the Flyers.", [hit])
-    assert [c.quote for c in draft.citations] == ["Blues | 1", "Flyers | 2"]
+    assert [c.quote for c in draft.citations] == ["Team | Cups\nBlues | 1", "Flyers | 2"]  # the first row with its header
     assert "do not cover" not in draft.text
     draft = ExtractiveGenerator(reranker, max_sentences=2).generate("Compare the Blues and the Kings.", [hit])
     assert draft.text.endswith("The sources found do not cover: the Kings.")
