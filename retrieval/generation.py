@@ -23,6 +23,23 @@ _LINE_BREAK = re.compile(r"\n\s*")
 _TABLE_CELL = " | "
 
 
+def _line(text: str, at: int) -> tuple[int, int]:
+    """The bounds of the line holding text[at], its line break left out (a line break at `at` ends that line)."""
+    end = text.find("\n", at)
+    return text.rfind("\n", 0, at) + 1, len(text) if end < 0 else end
+
+
+def _header_above(text: str, start: int) -> tuple[int, int] | None:
+    """The bounds of the first row of the block of table rows right above the line at `start`, if there is one."""
+    header, at = None, _line(text, start)[0]
+    while at:
+        above = _line(text, at - 1)
+        if _TABLE_CELL not in text[above[0] : above[1]]:
+            break
+        header, at = above, above[0]
+    return header
+
+
 @dataclass
 class Citation:
     index: int
@@ -98,11 +115,11 @@ def _wrapped(text: str, start: int, end: int) -> bool:
     """Whether the line break text[start:end] only wraps a line inside a sentence."""
     if end != start + 1 or end >= len(text):  # a blank line or an indent follows: a new block
         return False
-    opens = text.rfind("\n", 0, start)
-    if opens < 0:  # the passage's first line may be the end of a longer one: its length says nothing
+    opens = _line(text, start)[0]
+    if not opens:  # the passage's first line may be the end of a longer one: its length says nothing
         return False
-    line = text[opens + 1 : start].rstrip()
-    following = text[end:].split("\n", 1)[0]
+    line = text[opens:start].rstrip()
+    following = text[slice(*_line(text, end))]
     return (WRAPPED_LINES[0] <= len(line) <= WRAPPED_LINES[1] and not line.endswith(_ENDS_LINE)
             and _TABLE_CELL not in line and _TABLE_CELL not in following and not _OPENS_BLOCK.match(following))
 
@@ -151,14 +168,9 @@ def _with_context(hit: SearchHit, start: int, end: int) -> str:
     "Maple Leafs | TOR | 13" can be read as 13 Stanley Cups."""
     text = hit.text
     sentence = text[start:end]
-    if _TABLE_CELL in sentence:
-        lines_before = text[:start].split("\n")
-        header = None
-        for line in reversed(lines_before[:-1]):  # walk up the contiguous block of table rows
-            if _TABLE_CELL not in line:
-                break
-            header = line
-        sentence = f"{header.strip()}\n{sentence}" if header else sentence
+    header = _header_above(text, start) if _TABLE_CELL in sentence else None
+    if header:
+        sentence = f"{text[header[0] : header[1]].strip()}\n{sentence}"
     section = hit.section_at(end - 1)
     if not section or section.endswith(sentence.strip()):  # a heading is read as it is
         return sentence
@@ -168,10 +180,9 @@ def _with_context(hit: SearchHit, start: int, end: int) -> str:
 def _is_table_header(text: str, start: int, end: int) -> bool:
     """Whether text[start:end] is the first row of a table with rows under it: the names of the columns, which state
     nothing on their own ("Team | Location | Stanley Cups"), and are read with each row under them instead."""
-    line_start = text.rfind("\n", 0, start) + 1
-    above = text[: line_start - 1].rsplit("\n", 1)[-1] if line_start else ""
-    line_end = text.find("\n", end)
-    below = text[line_end + 1 :].split("\n", 1)[0] if line_end >= 0 else ""
+    line_start, line_end = _line(text, start)
+    above = text[slice(*_line(text, line_start - 1))] if line_start else ""
+    below = text[slice(*_line(text, line_end + 1))] if line_end < len(text) else ""
     return _TABLE_CELL in text[start:end] and _TABLE_CELL not in above and _TABLE_CELL in below
 
 
@@ -179,11 +190,8 @@ def _row_start(text: str, start: int) -> int:
     """Where the quote of the table row at `start` starts: the row itself, or the header row just above it, which a
     table of one row needs ("Nevada | | 20-8143439" over "(State of incorporation) | | (IRS Employer
     Identification No.)" answers only as the two rows together) and which names the columns of the first row."""
-    above_end = text.rfind("\n", 0, start)
-    if above_end < 0:
-        return start
-    above_start = text.rfind("\n", 0, above_end) + 1
-    return above_start if _is_table_header(text, above_start, above_end) else start
+    header = _header_above(text, start)
+    return header[0] if header and header[1] + 1 == _line(text, start)[0] else start
 
 
 def _separate(chosen: list[int], candidates: list[tuple[int, int, int]], passages: list[SearchHit],
