@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 
+import ftfy
 from charset_normalizer import from_bytes
 
 from core.types import RejectedDocument, RejectReason
@@ -18,7 +19,18 @@ _BOMS = (
 
 
 def decode_text(data: bytes) -> tuple[str, str]:
-    """Return (text, encoding). Raises RejectedDocument when the bytes are not text in any known encoding."""
+    """Return (text, encoding). Raises RejectedDocument when the bytes are not text in any known encoding.
+
+    Text that was already garbled before it was saved (UTF-8 read as cp1252 or latin-1 and written back, so "–"
+    became "â€“") is repaired; the encoding then says so ("utf-8, mojibake repaired")."""
+    text, encoding = _decode(data)
+    repaired = ftfy.fix_encoding(text)  # only undoes wrong-codec round trips: quotes, entities, widths untouched
+    if repaired != text:
+        return repaired, f"{encoding}, mojibake repaired"
+    return text, encoding
+
+
+def _decode(data: bytes) -> tuple[str, str]:
     for bom, encoding in _BOMS:
         if data.startswith(bom):
             # A BOM settles the encoding: a damaged character (a cut-off last one, a lone surrogate) becomes U+FFFD

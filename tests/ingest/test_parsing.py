@@ -78,6 +78,22 @@ def test_legacy_encoding_is_decoded(parser):
     assert "können" in document.text and "äöüß" in document.text
 
 
+def test_text_garbled_before_it_was_saved_is_repaired(parser):
+    """norwich-city.txt is UTF-8 that was once read as latin-1 and written back: "–1986" is stored as "â\x80\x931986"."""
+    assert "\u00e2\x80\x93" in (DOCS / "norwich-city.txt").read_text(encoding="utf-8")
+    document = parse(parser, "norwich-city.txt")
+    assert "\u2013" + "1986 Watford" in document.text and "\u00e2\x80" not in document.text
+    assert document.metadata["encoding"] == "utf-8, mojibake repaired"
+    assert_spans_exact(document)
+
+
+def test_text_that_is_right_is_left_as_it_is():
+    from ingest.parsing.text import decode_text
+
+    text = "“Curly” quotes, &amp; an entity, ﬁ a ligature, Ã as a letter, naïve café – 10 €"
+    assert decode_text(text.encode("utf-8")) == (text, "utf-8")
+
+
 def test_spreadsheet_tables_stay_readable(parser):
     document = parse(parser, "stanley-cups.xlsx")
     assert "|" in document.text  # rows rendered as `cell | cell`
