@@ -13,6 +13,8 @@ import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ftfy.fixes import fix_latin_ligatures
+
 from core.models import spacy_en_dir
 from core.offline import configure_offline
 from core.types import ElementSpan, ParsedDocument, RejectedDocument, RejectReason
@@ -187,10 +189,42 @@ def _email_header(elements) -> tuple[str, str]:
     return "\n".join(f"{name}: {value}" for name, value in fields if value), subject
 
 
+def _box(element) -> tuple[float, float, float, float] | None:
+    """An element's box on its page (x0, y0, x1, y1), when the format has one (PDF)."""
+    coordinates = element.metadata.coordinates
+    points = coordinates.points if coordinates is not None else None
+    if not points:
+        return None
+    xs, ys = [p[0] for p in points], [p[1] for p in points]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def _letter_spaced(text: str) -> bool:
+    return bool(text.split()) and all(len(token) == 1 for token in text.split())
+
+
+def _sideways(elements) -> set[int]:
+    """The PDF elements that are text set sideways (arXiv's margin stamp "arXiv:2103.15348v2 [cs.CV] 21 Jun 2021", a
+    rotated label): they come out one character per token, reversed, in a box taller than wide ("n u J" for "Jun"),
+    and the fragments of a short word in the same narrow column ("1 2", "]"). Noise to read, and the stamp's first
+    fragment once became the paper's title."""
+    boxes = [_box(element) for element in elements]
+    found = set()
+    for i, (element, box) in enumerate(zip(elements, boxes, strict=True)):
+        text = element.text or ""
+        if box and _letter_spaced(text) and len(text.replace(" ", "")) >= 2 and box[3] - box[1] >= 1.5 * (box[2] - box[0]):
+            found.add(i)
+    columns = {(elements[i].metadata.page_number, round(boxes[i][0]), round(boxes[i][2])) for i in found}
+    for i, (element, box) in enumerate(zip(elements, boxes, strict=True)):
+        if box and _letter_spaced(element.text or "") and (element.metadata.page_number, round(box[0]), round(box[2])) in columns:
+            found.add(i)
+    return found
+
+
 def _title(elements, filename: str) -> str:
     for element in elements:
         if type(element).__name__ == "Title" and element.text.strip():
-            return " ".join(element.text.split())[:200]
+            return fix_latin_ligatures(" ".join(element.text.split()))[:200]
     return Path(filename).stem
 
 
@@ -250,6 +284,9 @@ class UnstructuredParser:
         header, subject = _email_header(elements)
         if header:
             blocks.append((header, "Text", None, False, None))
+        if parse_as.lower().endswith(".pdf"):
+            sideways = _sideways(elements)
+            elements = [element for i, element in enumerate(elements) if i not in sideways]
         for element in elements:
             kind = type(element).__name__
             body = _element_text(element)
@@ -261,6 +298,9 @@ class UnstructuredParser:
         spans: list[ElementSpan] = []
         offset = 0
         for body, kind, page, from_ocr, depth in blocks:
+            # Typeset ligatures ("ﬁ" in "Uniﬁed") are their letters: neither the keyword index nor the models' tokenizers
+            # know them ("eﬃcient" is an unknown token), so a question saying "unified" would not find the text.
+            body = fix_latin_ligatures(body)
             if parts:
                 offset += 2
             spans.append(ElementSpan(offset, offset + len(body), kind, page, ocr=from_ocr, depth=depth))

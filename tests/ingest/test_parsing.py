@@ -32,6 +32,27 @@ def test_pdf_keeps_pages_and_element_types(parser):
     assert document.mime_type == "application/pdf"
 
 
+@pytest.mark.parametrize(
+    ("name", "title"),
+    [("layout-parser-paper-fast.pdf", "LayoutParser: A Unified Toolkit for Deep Learning Based Document Image Analysis"),
+     ("multi-column-2p.pdf", "Dense Passage Retrieval for Open-Domain Question Answering")],
+)
+def test_an_arxiv_papers_sideways_margin_stamp_is_left_out_and_the_paper_keeps_its_title(parser, name, title):
+    """arXiv's stamp down the left margin comes out as "1 2 0 2", "n u J", ... "2 v 8 4 3 5 1 . 3 0 1 2 : v i X r a"."""
+    document = parse(parser, name)
+    assert document.title == title
+    assert document.text.startswith(title + "\n\n")
+    assert "v i X r a" not in document.text and "c s ." not in document.text.replace("]", "").replace("[", "")
+    assert "Abstract" in document.text  # the paper's own text is all there
+    assert_spans_exact(document)
+
+
+def test_typeset_ligatures_are_read_as_their_letters(parser):
+    document = parse(parser, "layout-parser-paper-fast.pdf")
+    assert not set(document.text) & set("\ufb00\ufb01\ufb02\ufb03\ufb04")
+    assert "A Unified Toolkit" in document.text and "efficient" in document.text.lower()
+
+
 def test_plain_text_blocks_are_told_apart_as_title_and_narrative(parser, tmp_path):
     # Sentence counting decides "title" or "narrative": the abbreviation must not split the one-line title into
     # two sentences of three words or more (which would make it narrative), and a paragraph of several sentences
