@@ -6,6 +6,7 @@ import bisect
 import csv
 import functools
 import io
+import json
 import logging
 import re
 import tempfile
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from ftfy.fixes import fix_latin_ligatures
 
-from core.models import spacy_en_dir
+from core.models import bge_small_dir, spacy_en_dir
 from core.offline import configure_offline
 from core.types import ElementSpan, ParsedDocument, RejectedDocument, RejectReason
 from ingest.parsing import ocr
@@ -221,6 +222,31 @@ def _sideways(elements) -> set[int]:
     return found
 
 
+# A word a PDF broke at a line end, joined with a space where the line break was ("applica- tions").
+_BROKEN_WORD = re.compile(r"\b([A-Za-z]+)- ([a-z]+)\b")
+
+
+@functools.lru_cache(maxsize=1)
+def _english_words() -> frozenset[str]:
+    """Whole English words known to the packaged embedder's (BERT uncased) vocabulary, some 20,000 of them."""
+    vocab = json.loads((bge_small_dir() / "tokenizer.json").read_text(encoding="utf-8"))["model"]["vocab"]
+    return frozenset(token for token in vocab if token.isalpha())
+
+
+def _rejoin_broken_words(bodies: list[str]) -> list[str]:
+    """A PDF's words hyphenated across lines, joined again ("applica- tions" -> "applications") when the whole word is
+    an English word or the document writes it elsewhere; "dual- encoder" or "pre- and post-" stay as they are."""
+    if not any(_BROKEN_WORD.search(body) for body in bodies):
+        return bodies
+    known = _english_words() | set(re.findall(r"[a-z]+", " ".join(bodies).lower()))
+
+    def join(match: re.Match) -> str:
+        whole = match.group(1) + match.group(2)
+        return whole if whole.lower() in known else match.group(0)
+
+    return [_BROKEN_WORD.sub(join, body) for body in bodies]
+
+
 def _title(elements, filename: str) -> str:
     for element in elements:
         if type(element).__name__ == "Title" and element.text.strip():
@@ -294,13 +320,15 @@ class UnstructuredParser:
                 blocks.append((body, kind, element.metadata.page_number, False, _depth(element)))
         if parse_as.lower().endswith(".pdf"):
             blocks = self._with_ocr_pages(path, blocks)
+        # Typeset ligatures ("ﬁ" in "Uniﬁed") are their letters: neither the keyword index nor the models' tokenizers
+        # know them ("eﬃcient" is an unknown token), so a question saying "unified" would not find the text.
+        bodies = [fix_latin_ligatures(block[0]) for block in blocks]
+        if parse_as.lower().endswith(".pdf"):
+            bodies = _rejoin_broken_words(bodies)
         parts: list[str] = []
         spans: list[ElementSpan] = []
         offset = 0
-        for body, kind, page, from_ocr, depth in blocks:
-            # Typeset ligatures ("ﬁ" in "Uniﬁed") are their letters: neither the keyword index nor the models' tokenizers
-            # know them ("eﬃcient" is an unknown token), so a question saying "unified" would not find the text.
-            body = fix_latin_ligatures(body)
+        for body, (_, kind, page, from_ocr, depth) in zip(bodies, blocks, strict=True):
             if parts:
                 offset += 2
             spans.append(ElementSpan(offset, offset + len(body), kind, page, ocr=from_ocr, depth=depth))

@@ -53,6 +53,15 @@ def test_typeset_ligatures_are_read_as_their_letters(parser):
     assert "A Unified Toolkit" in document.text and "efficient" in document.text.lower()
 
 
+def test_words_a_pdf_hyphenated_across_lines_are_joined_and_compounds_are_not(parser):
+    document = parse(parser, "layout-parser-paper-fast.pdf")
+    assert "research and applications" in document.text and "applica- tions" not in document.text
+    assert "layout detection" in document.text
+    document = parse(parser, "multi-column-2p.pdf")
+    assert "dual- encoder" in document.text  # not a word: left as the PDF has it
+    assert_spans_exact(document)
+
+
 def test_plain_text_blocks_are_told_apart_as_title_and_narrative(parser, tmp_path):
     # Sentence counting decides "title" or "narrative": the abbreviation must not split the one-line title into
     # two sentences of three words or more (which would make it narrative), and a paragraph of several sentences
