@@ -377,11 +377,20 @@ class UnstructuredParser:
         except csv.Error as exc:
             raise RejectedDocument(RejectReason.CORRUPT, f"not readable as {delimiter!r}-separated values ({exc})") from None
         rows = [row for row in rows if any(row)]
+        # A caption over the table ("Stanley Cups,," above "Team,Location,Stanley Cups"): a leading row whose first
+        # cell alone is filled, above a fuller row. It titles the table; as its first row it would pass for the header.
+        captions = []
+        while len(rows) > 1 and rows[0][0] and not any(rows[0][1:]) and sum(map(bool, rows[1])) > 1:
+            captions.append(rows.pop(0)[0])
         width = len(rows[0]) if rows else 0
-        lines = [" | ".join(row + [""] * (width - len(row))).rstrip() for row in rows]
-        text = "\n".join(lines)
-        spans = [ElementSpan(0, len(text), "Table", 1)] if text.strip() else []
-        document = self._finish(text, spans, Path(filename).stem, filename, [])
+        table = "\n".join(" | ".join(row + [""] * (width - len(row))).rstrip() for row in rows)
+        spans, offset = [], 0
+        for block, kind in [(caption, "Title") for caption in captions] + [(table, "Table")]:
+            if block.strip():
+                spans.append(ElementSpan(offset, offset + len(block), kind, 1))
+            offset += len(block) + 2
+        text = "\n\n".join(captions + [table])
+        document = self._finish(text, spans, captions[0][:200] if captions else Path(filename).stem, filename, [])
         document.mime_type = "text/tab-separated-values" if delimiter == "\t" else "text/csv"
         document.metadata["encoding"] = encoding
         return document

@@ -130,6 +130,15 @@ def test_spreadsheet_tables_stay_readable(parser):
     assert "Maple Leafs | TOR | 13" in document.text
 
 
+def test_a_csv_caption_row_titles_the_table_and_is_not_taken_for_its_header(parser):
+    """stanley-cups.csv opens on "Stanley Cups,," above "Team,Location,Stanley Cups", as the spreadsheet does."""
+    document = parse(parser, "stanley-cups.csv")
+    assert document.title == "Stanley Cups"
+    assert document.text.startswith("Stanley Cups\n\nTeam | Location | Stanley Cups\nBlues | STL | 1")
+    assert [(span.type, document.text[span.start : span.end].split("\n")[0]) for span in document.elements] == [
+        ("Title", "Stanley Cups"), ("Table", "Team | Location | Stanley Cups")]
+
+
 def test_email_with_attachment(parser):
     document = parse(parser, "fake-email-attachment.msg")
     assert document.text.strip()
