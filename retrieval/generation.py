@@ -18,9 +18,10 @@ from core.sparse import Bm25Encoder
 from retrieval.questions import asked_as_question, content_of, question_parts, time_of
 from retrieval.rerank import Reranker, sigmoid
 from retrieval.search import SearchHit
+from retrieval.tables import TABLE_CELL as _TABLE_CELL
+from retrieval.tables import extreme_row, superlative, table_rows
 
 _LINE_BREAK = re.compile(r"\n\s*")
-_TABLE_CELL = " | "
 
 
 def _line(text: str, at: int) -> tuple[int, int]:
@@ -318,14 +319,26 @@ class ExtractiveGenerator:
         # with its header), unless the passages hold nothing else.
         statements = [c for c, asks in zip(candidates, asking, strict=True) if not asks]
         parts = question_parts(question)
-        candidates = self._shortlist(question, parts, asked_time, passages, statements or candidates)
+        tables = self._extremes(superlative(as_asked), question, passages, statements or candidates)
+        shortlisted = self._shortlist(question, parts, asked_time, passages, statements or candidates)
+        candidates = shortlisted + sorted({winner for winner, _ in tables} - set(shortlisted))
         if not candidates:
             return Draft("", [], 0.0, self.name)
         texts = [_with_context(passages[r], s, e) for r, s, e in candidates]
         logits = self.reranker.score(question, texts)
+        # A superlative question over a table ("the most Stanley Cups"): the row holding the extreme of the column it
+        # names answers, as strongly as the cross-encoder finds the table's best-scored row answers; the table's other
+        # rows do not.
+        outvoted = set()
+        for winner, rows in tables:
+            at = candidates.index(winner)
+            scored = [i for i, c in enumerate(candidates) if c in rows]
+            logits[at] = max(logits[i] for i in scored)
+            outvoted |= set(scored) - {at}
         # A question about a time ("today", "proposed") prefers the sentences that speak of that time (in choosing
         # only: the signals stay the cross-encoder's own).
         preference = logits + np.array([TIME_BONUS if asked_time & time_of(t) else 0.0 for t in texts], dtype=np.float32)
+        preference[sorted(outvoted)] = -np.inf
         # The best sentence, and others nearly as good (within NEARLY_AS_GOOD logits of it).
         preference = preference - RANK_PENALTY * np.array([r for r, _, _ in candidates], dtype=np.float32)
         ranked = sorted(range(len(candidates)), key=lambda i: preference[i], reverse=True)
@@ -419,6 +432,30 @@ class ExtractiveGenerator:
             "question_form": 1.0 if asked else 0.0,
             "question_best_logit": round(float(logits[top]), 4) if asked else 0.0,
         }
+
+    def _extremes(self, direction: int, question: str, passages: list[SearchHit],
+                  candidates: list[tuple[int, int, int]]) -> list[tuple[tuple[int, int, int], set]]:
+        """For a superlative question, each table among the candidates whose extreme row can be told: (that row's
+        candidate, the candidates of all its rows)."""
+        if not direction:
+            return []
+        asked = set(self.sparse.encode_query(question)[0])
+        found, seen = [], set()
+        for rank, start, end in candidates:
+            text = passages[rank].text
+            if _TABLE_CELL not in text[_line(text, end - 1)[0] : end]:
+                continue
+            rows = table_rows(text, end - 1)
+            if not rows or (rank, rows[0]) in seen:
+                continue
+            seen.add((rank, rows[0]))
+            extreme = extreme_row(direction, text, rows, asked, lambda name: set(self.sparse.encode_document(name)[0]))
+            ends = {row_end for _, row_end in rows}
+            members = {c for c in candidates if c[0] == rank and c[2] in ends}
+            winner = next((c for c in members if extreme and c[2] == extreme[1]), None)
+            if winner:
+                found.append((winner, members))
+        return found
 
     def _shortlist(self, question: str, parts: list[str], asked_time: set[str], passages: list[SearchHit],
                    candidates: list[tuple[int, int, int]]):

@@ -181,6 +181,19 @@ def test_a_table_header_row_is_never_quoted_alone(speech):
     assert "Team | Location | Stanley Cups" not in [c.quote for c in draft.citations]
 
 
+def test_a_superlative_question_over_a_table_is_answered_with_the_extreme_row(speech):
+    """The cross-encoder scores rows one by one and cannot compare them: "the most" is read from the column."""
+    from retrieval.search import SearchHit
+
+    rt, _ = speech
+    table = "Stanley Cups\n\nTeam | Location | Stanley Cups\nBlues | STL | 1\nFlyers | PHI | 2\nMaple Leafs | TOR | 13"
+    hit = SearchHit("c1", "d1", table, 0.5, "cups.csv", "Stanley Cups", 1, 0, len(table))
+    draft = ExtractiveGenerator(rt.reranker).generate("Which team has won the most Stanley Cups?", [hit])
+    assert [c.quote for c in draft.citations] == ["Maple Leafs | TOR | 13"] and draft.support >= 0.5
+    draft = ExtractiveGenerator(rt.reranker).generate("Which team has won the fewest Stanley Cups?", [hit])
+    assert [c.quote for c in draft.citations] == ["Team | Location | Stanley Cups\nBlues | STL | 1"]
+
+
 def test_the_first_row_of_a_table_is_quoted_with_the_header_above_it(speech):
     """A form's table of one row puts the values over their labels: only the two rows together answer, and the
     quote holds both (an exact span); the first row of any table comes with its column names."""

@@ -1,0 +1,75 @@
+"""Superlative questions over tables: "Which team has won the most Stanley Cups?" asks for the row with the largest
+number in a column, a comparison the cross-encoder does not make (it scores each row alone, and every row of the
+table reads as equally relevant). Tables reach the passages as lines of `cell | cell` (ingest renders CSV,
+spreadsheets and documents' tables so), their first line naming the columns."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+TABLE_CELL = " | "
+_MOST = re.compile(r"\b(?:most|highest|largest|biggest|greatest|maximum)\b", re.IGNORECASE)
+_LEAST = re.compile(r"\b(?:least|fewest|lowest|smallest|minimum)\b", re.IGNORECASE)
+_NUMBER = re.compile(r"[-+]?[$€£¥]?\s*\d[\d,]*(?:\.\d+)?\s*%?")
+
+
+def superlative(question: str) -> int:
+    """+1 when the question asks for the largest of something ("the most", "the highest"), -1 for the smallest, 0
+    when it asks for neither or both."""
+    most, least = bool(_MOST.search(question)), bool(_LEAST.search(question))
+    return 0 if most == least else (1 if most else -1)
+
+
+def _number(cell: str) -> float | None:
+    cell = cell.strip()
+    if not _NUMBER.fullmatch(cell):
+        return None
+    return float(re.sub(r"[^\d.+-]", "", cell))
+
+
+def table_rows(text: str, at: int) -> list[tuple[int, int]]:
+    """The bounds of the lines of the table (consecutive lines holding a cell separator) that holds text[at]; its
+    first line is the header. Empty when text[at] is not on such a line."""
+    start = text.rfind("\n", 0, at) + 1
+    while start and TABLE_CELL in text[text.rfind("\n", 0, start - 1) + 1 : start - 1]:
+        start = text.rfind("\n", 0, start - 1) + 1
+    rows = []
+    while start < len(text):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end
+        if TABLE_CELL not in text[start:end]:
+            break
+        rows.append((start, end))
+        start = end + 1
+    return rows if any(s <= at <= e for s, e in rows) else []
+
+
+def extreme_row(direction: int, text: str, rows: list[tuple[int, int]], asked_terms: set,
+                terms_of: Callable[[str], set]) -> tuple[int, int] | None:
+    """The row (its bounds) holding the largest (direction +1) or smallest (-1) number of the column the question
+    names: the numeric column whose header shares the most terms with the question, or the only numeric column when
+    it names none. None when no column qualifies, or two rows share the extreme (the answer would be a list)."""
+    if direction == 0 or len(rows) < 3:  # a header and at least two rows to compare
+        return None
+    header = text[slice(*rows[0])].split(TABLE_CELL)
+    body = [(bounds, text[slice(*bounds)].split(TABLE_CELL)) for bounds in rows[1:]]
+    named, numeric = [], []  # how many of the question's terms each column's name holds; the numeric columns
+    for column, name in enumerate(header):
+        named.append(len(asked_terms & terms_of(name)))
+        values = [(_number(cells[column]) if column < len(cells) else None, bounds) for bounds, cells in body]
+        filled = [(value, bounds) for value, bounds in values if value is not None]
+        if len(filled) >= 2 and len(filled) == sum(1 for _, cells in body if column < len(cells) and cells[column].strip()):
+            numeric.append((named[column], filled))
+    if not numeric:
+        return None
+    best = max(numeric, key=lambda column: column[0])
+    # The column it names, or the only numeric one when it names none; not when it names another column better
+    # ("the highest location"; the first column holds the rows' names, which the question asks for: "which team"),
+    # nor two numeric columns as well as each other.
+    if best[0] < max(named[1:], default=0) or sum(1 for column in numeric if column[0] == best[0]) > 1:
+        return None
+    filled = best[1]
+    top = max(value * direction for value, _ in filled)
+    winners = [bounds for value, bounds in filled if value * direction == top]
+    return winners[0] if len(winners) == 1 else None

@@ -1,0 +1,63 @@
+"""Superlative questions over tables: the row holding the extreme of the column the question names."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.sparse import Bm25Encoder
+from retrieval.tables import extreme_row, superlative, table_rows
+
+CUPS = "Stanley Cups\n\nTeam | Location | Stanley Cups\nBlues | STL | 1\nFlyers | PHI | 2\nMaple Leafs | TOR | 13"
+SPARSE = Bm25Encoder()
+
+
+def row_for(question: str, text: str = CUPS) -> str | None:
+    rows = table_rows(text, text.index(" | "))
+    found = extreme_row(superlative(question), text, rows, set(SPARSE.encode_query(question)[0]),
+                        lambda name: set(SPARSE.encode_document(name)[0]))
+    return text[slice(*found)] if found else None
+
+
+@pytest.mark.parametrize(
+    ("question", "direction"),
+    [("Which team has won the most Stanley Cups?", 1), ("Who scored the fewest goals?", -1),
+     ("What is the lowest price?", -1), ("How many cups have the Blues won?", 0),
+     ("Which is the largest and which the smallest?", 0)],
+)
+def test_what_a_question_asks_the_extreme_of(question, direction):
+    assert superlative(question) == direction
+
+
+@pytest.mark.parametrize(
+    ("question", "row"),
+    [
+        ("Which team has won the most Stanley Cups?", "Maple Leafs | TOR | 13"),
+        ("Which team has won the fewest Stanley Cups?", "Blues | STL | 1"),
+        ("Which team has won the most championships?", "Maple Leafs | TOR | 13"),  # the only numeric column
+        ("Which team has the highest location?", None),  # it names a column of words
+        ("How many Stanley Cups have the Flyers won?", None),  # not a superlative
+    ],
+)
+def test_the_row_holding_the_extreme_of_the_column_named(question, row):
+    assert row_for(question) == row
+
+
+def test_no_row_when_two_share_the_extreme_or_two_numeric_columns_are_named_alike():
+    tied = "Team | Cups\nBlues | 13\nLeafs | 13\nFlyers | 2"
+    assert row_for("Which team has the most cups?", tied) is None
+    two = "Team | Home wins | Away wins\nBlues | 3 | 9\nLeafs | 8 | 1"
+    assert row_for("Which team has the most wins?", two) is None
+    assert row_for("Which team has the most home wins?", two) == "Leafs | 8 | 1"
+
+
+def test_numbers_are_read_with_their_thousands_separators_currency_and_percent_signs():
+    prices = "Plan | Price\nBasic | $1,200\nPro | $950.50\nTeam | $12,000"
+    assert row_for("Which plan has the highest price?", prices) == "Team | $12,000"
+    assert row_for("Which plan has the lowest price?", prices) == "Pro | $950.50"
+
+
+def test_the_table_is_the_block_of_rows_holding_the_position():
+    text = "Intro line.\n\nA | B\n1 | 2\n3 | 4\n\nAfter."
+    rows = table_rows(text, text.index("3 | 4"))
+    assert [text[slice(*r)] for r in rows] == ["A | B", "1 | 2", "3 | 4"]
+    assert table_rows(text, text.index("Intro")) == []
