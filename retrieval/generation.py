@@ -236,19 +236,21 @@ def _reading_start(text: str, spans: list[tuple[int, int]], at: int) -> int:
     quote is still one exact span."""
     start, end = spans[at]
     if at and end - start < SHORT_SENTENCE:
-        return _lead_in(spans, at)
+        return _lead_in(text, spans, at)
     lead = at
     while lead and at - lead < POINTING_BACK and _ANAPHORIC.match(text, spans[lead][0]):
         lead -= 1
     return spans[lead][0]
 
 
-def _lead_in(spans: list[tuple[int, int]], at: int) -> int:
+def _lead_in(text: str, spans: list[tuple[int, int]], at: int) -> int:
     """Where the lead-in of sentence `at` starts: the earlier sentences of the passage that fit in LEAD_IN
-    characters before it (at least the one just before)."""
+    characters before it (at least the one just before), never the fragment a passage cut mid-sentence opens on
+    (lower case: "to cap it all off by getting two goals.")."""
     start = spans[at][0]
-    lead = spans[at - 1][0] if at else start
-    for earlier in range(at - 2, -1, -1):
+    first = 1 if text[spans[0][0]].islower() else 0
+    lead = spans[at - 1][0] if at > first else start
+    for earlier in range(at - 2, first - 1, -1):
         if start - spans[earlier][0] > LEAD_IN:
             break
         lead = spans[earlier][0]

@@ -232,6 +232,16 @@ def test_a_sentence_pointing_back_is_read_and_quoted_from_the_sentence_it_points
     assert citation.quote == text[citation.start - 100 : citation.end - 100]
 
 
+def test_a_short_sentences_lead_in_leaves_out_the_fragment_a_passage_was_cut_in():
+    """A chunk may start mid-sentence ("to cap it all off by getting two goals."): a short sentence's lead-in is the
+    whole sentences before it, not that tail."""
+    text = ("to cap it all off by getting two goals. One of them was a left footed volley into the top corner! "
+            "Overall, Roberts scored 96 goals.")
+    hit = SearchHit("c1", "d1", text, 1.0, "roberts.txt", None, None, 0, len(text))
+    draft = ExtractiveGenerator(sharing("scored"), max_sentences=1).generate("How many goals has Roberts scored?", [hit])
+    assert draft.citations[0].quote == text[text.index("One of them") :]
+
+
 def test_a_sentence_is_read_under_the_headings_over_it():
     """"The game was praised by critics" says which game, and that it is its reception, only under its headings: the
     cross-encoder reads a sentence with its heading path (from the passage's sections, which may change inside the
