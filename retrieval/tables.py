@@ -59,7 +59,10 @@ def extreme_row(direction: int, text: str, rows: list[tuple[int, int]], asked_te
         named.append(len(asked_terms & terms_of(name)))
         values = [(_number(cells[column]) if column < len(cells) else None, bounds) for bounds, cells in body]
         filled = [(value, bounds) for value, bounds in values if value is not None]
-        if len(filled) >= 2 and len(filled) == sum(1 for _, cells in body if column < len(cells) and cells[column].strip()):
+        # A column of numbers under a name: a number where the name should be means the passage starts inside the
+        # table (a chunk cut it), and the rows above are not there to compare.
+        if (len(filled) >= 2 and _number(name) is None
+                and len(filled) == sum(1 for _, cells in body if column < len(cells) and cells[column].strip())):
             numeric.append((named[column], filled))
     if not numeric:
         return None

@@ -50,6 +50,10 @@ def test_no_row_when_two_share_the_extreme_or_two_numeric_columns_are_named_alik
     assert row_for("Which team has the most home wins?", two) == "Leafs | 8 | 1"
 
 
+def test_no_row_when_the_passage_starts_inside_the_table():
+    assert row_for("Which team has the most cups?", "Blues | 1\nFlyers | 2\nLeafs | 13") is None
+
+
 def test_numbers_are_read_with_their_thousands_separators_currency_and_percent_signs():
     prices = "Plan | Price\nBasic | $1,200\nPro | $950.50\nTeam | $12,000"
     assert row_for("Which plan has the highest price?", prices) == "Team | $12,000"
