@@ -19,7 +19,7 @@ from retrieval.questions import asked_as_question, content_of, question_parts, t
 from retrieval.rerank import Reranker, sigmoid
 from retrieval.search import SearchHit
 from retrieval.tables import TABLE_CELL as _TABLE_CELL
-from retrieval.tables import extreme_row, superlative, table_rows
+from retrieval.tables import extreme_row, is_rule, is_table_line, superlative, table_rows
 
 _LINE_BREAK = re.compile(r"\n\s*")
 
@@ -35,9 +35,9 @@ def _header_above(text: str, start: int) -> tuple[int, int] | None:
     header, at = None, _line(text, start)[0]
     while at:
         above = _line(text, at - 1)
-        if _TABLE_CELL not in text[above[0] : above[1]]:
+        if not is_table_line(text[above[0] : above[1]]):
             break
-        header, at = above, above[0]
+        header, at = (header if is_rule(text[above[0] : above[1]]) else above), above[0]
     return header
 
 
@@ -184,7 +184,7 @@ def _is_table_header(text: str, start: int, end: int) -> bool:
     line_start, line_end = _line(text, start)
     above = text[slice(*_line(text, line_start - 1))] if line_start else ""
     below = text[slice(*_line(text, line_end + 1))] if line_end < len(text) else ""
-    return _TABLE_CELL in text[start:end] and _TABLE_CELL not in above and _TABLE_CELL in below
+    return _TABLE_CELL in text[start:end] and not is_table_line(above) and is_table_line(below)
 
 
 def _row_start(text: str, start: int) -> int:
@@ -192,7 +192,10 @@ def _row_start(text: str, start: int) -> int:
     table of one row needs ("Nevada | | 20-8143439" over "(State of incorporation) | | (IRS Employer
     Identification No.)" answers only as the two rows together) and which names the columns of the first row."""
     header = _header_above(text, start)
-    return header[0] if header and header[1] + 1 == _line(text, start)[0] else start
+    if not header:
+        return start
+    between = text[header[1] + 1 : _line(text, start)[0]].split("\n")[:-1]  # the lines between: none, or a rule
+    return header[0] if all(is_rule(line) for line in between) else start
 
 
 def _separate(chosen: list[int], candidates: list[tuple[int, int, int]], passages: list[SearchHit],

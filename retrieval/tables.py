@@ -9,9 +9,25 @@ import re
 from collections.abc import Callable
 
 TABLE_CELL = " | "
+# A Markdown table's rule under its header: "---|---|---", "| :--- | ---: |".
+_RULE = re.compile(r"\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?\s*")
 _MOST = re.compile(r"\b(?:most|highest|largest|biggest|greatest|maximum)\b", re.IGNORECASE)
 _LEAST = re.compile(r"\b(?:least|fewest|lowest|smallest|minimum)\b", re.IGNORECASE)
 _NUMBER = re.compile(r"[-+]?[$€£¥]?\s*\d[\d,]*(?:\.\d+)?\s*%?")
+
+
+def is_rule(line: str) -> bool:
+    return "|" in line and bool(_RULE.fullmatch(line))  # a bare "---" is a horizontal rule, not a table's
+
+
+def is_table_line(line: str) -> bool:
+    """A row of a table (`cell | cell`), or a Markdown table's rule line between its header and its rows."""
+    return TABLE_CELL in line or is_rule(line)
+
+
+def cells(line: str) -> list[str]:
+    """A row's cells, without a Markdown row's outer pipes ("| Bananas | 1.89 |")."""
+    return [cell.strip() for cell in line.strip().strip("|").split(TABLE_CELL)]
 
 
 def superlative(question: str) -> int:
@@ -29,18 +45,19 @@ def _number(cell: str) -> float | None:
 
 
 def table_rows(text: str, at: int) -> list[tuple[int, int]]:
-    """The bounds of the lines of the table (consecutive lines holding a cell separator) that holds text[at]; its
-    first line is the header. Empty when text[at] is not on such a line."""
+    """The bounds of the rows of the table (consecutive lines holding a cell separator, and a Markdown table's rule
+    line, which is not a row) that holds text[at]; the first is the header. Empty when text[at] is on no row."""
     start = text.rfind("\n", 0, at) + 1
-    while start and TABLE_CELL in text[text.rfind("\n", 0, start - 1) + 1 : start - 1]:
+    while start and is_table_line(text[text.rfind("\n", 0, start - 1) + 1 : start - 1]):
         start = text.rfind("\n", 0, start - 1) + 1
     rows = []
     while start < len(text):
         end = text.find("\n", start)
         end = len(text) if end < 0 else end
-        if TABLE_CELL not in text[start:end]:
+        if not is_table_line(text[start:end]):
             break
-        rows.append((start, end))
+        if not is_rule(text[start:end]):
+            rows.append((start, end))
         start = end + 1
     return rows if any(s <= at <= e for s, e in rows) else []
 
@@ -52,8 +69,8 @@ def extreme_row(direction: int, text: str, rows: list[tuple[int, int]], asked_te
     it names none. None when no column qualifies, or two rows share the extreme (the answer would be a list)."""
     if direction == 0 or len(rows) < 3:  # a header and at least two rows to compare
         return None
-    header = text[slice(*rows[0])].split(TABLE_CELL)
-    body = [(bounds, text[slice(*bounds)].split(TABLE_CELL)) for bounds in rows[1:]]
+    header = cells(text[slice(*rows[0])])
+    body = [(bounds, cells(text[slice(*bounds)])) for bounds in rows[1:]]
     named, numeric = [], []  # how many of the question's terms each column's name holds; the numeric columns
     for column, name in enumerate(header):
         named.append(len(asked_terms & terms_of(name)))

@@ -194,6 +194,17 @@ def test_a_superlative_question_over_a_table_is_answered_with_the_extreme_row(sp
     assert [c.quote for c in draft.citations] == ["Team | Location | Stanley Cups\nBlues | STL | 1"]
 
 
+def test_a_markdown_tables_first_row_is_an_answer_quoted_with_the_header_and_rule_above_it(speech):
+    """"---|---|---" between the header and the rows made the first row look like a header of its own: never quoted."""
+    from retrieval.search import SearchHit
+
+    rt, _ = speech
+    table = "Item | Price | # In stock\n---|---|---\nJuicy Apples | 1.99 | 739\nBananas | 1.89 | 6"
+    hit = SearchHit("c1", "d1", table, 0.5, "simple-table.md", "simple-table", None, 0, len(table))
+    draft = ExtractiveGenerator(rt.reranker).generate("How many juicy apples are in stock?", [hit])
+    assert draft.citations[0].quote == table[: table.index("\nBananas")]
+
+
 def test_the_first_row_of_a_table_is_quoted_with_the_header_above_it(speech):
     """A form's table of one row puts the values over their labels: only the two rows together answer, and the
     quote holds both (an exact span); the first row of any table comes with its column names."""
@@ -214,6 +225,8 @@ def test_the_first_row_of_a_table_is_quoted_with_the_header_above_it(speech):
         ("Team | Cups\nBlues | 1", "Blues | 1", False),
         ("Cups\n\nTeam | Cups\nBlues | 1\n\nSince 67\nTeam | Cups\nBlues | 0", "Team | Cups", True),  # the 2nd table's
         ("Team | Cups", "Team | Cups", False),  # a lone row heads nothing
+        ("Item | Price\n---|---\nApples | 1.99\nPears | 2", "Item | Price", True),  # a Markdown table
+        ("Item | Price\n---|---\nApples | 1.99\nPears | 2", "Apples | 1.99", False),
     ],
 )
 def test_a_table_header_row_is_the_first_row_of_a_block(text, row, header):

@@ -50,6 +50,15 @@ def test_no_row_when_two_share_the_extreme_or_two_numeric_columns_are_named_alik
     assert row_for("Which team has the most home wins?", two) == "Leafs | 8 | 1"
 
 
+def test_a_markdown_tables_rule_line_and_outer_pipes_are_no_cells():
+    table = "| Item | Price | # In stock |\n|---|:---:|---:|\n| Juicy Apples | 1.99 | 739 |\n| Bananas | 1.89 | 6 |"
+    assert [table[slice(*r)] for r in table_rows(table, len(table) - 1)][1:] == [
+        "| Juicy Apples | 1.99 | 739 |", "| Bananas | 1.89 | 6 |"]
+    assert row_for("Which item has the lowest price?", table) == "| Bananas | 1.89 | 6 |"
+    assert row_for("Which item has the most in stock?", table) == "| Juicy Apples | 1.99 | 739 |"
+    assert table_rows("A | B\n---\n1 | 2", 0) == [(0, 5)]  # a bare "---" is a horizontal rule: the table ends
+
+
 def test_no_row_when_the_passage_starts_inside_the_table():
     assert row_for("Which team has the most cups?", "Blues | 1\nFlyers | 2\nLeafs | 13") is None
 
