@@ -19,7 +19,7 @@ from retrieval.questions import asked_as_question, content_of, question_parts, t
 from retrieval.rerank import Reranker, sigmoid
 from retrieval.search import SearchHit
 from retrieval.tables import TABLE_CELL as _TABLE_CELL
-from retrieval.tables import extreme_row, is_rule, is_table_line, superlative, table_rows
+from retrieval.tables import as_pairs, extreme_row, is_rule, is_table_line, superlative, table_rows
 
 _LINE_BREAK = re.compile(r"\n\s*")
 
@@ -165,13 +165,15 @@ def _sentence_spans(text: str) -> tuple[tuple[int, int], ...]:
 
 def _with_context(hit: SearchHit, start: int, end: int) -> str:
     """What the cross-encoder reads for hit.text[start:end]: the sentence under its headings ("Valkyria Chronicles
-    III > Reception. The game was praised..." says which game), and a table row with its table's header row, so that
-    "Maple Leafs | TOR | 13" can be read as 13 Stanley Cups."""
+    III > Reception. The game was praised..." says which game), and a table row under its table's column names, so
+    that "Maple Leafs | TOR | 13" is read as "Team: Maple Leafs; Location: TOR; Stanley Cups: 13"."""
     text = hit.text
     sentence = text[start:end]
-    header = _header_above(text, start) if _TABLE_CELL in sentence else None
-    if header:
-        sentence = f"{text[header[0] : header[1]].strip()}\n{sentence}"
+    if _TABLE_CELL in sentence:  # a row, or the first row with the header above it
+        row = _line(text, end - 1)
+        header = _header_above(text, row[0])
+        if header:
+            sentence = as_pairs(text[slice(*header)], text[slice(*row)])
     section = hit.section_at(end - 1)
     if not section or section.endswith(sentence.strip()):  # a heading is read as it is
         return sentence

@@ -361,6 +361,22 @@ def test_a_part_the_quotes_name_whole_is_not_said_to_be_uncovered():
     assert draft.text.endswith("The sources found do not cover: the Kings.")
 
 
+def test_a_table_row_is_read_under_its_column_names_value_by_value():
+    """The cross-encoder reads "Team: Flyers; Location: PHI; Cups: 2", not the header line over the row line; the quote
+    is still the row (the first row with its header above it)."""
+    text = "Team | Location | Cups\nBlues | STL | 1\nFlyers | PHI | 2"
+    scored = []
+
+    def logit(_, t):
+        scored.append(t)
+        return 3.0 if "Flyers" in t else -2.0
+
+    hit = SearchHit("c1", "d1", text, 1.0, "cups.csv", None, None, 0, len(text))
+    draft = ExtractiveGenerator(ScriptedReranker(logit), max_sentences=1).generate("Where are the Flyers?", [hit])
+    assert {"Team: Blues; Location: STL; Cups: 1", "Team: Flyers; Location: PHI; Cups: 2"} <= set(scored)
+    assert [c.quote for c in draft.citations] == ["Flyers | PHI | 2"]
+
+
 def test_each_answered_part_is_also_read_as_if_asked_alone():
     """A two-part question that no single sentence answers whole: besides the whole question's signals, the draft
     carries the signals of each part some sentence answers (the answer service takes the best-supported reading);

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.sparse import Bm25Encoder
-from retrieval.tables import extreme_row, superlative, table_rows
+from retrieval.tables import as_pairs, extreme_row, superlative, table_rows
 
 CUPS = "Stanley Cups\n\nTeam | Location | Stanley Cups\nBlues | STL | 1\nFlyers | PHI | 2\nMaple Leafs | TOR | 13"
 SPARSE = Bm25Encoder()
@@ -74,3 +74,10 @@ def test_the_table_is_the_block_of_rows_holding_the_position():
     rows = table_rows(text, text.index("3 | 4"))
     assert [text[slice(*r)] for r in rows] == ["A | B", "1 | 2", "3 | 4"]
     assert table_rows(text, text.index("Intro")) == []
+
+
+def test_a_row_as_pairs_of_column_name_and_value():
+    assert as_pairs("Team | Location | Cups", "Leafs | TOR | 13") == "Team: Leafs; Location: TOR; Cups: 13"
+    # empty cells dropped, a value without a column name alone, outer pipes not cells
+    assert as_pairs("| Nevada |  | 20-8143439 |", "| (State) |  | (IRS No.) | extra |") == (
+        "Nevada: (State); 20-8143439: (IRS No.); extra")
