@@ -212,10 +212,15 @@ def _separate(chosen: list[int], candidates: list[tuple[int, int, int]], passage
         rank, start, end = candidates[i]
         return passages[rank].document_id, passages[rank].start + start, passages[rank].start + end
 
+    def words(i: int) -> str:
+        rank, start, end = candidates[i]
+        return " ".join(passages[rank].text[start:end].split())
+
     kept: list[int] = []
     for i in sorted(chosen, key=lambda i: -preference[i]):
         document, start, end = span(i)
-        if not any(d == document and start < e and s < end for d, s, e in map(span, kept)):
+        if not any(d == document and start < e and s < end for d, s, e in map(span, kept)) and words(i) not in {
+                words(k) for k in kept}:
             kept.append(i)
     return sorted(kept, key=lambda i: candidates[i])
 
@@ -336,12 +341,23 @@ class ExtractiveGenerator:
         # A superlative question over a table ("the most Stanley Cups"): the row holding the extreme of the column it
         # names answers, as strongly as the cross-encoder finds the table's best-scored row answers; the table's other
         # rows do not.
-        outvoted = set()
+        outvoted, winners = set(), []
         for winner, rows in tables:
             at = candidates.index(winner)
             scored = [i for i, c in enumerate(candidates) if c in rows]
             logits[at] = max(logits[i] for i in scored)
             outvoted |= set(scored) - {at}
+            winners.append(at)
+        # One answer to "the most": the extreme of the table whose headings narrow the question least ("Stanley Cups"
+        # rather than "Stanley Cups Since 67" unless it asks since when), then of the one that answers it best.
+        asked_terms = set(self.sparse.encode_query(question)[0])
+
+        def narrowing(at: int) -> int:
+            rank, _, end = candidates[at]
+            return len(set(self.sparse.encode_query(passages[rank].section_at(end - 1) or "")[0]) - asked_terms)
+
+        top = min(winners, key=lambda at: (narrowing(at), -logits[at]), default=None)
+        outvoted |= set(winners) - {top}
         # A question about a time ("today", "proposed") prefers the sentences that speak of that time (in choosing
         # only: the signals stay the cross-encoder's own).
         preference = logits + np.array([TIME_BONUS if asked_time & time_of(t) else 0.0 for t in texts], dtype=np.float32)

@@ -194,6 +194,22 @@ def test_a_superlative_question_over_a_table_is_answered_with_the_extreme_row(sp
     assert [c.quote for c in draft.citations] == ["Team | Location | Stanley Cups\nBlues | STL | 1"]
 
 
+def test_a_superlative_is_answered_from_the_table_that_answers_it_best(speech):
+    """A spreadsheet with "Stanley Cups" and "Stanley Cups Since 67": one answer, the extreme of the table asked about."""
+    from retrieval.search import SearchHit
+
+    rt, _ = speech
+    rows = "Team | Location | Stanley Cups\nBlues | STL | 1\nFlyers | PHI | 2\nMaple Leafs | TOR | "
+    book = f"Stanley Cups\n\n{rows}13\n\nStanley Cups Since 67\n\n{rows}0"
+    hit = SearchHit("c1", "d1", book, 0.5, "cups.xlsx", "Stanley Cups", 1, 0, len(book),
+                    sections=[[0, "Stanley Cups"], [book.index("Stanley Cups Since"), "Stanley Cups Since 67"]])
+    generator = ExtractiveGenerator(rt.reranker)
+    assert [c.quote for c in generator.generate("Which team has won the most Stanley Cups?", [hit]).citations] == [
+        "Maple Leafs | TOR | 13"]
+    since = generator.generate("Which team has won the most Stanley Cups since 67?", [hit]).citations
+    assert [c.quote for c in since] == ["Flyers | PHI | 2"] and since[0].start > book.index("Since 67")
+
+
 def test_a_markdown_tables_first_row_is_an_answer_quoted_with_the_header_and_rule_above_it(speech):
     """"---|---|---" between the header and the rows made the first row look like a header of its own: never quoted."""
     from retrieval.search import SearchHit

@@ -361,6 +361,13 @@ def test_a_part_the_quotes_name_whole_is_not_said_to_be_uncovered():
     assert draft.text.endswith("The sources found do not cover: the Kings.")
 
 
+def test_the_same_words_found_in_two_documents_are_quoted_once():
+    text = "The ferry to the island leaves at nine. The cafe opens at ten."
+    hits = [SearchHit(f"c{n}", f"d{n}", text, 1.0, f"copy{n}.md", None, None, 0, len(text)) for n in (1, 2)]
+    draft = ExtractiveGenerator(sharing("ferry")).generate("When does the ferry leave?", hits)
+    assert [(c.document_id, c.quote) for c in draft.citations] == [("d1", "The ferry to the island leaves at nine.")]
+
+
 def test_a_table_row_is_read_under_its_column_names_value_by_value():
     """The cross-encoder reads "Team: Flyers; Location: PHI; Cups: 2", not the header line over the row line; the quote
     is still the row (the first row with its header above it)."""
