@@ -236,29 +236,40 @@ LEAD_IN = 200
 _ASKS = re.compile(r"\?[\"'”’)\]]*(?:\s|,|$)")
 
 
-def _reading_start(text: str, spans: list[tuple[int, int]], at: int) -> int:
+def _is_heading(hit: SearchHit, start: int, end: int) -> bool:
+    """Whether hit.text[start:end] is a heading of the document: a section starts inside it and its words are the
+    heading's, but for markup ("= = Reception = =", "## Reception", "C. STATUTORY DUTIES")."""
+    words = re.findall(r"\w+", hit.text[start:end])
+    for offset, path in hit.sections or []:
+        if hit.start + start <= offset < hit.start + end:
+            title = re.findall(r"\w+", path.rsplit(" > ", 1)[-1])
+            return bool(title) and words[-len(title):] == title and len(words) <= len(title) + 2
+    return False
+
+
+def _reading_start(text: str, spans: list[tuple[int, int]], at: int, first: int = 0) -> int:
     """Where the text read, and quoted, for sentence `at` starts. A short sentence comes with what leads up to it
     ("They're making great sacrifices — 8.2 percent." answers nothing alone; after "What is the average federal tax
     of billionaires?" it does); a sentence opening on a word that points back with the sentence before it ("Its
     lyrics were written by Seiko Fujibayashi" says whose only after the sentence naming the song), and with the one
     before that when it points back too ("It's time to raise the corporate minimum tax to 21 percent" after "But
     that's still less than working people pay" after "big companies now have to pay a minimum of 15 percent"). The
-    quote is still one exact span."""
+    quote is still one exact span. No reading starts before sentence `first` (the heading of its section)."""
     start, end = spans[at]
-    if at and end - start < SHORT_SENTENCE:
-        return _lead_in(text, spans, at)
+    if at > first and end - start < SHORT_SENTENCE:
+        return _lead_in(text, spans, at, first)
     lead = at
-    while lead and at - lead < POINTING_BACK and _ANAPHORIC.match(text, spans[lead][0]):
+    while lead > first and at - lead < POINTING_BACK and _ANAPHORIC.match(text, spans[lead][0]):
         lead -= 1
     return spans[lead][0]
 
 
-def _lead_in(text: str, spans: list[tuple[int, int]], at: int) -> int:
-    """Where the lead-in of sentence `at` starts: the earlier sentences of the passage that fit in LEAD_IN
-    characters before it (at least the one just before), never the fragment a passage cut mid-sentence opens on
-    (lower case: "to cap it all off by getting two goals.")."""
+def _lead_in(text: str, spans: list[tuple[int, int]], at: int, first: int = 0) -> int:
+    """Where the lead-in of sentence `at` starts: the earlier sentences of the passage from sentence `first` on
+    that fit in LEAD_IN characters before it (at least the one just before), never the fragment a passage cut
+    mid-sentence opens on (lower case: "to cap it all off by getting two goals.")."""
     start = spans[at][0]
-    first = 1 if text[spans[0][0]].islower() else 0
+    first = max(first, 1 if text[spans[0][0]].islower() else 0)
     lead = spans[at - 1][0] if at > first else start
     for earlier in range(at - 2, first - 1, -1):
         if start - spans[earlier][0] > LEAD_IN:
@@ -316,13 +327,18 @@ class ExtractiveGenerator:
         seen: set[tuple[str, int, int]] = set()  # overlapping chunks repeat sentences
         for rank, hit in enumerate(passages):
             spans = sentence_spans(hit.text)
+            first = 0  # the sentence the current section's heading is (readings do not reach back past it)
             for at, (start, end) in enumerate(spans):
+                # A heading is read as it is: a short one would otherwise take the end of the section before it as
+                # its lead-in ("... under the authority of the Program's enabling statutes. C. STATUTORY DUTIES").
+                if _is_heading(hit, start, end):
+                    first = at
                 key = (hit.document_id, hit.start + start, hit.start + end)
                 row = _TABLE_CELL in hit.text[start:end]  # a table row is short but complete
                 if key in seen or (end - start < self.min_chars and not row and len(hit.text.strip()) >= self.min_chars):
                     continue
                 seen.add(key)
-                lead = _row_start(hit.text, start) if row else _reading_start(hit.text, spans, at)
+                lead = _row_start(hit.text, start) if row else _reading_start(hit.text, spans, at, first)
                 candidates.append((rank, lead, end))
                 asking.append(_ASKS.search(hit.text, start, end) is not None
                               or (row and _is_table_header(hit.text, start, end)))

@@ -242,6 +242,42 @@ def test_a_short_sentences_lead_in_leaves_out_the_fragment_a_passage_was_cut_in(
     assert draft.citations[0].quote == text[text.index("One of them") :]
 
 
+def test_readings_do_not_reach_back_past_the_heading_of_their_section():
+    text = ("This Handbook is issued under the authority of the Program's enabling statutes.\n\n"
+            "C. STATUTORY DUTIES OF A STANDING TRUSTEE\n\nThe standing trustee has a fiduciary responsibility.")
+    heading = text.index("C. STATUTORY")
+    scored = []
+
+    def logit(_, t):
+        scored.append(t)
+        return 3.0 if "fiduciary" in t else 1.0
+
+    hit = SearchHit("c1", "d1", text, 1.0, "handbook.docx", None, None, 0, len(text),
+                    sections=[[heading, "C. STATUTORY DUTIES OF A STANDING TRUSTEE"]])
+    draft = ExtractiveGenerator(ScriptedReranker(logit), max_sentences=1).generate(
+        "What are the duties of a standing trustee?", [hit])
+    assert "C. STATUTORY DUTIES OF A STANDING TRUSTEE" in scored  # the heading alone
+    assert not any("statutes" in t and "STATUTORY" in t for t in scored)
+    # the short sentence under it is read, and quoted, from its heading on, not from the section before
+    assert draft.citations[0].quote == text[heading:]
+
+
+@pytest.mark.parametrize(
+    ("line", "heading"),
+    [("= = Reception = =", True), ("## Reception", True), ("Reception", True),
+     ("The reception was warm.", False),  # a sentence, though a section starts in it
+     ("Reception of the game in Japan and abroad", False)],
+)
+def test_a_heading_is_told_by_the_section_starting_in_it_and_its_words(line, heading):
+    from retrieval.generation import _is_heading
+
+    text = f"Some text.\n\n{line}\n\nMore text."
+    at = text.index(line)
+    hit = SearchHit("c1", "d1", text, 1.0, "w.md", None, None, 50, 50 + len(text),
+                    sections=[[50 + at + line.index("Reception" if "Reception" in line else "reception"), "Game > Reception"]])
+    assert _is_heading(hit, at, at + len(line)) is heading
+
+
 def test_a_sentence_is_read_under_the_headings_over_it():
     """"The game was praised by critics" says which game, and that it is its reception, only under its headings: the
     cross-encoder reads a sentence with its heading path (from the passage's sections, which may change inside the
