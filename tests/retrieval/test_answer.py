@@ -254,7 +254,7 @@ def test_a_table_header_row_is_the_first_row_of_a_block(text, row, header):
 
 def test_overlapping_quotes_of_one_document_are_quoted_once():
     """One sentence found in two overlapping chunks is quoted once; of a sentence alone and a reading that holds it
-    and what follows, the one the cross-encoder preferred."""
+    and what follows, the one the cross-encoder preferred; the same words in another document once too."""
     import numpy as np
 
     from retrieval.generation import _separate
@@ -269,4 +269,5 @@ def test_overlapping_quotes_of_one_document_are_quoted_once():
     preference = np.array([5.5, 7.0, 6.0, 1.0], dtype=np.float32)
     assert _separate([0, 1, 2, 3], candidates, passages, preference) == [1, 3]
     preference[0] = 8.0  # the sentence alone preferred: the reading that adds to it is left out, not what follows
-    assert _separate([0, 1, 2, 3], candidates, passages, preference) == [0, 2, 3]
+    # (and the same words in another document are not quoted again)
+    assert _separate([0, 1, 2, 3], candidates, passages, preference) == [0, 2]
