@@ -20,14 +20,9 @@ from retrieval.rerank import Reranker, sigmoid
 from retrieval.search import SearchHit
 from retrieval.tables import TABLE_CELL as _TABLE_CELL
 from retrieval.tables import as_pairs, extreme_row, is_rule, is_table_line, superlative, table_rows
+from retrieval.tables import line_bounds as _line
 
 _LINE_BREAK = re.compile(r"\n\s*")
-
-
-def _line(text: str, at: int) -> tuple[int, int]:
-    """The bounds of the line holding text[at], its line break left out (a line break at `at` ends that line)."""
-    end = text.find("\n", at)
-    return text.rfind("\n", 0, at) + 1, len(text) if end < 0 else end
 
 
 def _header_above(text: str, start: int) -> tuple[int, int] | None:
@@ -347,7 +342,9 @@ class ExtractiveGenerator:
         # with its header), unless the passages hold nothing else.
         statements = [c for c, asks in zip(candidates, asking, strict=True) if not asks]
         parts = question_parts(question)
-        tables = self._extremes(superlative(as_asked), question, passages, statements or candidates)
+        direction = superlative(as_asked)
+        asked_terms = set(self.sparse.encode_query(question)[0]) if direction else set()
+        tables = self._extremes(direction, asked_terms, passages, statements or candidates)
         shortlisted = self._shortlist(question, parts, asked_time, passages, statements or candidates)
         candidates = shortlisted + sorted({winner for winner, _ in tables} - set(shortlisted))
         if not candidates:
@@ -364,16 +361,15 @@ class ExtractiveGenerator:
             logits[at] = max(logits[i] for i in scored)
             outvoted |= set(scored) - {at}
             winners.append(at)
-        # One answer to "the most": the extreme of the table whose headings narrow the question least ("Stanley Cups"
-        # rather than "Stanley Cups Since 67" unless it asks since when), then of the one that answers it best.
-        asked_terms = set(self.sparse.encode_query(question)[0])
+        if winners:
+            # One answer to "the most": the extreme of the table whose headings narrow the question least ("Stanley
+            # Cups" rather than "Stanley Cups Since 67" unless it asks since when), then of the one that answers best.
+            def narrowing(at: int) -> int:
+                rank, _, end = candidates[at]
+                return len(set(self.sparse.encode_query(passages[rank].section_at(end - 1) or "")[0]) - asked_terms)
 
-        def narrowing(at: int) -> int:
-            rank, _, end = candidates[at]
-            return len(set(self.sparse.encode_query(passages[rank].section_at(end - 1) or "")[0]) - asked_terms)
-
-        top = min(winners, key=lambda at: (narrowing(at), -logits[at]), default=None)
-        outvoted |= set(winners) - {top}
+            top = min(winners, key=lambda at: (narrowing(at), -logits[at]))
+            outvoted |= set(winners) - {top}
         # A question about a time ("today", "proposed") prefers the sentences that speak of that time (in choosing
         # only: the signals stay the cross-encoder's own).
         preference = logits + np.array([TIME_BONUS if asked_time & time_of(t) else 0.0 for t in texts], dtype=np.float32)
@@ -472,23 +468,21 @@ class ExtractiveGenerator:
             "question_best_logit": round(float(logits[top]), 4) if asked else 0.0,
         }
 
-    def _extremes(self, direction: int, question: str, passages: list[SearchHit],
+    def _extremes(self, direction: int, asked_terms: set, passages: list[SearchHit],
                   candidates: list[tuple[int, int, int]]) -> list[tuple[tuple[int, int, int], set]]:
-        """For a superlative question, each table among the candidates whose extreme row can be told: (that row's
-        candidate, the candidates of all its rows)."""
+        """For a superlative question (`asked_terms`: its BM25 terms), each table among the candidates whose extreme
+        row can be told: (that row's candidate, the candidates of all its rows)."""
         if not direction:
             return []
-        asked = set(self.sparse.encode_query(question)[0])
         found, seen = [], set()
-        for rank, start, end in candidates:
+        for rank, _, end in candidates:
             text = passages[rank].text
-            if _TABLE_CELL not in text[_line(text, end - 1)[0] : end]:
-                continue
-            rows = table_rows(text, end - 1)
+            rows = table_rows(text, end - 1)  # none unless the candidate ends on a table row
             if not rows or (rank, rows[0]) in seen:
                 continue
             seen.add((rank, rows[0]))
-            extreme = extreme_row(direction, text, rows, asked, lambda name: set(self.sparse.encode_document(name)[0]))
+            extreme = extreme_row(direction, text, rows, asked_terms,
+                                  lambda name: set(self.sparse.encode_document(name)[0]))
             ends = {row_end for _, row_end in rows}
             members = {c for c in candidates if c[0] == rank and c[2] in ends}
             winner = next((c for c in members if extreme and c[2] == extreme[1]), None)

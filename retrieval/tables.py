@@ -16,6 +16,12 @@ _LEAST = re.compile(r"\b(?:least|fewest|lowest|smallest|minimum)\b", re.IGNORECA
 _NUMBER = re.compile(r"[-+]?[$€£¥]?\s*\d[\d,]*(?:\.\d+)?\s*%?")
 
 
+def line_bounds(text: str, at: int) -> tuple[int, int]:
+    """The bounds of the line holding text[at], its line break left out (a line break at `at` ends that line)."""
+    end = text.find("\n", at)
+    return text.rfind("\n", 0, at) + 1, len(text) if end < 0 else end
+
+
 def is_rule(line: str) -> bool:
     return "|" in line and bool(_RULE.fullmatch(line))  # a bare "---" is a horizontal rule, not a table's
 
@@ -56,18 +62,17 @@ def _number(cell: str) -> float | None:
 def table_rows(text: str, at: int) -> list[tuple[int, int]]:
     """The bounds of the rows of the table (consecutive lines holding a cell separator, and a Markdown table's rule
     line, which is not a row) that holds text[at]; the first is the header. Empty when text[at] is on no row."""
-    start = text.rfind("\n", 0, at) + 1
-    while start and is_table_line(text[text.rfind("\n", 0, start - 1) + 1 : start - 1]):
-        start = text.rfind("\n", 0, start - 1) + 1
+    start = line_bounds(text, at)[0]
+    while start and is_table_line(text[slice(*line_bounds(text, start - 1))]):
+        start = line_bounds(text, start - 1)[0]
     rows = []
     while start < len(text):
-        end = text.find("\n", start)
-        end = len(text) if end < 0 else end
-        if not is_table_line(text[start:end]):
+        line = line_bounds(text, start)
+        if not is_table_line(text[slice(*line)]):
             break
-        if not is_rule(text[start:end]):
-            rows.append((start, end))
-        start = end + 1
+        if not is_rule(text[slice(*line)]):
+            rows.append(line)
+        start = line[1] + 1
     return rows if any(s <= at <= e for s, e in rows) else []
 
 
@@ -83,12 +88,12 @@ def extreme_row(direction: int, text: str, rows: list[tuple[int, int]], asked_te
     named, numeric = [], []  # how many of the question's terms each column's name holds; the numeric columns
     for column, name in enumerate(header):
         named.append(len(asked_terms & terms_of(name)))
-        values = [(_number(cells[column]) if column < len(cells) else None, bounds) for bounds, cells in body]
+        values = [(_number(row[column]) if column < len(row) else None, bounds) for bounds, row in body]
         filled = [(value, bounds) for value, bounds in values if value is not None]
         # A column of numbers under a name: a number where the name should be means the passage starts inside the
         # table (a chunk cut it), and the rows above are not there to compare.
         if (len(filled) >= 2 and _number(name) is None
-                and len(filled) == sum(1 for _, cells in body if column < len(cells) and cells[column].strip())):
+                and len(filled) == sum(1 for _, row in body if column < len(row) and row[column].strip())):
             numeric.append((named[column], filled))
     if not numeric:
         return None

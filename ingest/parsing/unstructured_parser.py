@@ -306,11 +306,12 @@ class UnstructuredParser:
 
     def _parse_elements(self, path: Path, parse_as: str, filename: str) -> ParsedDocument:
         elements = self._partition(path, parse_as)
+        pdf = parse_as.lower().endswith(".pdf")
         blocks = []  # (text, type, page, ocr, heading depth)
         header, subject = _email_header(elements)
         if header:
             blocks.append((header, "Text", None, False, None))
-        if parse_as.lower().endswith(".pdf"):
+        if pdf:
             sideways = _sideways(elements)
             elements = [element for i, element in enumerate(elements) if i not in sideways]
         for element in elements:
@@ -318,12 +319,12 @@ class UnstructuredParser:
             body = _element_text(element)
             if body and kind not in _NOT_READABLE_TYPES:
                 blocks.append((body, kind, element.metadata.page_number, False, _depth(element)))
-        if parse_as.lower().endswith(".pdf"):
+        if pdf:
             blocks = self._with_ocr_pages(path, blocks)
         # Typeset ligatures ("ﬁ" in "Uniﬁed") are their letters: neither the keyword index nor the models' tokenizers
         # know them ("eﬃcient" is an unknown token), so a question saying "unified" would not find the text.
         bodies = [fix_latin_ligatures(block[0]) for block in blocks]
-        if parse_as.lower().endswith(".pdf"):
+        if pdf:
             bodies = _rejoin_broken_words(bodies)
         parts: list[str] = []
         spans: list[ElementSpan] = []
