@@ -226,7 +226,31 @@ def _separate(chosen: list[int], candidates: list[tuple[int, int, int]], passage
 SHORT_SENTENCE = 60
 _ANAPHORIC = re.compile(r"(?:It|Its|He|His|She|Her|They|Their|But)\b")
 POINTING_BACK = 3
+# A sentence that announces what follows ("... has implemented several green building initiatives.", "Here are a few
+# examples:") says what the next sentence is about, not what it says: it is read, and quoted, with that sentence.
+_ANNOUNCES = re.compile(r"(?::|\b(?:several|many|various|numerous|a number of|a few|a variety of|a range of|multiple)"
+                        r"\s+(?:[\w-]+\s+){0,3}[\w-]+s\s*[.!])\s*(?:\d+[.)])?\s*$", re.IGNORECASE)
+_ADDS = re.compile(r"(?:Additionally|In addition|Also|Moreover|Furthermore|Similarly|Likewise)\b")
+_LIST_MARK = re.compile(r"(?:\d{1,2}|[a-zA-Z])[.)]|[-*•]")
 LEAD_IN = 200
+FOLLOWING = 2  # sentences a reading may take on after its own
+
+
+def _follow_on(hit: SearchHit, end: int) -> int:
+    """Where the quote of a reading ending at `end` ends: there, or after the sentences its last sentence announces
+    and the ones that add to it ("Additionally, ..."), up to FOLLOWING of them and never into the next section."""
+    spans = sentence_spans(hit.text)
+    last = next((at for at, (_, e) in enumerate(spans) if e >= end), None)
+    if last is None or spans[last][1] != end or _TABLE_CELL in hit.text[slice(*spans[last])]:
+        return end
+    taken, announcing = 0, _ANNOUNCES.search(hit.text, *spans[last])
+    while (last + 1 < len(spans) and taken < FOLLOWING and not _is_heading(hit, *spans[last + 1])
+           and (announcing or _ADDS.match(hit.text, spans[last + 1][0]))):
+        last += 1
+        if not _LIST_MARK.fullmatch(hit.text, *spans[last]):  # "1." alone says nothing: what it numbers does
+            taken += 1
+            announcing = _ANNOUNCES.search(hit.text, *spans[last])
+    return spans[last][1]
 # A question mark that ends a sentence or a quoted turn ("...?', 'role': 'user'}" in a chat log's JSON).
 _ASKS = re.compile(r"\?[\"'”’)\]]*(?:\s|,|$)")
 
@@ -401,12 +425,16 @@ class ExtractiveGenerator:
                     unscored.discard(top)  # a part's best sentence is evidence for that part
         chosen = sorted(chosen, key=lambda i: candidates[i])  # passage order, then position
         parts_text, citations, evidence = [], [], []
-        for number, i in enumerate(_separate(chosen, candidates, passages, preference), start=1):
-            rank, start, end = candidates[i]
+        read: dict[int, str] = {}  # what each citation's sentence was judged on (its quote may go on past it)
+        # Each chosen sentence is quoted with what it announces and what adds to it.
+        quotes = [(r, s, _follow_on(passages[r], e)) if i in chosen else (r, s, e) for i, (r, s, e) in enumerate(candidates)]
+        for number, i in enumerate(_separate(chosen, quotes, passages, preference), start=1):
+            rank, start, end = quotes[i]
             citation = Citation.of(number, passages[rank], start, end, float(sigmoid(logits[i])))
             citations.append(citation)
+            read[number] = passages[rank].text[start : candidates[i][2]]
             if i not in unscored:
-                evidence.append(citation)
+                evidence.append(read[number])
             parts_text.append(f"{' '.join(citation.quote.split())} [{number}]")
         # A part no sentence answers is said to be uncovered, unless the quotes name every word of it ("Compare the
         # Blues and the Flyers" quoting the rows "Blues | STL | 1" and "Flyers | PHI | 2"): saying the sources do not
@@ -428,7 +456,7 @@ class ExtractiveGenerator:
             part_ranked = sorted(range(len(candidates)), key=lambda i: part_logits[i], reverse=True)
             rank, start, end = candidates[part_ranked[0]]
             hit = passages[rank]  # its evidence: the quote holding its best sentence (alone, or in a lead-in)
-            quoting = [c for c in citations if c.document_id == hit.document_id and c.start < hit.start + end
+            quoting = [read[c.index] for c in citations if c.document_id == hit.document_id and c.start < hit.start + end
                        and hit.start + start < c.end]
             part_signals.append(self._signals(part, asked, passages, candidates, part_logits, part_ranked, quoting))
             best = max(best, float(part_logits[part_ranked[0]]))
@@ -438,7 +466,7 @@ class ExtractiveGenerator:
     def _signals(self, question, asked, passages, candidates, logits, ranked, evidence) -> dict[str, float]:
         """The evidence's signals for the calibrated confidence: how strongly the best sentence answers (under its
         headings) and read in its context (the document's title, its neighbours), its lead over the
-        next, how much of the question the quotes counted as evidence cover, how many passages hold a relevant
+        next, how much of the question the sentences counted as evidence cover (as read, `evidence`), how many passages hold a relevant
         sentence, how far down the passages it was found, how far the dense and the keyword search agree on its best
         passage (its RRF score, whatever fusion ranked them: highest when both put it first; a passage that restates
         the question tops both, a same-topic neighbour rarely does), and whether it was asked as a question or stated
@@ -454,7 +482,7 @@ class ExtractiveGenerator:
         context_logit = float(self.reranker.score(question, [context])[0])
         second = float(logits[ranked[1]]) if len(ranked) > 1 else float(logits[top]) - 10.0
         query_terms = set(self.sparse.encode_query(question)[0])
-        quoted = set(self.sparse.encode_document(" ".join([hit.title or ""] + [c.quote for c in evidence]))[0])
+        quoted = set(self.sparse.encode_document(" ".join([hit.title or ""] + evidence))[0])
         relevant = {candidates[i][0] for i in range(len(candidates)) if logits[i] > 0}
         return {
             "best_logit": round(float(logits[top]), 4),

@@ -242,6 +242,43 @@ def test_a_short_sentences_lead_in_leaves_out_the_fragment_a_passage_was_cut_in(
     assert draft.citations[0].quote == text[text.index("One of them") :]
 
 
+@pytest.mark.parametrize(
+    ("text", "quoted"),
+    [
+        # a sentence announcing a list is quoted with what it announces...
+        ("Portland is known for its sustainable building practices, and the city has implemented several green "
+         "building initiatives. The city has a green building policy for sustainable materials. The bridge is old.",
+         "The bridge"),
+        ("Here are a few examples of green building initiatives:\n\n1. Ecoroofs promote vegetation on roofs. "
+         "The bridge is old.", "The bridge"),
+        # ...and with a sentence that adds to it, up to two sentences on
+        ("Portland has implemented a green building policy for sustainable materials. Additionally, Portland has a "
+         "program called Ecoroofs. Moreover, the city plants trees. Also, the bridge is old.", "Also, the bridge"),
+        # never into the next section
+        ("Portland has implemented several green building initiatives.\n\nBridges\n\nThe bridge is old.", "\n\nBridges"),
+        # a plain sentence is quoted alone
+        ("Portland has implemented a green building policy for sustainable materials. The bridge is old.", " The bridge"),
+    ],
+)
+def test_a_sentence_is_quoted_with_what_it_announces_and_what_adds_to_it(text, quoted):
+    """"... has implemented several green building initiatives." says what the next sentence is about, not what it
+    says, and "Additionally, ..." goes on with the same answer: the quote takes them on (one exact span), while the
+    cross-encoder, and the evidence counted for the confidence, still read the sentence as it was chosen."""
+    scored = []
+
+    def logit(_, t):
+        scored.append(t)
+        return 3.0 if "green building" in t else -4.0
+
+    sections = [[text.index("Bridges"), "Bridges"]] if "Bridges" in text else []
+    hit = SearchHit("c1", "d1", text, 1.0, "cities.md", None, None, 0, len(text), sections=sections)
+    draft = ExtractiveGenerator(ScriptedReranker(logit), max_sentences=1).generate(
+        "What are the green building initiatives implemented by Portland?", [hit])
+    assert draft.citations[0].quote == text[: text.index(quoted)].rstrip()
+    first = text[: re.search(r"[.:](?=\s)", text).end()]
+    assert first in scored  # read alone
+
+
 def test_readings_do_not_reach_back_past_the_heading_of_their_section():
     text = ("This Handbook is issued under the authority of the Program's enabling statutes.\n\n"
             "C. STATUTORY DUTIES OF A STANDING TRUSTEE\n\nThe standing trustee has a fiduciary responsibility.")
