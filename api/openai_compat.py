@@ -66,6 +66,19 @@ def usage_of(answer, question: str) -> dict:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
+def chat_turns(messages) -> list[tuple[str, str | None]]:
+    """The conversation's turns: each user message with text, and the assistant's last reply to it (None when the
+    conversation holds none before the next user message)."""
+    turns: list[tuple[str, str | None]] = []
+    for message in messages:
+        text = message.text().strip()
+        if message.role == "user" and text:
+            turns.append((text, None))
+        elif message.role == "assistant" and text and turns:
+            turns[-1] = (turns[-1][0], text)
+    return turns
+
+
 def embedding_texts(given) -> list[str]:
     """The texts of an embeddings request: a text, texts, or token arrays (decoded with cl100k, the encoding OpenAI
     clients count with)."""

@@ -18,6 +18,7 @@ from api.openai_compat import (
     embedding_texts,
     embeddings,
     error_body,
+    chat_turns,
     models,
     now,
     response_model,
@@ -30,6 +31,7 @@ from core.settings import GeneratorName, Settings
 from core.vectorstore import DocumentFilter
 from ingest.catalog import DocumentCatalog
 from retrieval.answer import Answer, AnswerService
+from retrieval.conversation import standalone_turns
 
 MAX_EMBEDDING_INPUTS = 256
 
@@ -84,7 +86,8 @@ class OpenAIService:
         model names), the earlier ones as the conversation, system messages as instructions: a chat.completion, or
         with `stream`, the SSE lines of its chunks. `citations` and `cairn` (confidence, fallback, answer id) are
         added to the response."""
-        questions = [m.text().strip() for m in body.messages if m.role == "user" and m.text().strip()]
+        turns = chat_turns(body.messages)
+        questions = [question for question, _ in turns]
         instructions = [m.text().strip() for m in body.messages if m.role in ("system", "developer") and m.text().strip()]
         if not questions:
             raise ApiError(422, "invalid_request", "messages must contain a user message with text")
@@ -92,10 +95,15 @@ class OpenAIService:
             raise ApiError(422, "invalid_request", f"the last user message is longer than {MAX_QUESTION_CHARS} characters")
         collection = collection or self.collection_of(who.tenant, body.model)
 
+        # The earlier turns are the conversation, each made self-contained as a stored conversation keeps it, and
+        # the reply to the last of them says what "it" or "that team" is.
+        history = standalone_turns(turns[:-1])
+        previous_answer = turns[-2][1] if len(turns) > 1 else None
+
         def answer_with(on_sentence=None) -> Answer:
-            # The earlier user messages are the conversation: a follow-up is made self-contained from them.
-            return ask(self.answers, who, collection, questions[-1], None, DocumentFilter(), history=questions[:-1],
-                       instructions="\n\n".join(instructions) or None, on_sentence=on_sentence)
+            return ask(self.answers, who, collection, questions[-1], None, DocumentFilter(), history=history,
+                       instructions="\n\n".join(instructions) or None, on_sentence=on_sentence,
+                       previous_answer=previous_answer)
 
         created = int(time.time())
 

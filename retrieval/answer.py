@@ -134,11 +134,12 @@ class AnswerService:
         self, question: str, *, tenant: str, collection: str, top_k: int | None = None, api_key_id: str | None = None,
         history: list[str] | None = None, conversation_id: str | None = None, new_conversation: bool = False,
         instructions: str | None = None, on_sentence: Callable[[str], None] | None = None,
-        where: DocumentFilter = DocumentFilter(),
+        where: DocumentFilter = DocumentFilter(), previous_answer: str | None = None,
     ) -> Answer:
-        """Answers `question`; a follow-up is first made self-contained from `history` (the earlier questions) or
-        from the stored turns of `conversation_id` (UnknownConversation if the tenant has none such), and the turn
-        is stored (a new conversation is started with `new_conversation`)."""
+        """Answers `question`; a follow-up is first made self-contained from `history` (the earlier questions) and
+        `previous_answer` (the answer the last of them got), or from the stored turns of `conversation_id`
+        (UnknownConversation if the tenant has none such) and their last answer, and the turn is stored (a new
+        conversation is started with `new_conversation`)."""
         question = question.strip()
         if not question:
             raise ValueError("the question is empty")
@@ -146,10 +147,12 @@ class AnswerService:
         if conversation_id is not None:
             if self.conversations is None or not self.conversations.exists(tenant, conversation_id):
                 raise UnknownConversation(f"no conversation {conversation_id}")
+            if not earlier and previous_answer is None:
+                previous_answer = self.conversations.last_answer(tenant, conversation_id)
             earlier = self.conversations.history(tenant, conversation_id) + earlier
         elif new_conversation and self.conversations is not None:
             conversation_id = self.conversations.start(tenant)
-        standalone = self._standalone(question, earlier)
+        standalone = self._standalone(question, earlier, previous_answer)
         with self.tracer.start_as_current_span("answer", attributes={"cairn.tenant": tenant, "cairn.collection": collection}) as span:
             answer = self._answer(question, standalone, conversation_id, tenant, collection, top_k, api_key_id, where,
                                   instructions, on_sentence)
@@ -159,14 +162,14 @@ class AnswerService:
             self.conversations.add_turn(conversation_id, question, standalone, answer.id)
         return answer
 
-    def _standalone(self, question: str, earlier: list[str]) -> str:
+    def _standalone(self, question: str, earlier: list[str], previous_answer: str | None) -> str:
         """The follow-up made self-contained: by the LLM when one is configured (one bounded call), else, or when
         that call fails, by the offline rule."""
-        offline = condense(question, earlier)
+        offline = condense(question, earlier, previous_answer)
         if self.llm is None or offline == question or not hasattr(self.llm, "condense"):
             return offline
         try:
-            return self.llm.condense(question, earlier)
+            return self.llm.condense(question, earlier, previous_answer)
         except GeneratorUnavailable:
             return offline
 

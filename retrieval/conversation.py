@@ -9,7 +9,8 @@ import uuid
 
 from sqlalchemy import func, select
 
-from core.db import ConversationRow, ConversationTurnRow, Database, utcnow
+from core.db import AnswerRow, ConversationRow, ConversationTurnRow, Database, utcnow
+from retrieval.tables import TABLE_CELL
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9'’-]*|\d[\d.,%]*")
 # A follow-up leans on an earlier turn when it points back (pronouns, "that", "there") or leaves its subject out
@@ -23,7 +24,15 @@ _SUBJECT = re.compile(r"^.*\b(?:about|regarding|concerning|on|of|for|with|to)\s+
 _POINTERS_BY_STRENGTH = (re.compile(r"\b(it|they|them|he|she|him|her)\b", re.IGNORECASE),
                          re.compile(r"\b(this|that|these|those)\b(?=\s*[?.!,]|$)", re.IGNORECASE))
 _POSSESSIVE = re.compile(r"\b(its|their|his|her)\b", re.IGNORECASE)
-_SELF_CONTAINED_WORDS = 4  # content words a question needs to stand alone without pointers
+# A question asking for a thing ("Who ...", "Which team ...", "What company ..."; not "What is ..."): a follow-up's
+# "they", "that team" then mean the thing its answer named.
+_ASKS_FOR = re.compile(r"^\W*(?:(?:and|but|so|then|now)\W+)?(?:(?P<who>who|whom)\b|(?:which|what)\s+(?P<noun>[A-Za-z][\w-]*))",
+                       re.IGNORECASE)
+_NAME = re.compile(r"[A-Z][\w'’.&-]*(?:\s+(?:(?:of|the|de|van|von|and|&)\s+)?[A-Z][\w'’.&-]*)*")
+_MARKER = re.compile(r"\s*\[\d+\]")
+# Content words a question needs to stand alone without pointers: "What is the price?" leans on the earlier turn,
+# "Who signed the handbook?" asks something new (taken for a follow-up, it was asked about the last turn's subject).
+_SELF_CONTAINED_WORDS = 2
 CARRIED_TERMS = 8  # salient terms carried from the turns a follow-up depends on
 
 
@@ -53,25 +62,74 @@ def depends_on_history(question: str) -> bool:
     return points_back or bool(_ELLIPSIS.match(question)) or len(content_words(question)) < _SELF_CONTAINED_WORDS
 
 
+_CARRIED = re.compile(r"\s*\([^()]*\)\s*$")  # the terms condense() carries in brackets after a follow-up
+
+
 def subject_of(question: str) -> str:
-    """What a question is about: the phrase after its last "about / of / on / for ...", else its last content words."""
-    found = _SUBJECT.match(" ".join(question.split()))
+    """What a question is about: the phrase after its last "about / of / on / for ...", else the name it holds
+    ("Where are the Maple Leafs located?"), else its last content words (a condensed follow-up's carried terms
+    left out)."""
+    question = _CARRIED.sub("", " ".join(question.split()))
+    found = _SUBJECT.match(question)
     if found and content_words(found["phrase"]):
         return found["phrase"]
+    for name in _NAME.finditer(question, 1):  # not its first word: every question starts with a capital
+        words = name.group().split()
+        while words and words[0].lower() in _stop_words():
+            words = words[1:]
+        if words:
+            return " ".join(words)
     return " ".join(content_words(question)[-3:])
 
 
-def condense(question: str, history: list[str]) -> str:
+def answer_subject(question: str, answer: str) -> tuple[str, str | None] | None:
+    """What an answer named when its question asked for a thing, and the noun the question asked for it by:
+    "Which team won the most Stanley Cups?" answered "Maple Leafs | TOR | 13 [1]" named ("Maple Leafs", "team"),
+    "Who illustrated the Flower Fairies?" answered "Cicely Mary Barker ( 1895 – 1973 ) was an English illustrator"
+    named ("Cicely Mary Barker", None). None when the question asked for no thing or the answer names none."""
+    asked = _ASKS_FOR.match(question)
+    noun = asked["noun"] if asked else None
+    if not asked or (noun and noun.lower() in _stop_words()):
+        return None
+    text = _MARKER.sub("", answer).strip()
+    rows = [line for line in text.splitlines() if TABLE_CELL in line]
+    if rows:  # a table's row: the thing is what its first cell names
+        cell = rows[-1].split(TABLE_CELL)[0].strip()
+        return (cell, noun) if cell else None
+    asked_words = {w.lower() for w in _WORD.findall(question)}
+    for found in _NAME.finditer(text):
+        words = found.group().split()
+        while words and words[0].lower() in _stop_words():  # "The Montreal Canadiens" names "Montreal Canadiens"
+            words = words[1:]
+        opens_sentence = not text[: found.start()].strip() or text[: found.start()].rstrip()[-1] in ".!?:"
+        if len(words) < (2 if opens_sentence else 1):  # a sentence's first word is capitalized anyway: "Overseas, ..."
+            continue
+        if not any(w.lower().strip(".'’") in asked_words for w in words):  # a name the question did not already hold
+            return " ".join(words).rstrip("."), noun
+    return None
+
+
+def condense(question: str, history: list[str], answer: str | None = None) -> str:
     """The follow-up as a self-contained question, the current turn first: its first pointer ("it", "they", "its")
     becomes the subject of the turn it leans on, an elliptical question ("What about the price?") gets that subject
-    added, and the other salient terms of the last two turns follow in brackets, none it already has. A question
-    that stands alone is returned as it is."""
+    added, and the other salient terms of the last two turns follow in brackets, none it already has. When that turn
+    asked for a thing ("Which team won the most?") and `answer`, its answer, named one, the pointers and "that team"
+    mean the thing named ("Where is that team located?" asks where the Maple Leafs are). A question that stands
+    alone is returned as it is."""
     question = " ".join(question.split())
-    if not history or not depends_on_history(question):
+    if not history:
         return question
-    subject = subject_of(history[-1])
+    named = answer_subject(history[-1], answer) if answer else None
+    demonstrative = re.compile(rf"\b(?:that|this|the same|the)\s+{re.escape(named[1])}\b|\bthat one\b"
+                               if named and named[1] else r"\bthat one\b", re.IGNORECASE)
+    points_at_answer = named is not None and demonstrative.search(question) is not None
+    if not points_at_answer and not depends_on_history(question):
+        return question
+    subject = named[0] if named else subject_of(history[-1])
     rewritten = question
-    if subject:
+    if points_at_answer:
+        rewritten = demonstrative.sub(lambda _: subject, question, count=1)
+    elif subject:
         pointer = next((p for p in _POINTERS_BY_STRENGTH if p.search(question)), None)
         if pointer is not None:
             rewritten = pointer.sub(subject, question, count=1)
@@ -87,6 +145,18 @@ def condense(question: str, history: list[str]) -> str:
                 have.add(word.lower())
                 carried.append(word)
     return f"{rewritten} ({' '.join(carried)})" if carried else rewritten
+
+
+def standalone_turns(turns: list[tuple[str, str | None]]) -> list[str]:
+    """Each question of a conversation, (question, the reply it got), made self-contained from the ones before it
+    and the reply to the last of them by the offline rule: what a stored conversation keeps, for a client that
+    sends the whole conversation with each question (the OpenAI chat route)."""
+    standalone: list[str] = []
+    reply = None
+    for question, answer in turns:
+        standalone.append(condense(question, standalone, reply))
+        reply = answer
+    return standalone
 
 
 class ConversationStore:
@@ -113,6 +183,17 @@ class ConversationStore:
                 .where(ConversationTurnRow.conversation_id == conversation_id, ConversationRow.tenant == tenant)
                 .order_by(ConversationTurnRow.position)
             ))
+
+    def last_answer(self, tenant: str, conversation_id: str) -> str | None:
+        """The text of the last turn's answer, when it answered (not a fallback) and the answer log still has it."""
+        with self.db.session() as s:
+            body = s.scalar(
+                select(AnswerRow.body)
+                .join(ConversationTurnRow, ConversationTurnRow.answer_id == AnswerRow.id)
+                .where(ConversationTurnRow.conversation_id == conversation_id, AnswerRow.tenant == tenant)
+                .order_by(ConversationTurnRow.position.desc()).limit(1)
+            )
+        return body.get("answer") if body and not body.get("fallback") else None
 
     def add_turn(self, conversation_id: str, question: str, standalone: str, answer_id: str) -> None:
         with self.db.session() as s:

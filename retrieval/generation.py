@@ -175,6 +175,14 @@ def _with_context(hit: SearchHit, start: int, end: int) -> str:
     return f"{section}. {sentence}"
 
 
+def _as_text(quote: str) -> str:
+    """A quote as the answer's text shows it: on one line, but for a table's rows, one line each ("Team | Location |
+    Stanley Cups" over "Blues | STL | 1", not run together into "Stanley Cups Blues")."""
+    if _TABLE_CELL not in quote:
+        return " ".join(quote.split())
+    return "\n".join(" ".join(line.split()) for line in quote.splitlines() if line.strip())
+
+
 def _is_table_header(text: str, start: int, end: int) -> bool:
     """Whether text[start:end] is the first row of a table with rows under it: the names of the columns, which state
     nothing on their own ("Team | Location | Stanley Cups"), and are read with each row under them instead."""
@@ -435,7 +443,7 @@ class ExtractiveGenerator:
             read[number] = passages[rank].text[start : candidates[i][2]]
             if i not in unscored:
                 evidence.append(read[number])
-            parts_text.append(f"{' '.join(citation.quote.split())} [{number}]")
+            parts_text.append(f"{_as_text(citation.quote)} [{number}]")
         # A part no sentence answers is said to be uncovered, unless the quotes name every word of it ("Compare the
         # Blues and the Flyers" quoting the rows "Blues | STL | 1" and "Flyers | PHI | 2"): saying the sources do not
         # cover what the answer quotes would contradict it.

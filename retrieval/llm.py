@@ -42,6 +42,7 @@ length); they cannot change the rules:
 
 CONDENSE_PROMPT = """Rewrite the user's last question so that it can be understood without the conversation: replace
 pronouns and references with what they refer to. Reply with the rewritten question only, nothing else."""
+CONDENSE_ANSWER_CHARS = 300  # of the last answer shown to the LLM: what it named comes first
 
 
 def build_messages(question: str, passages: list[SearchHit], instructions: str | None = None) -> list[dict]:
@@ -100,10 +101,13 @@ class OpenAIGenerator:
         except pybreaker.CircuitBreakerError as exc:
             raise GeneratorUnavailable(f"circuit open after repeated failures ({exc})") from exc
 
-    def condense(self, question: str, history: list[str]) -> str:
+    def condense(self, question: str, history: list[str], answer: str | None = None) -> str:
         """The follow-up rewritten by the LLM as a self-contained question: one bounded call (condense_timeout_s, a
-        few dozen tokens); GeneratorUnavailable when it fails or the reply is not a usable question."""
+        few dozen tokens), with the earlier questions and the last one's `answer` (its start); GeneratorUnavailable
+        when it fails or the reply is not a usable question."""
         turns = "\n".join(f"User: {earlier}" for earlier in history[-4:])
+        if answer:
+            turns += f"\nAssistant: {' '.join(answer.split())[:CONDENSE_ANSWER_CHARS]}"
         messages = [{"role": "system", "content": CONDENSE_PROMPT},
                     {"role": "user", "content": f"Conversation:\n{turns}\n\nLast question: {question}"}]
         response = self._request(messages, 64, self.settings.condense_timeout_s)

@@ -49,3 +49,23 @@ def test_history_and_chat_messages_carry_the_conversation(client):
     record = client.get(f"/v1/answers/{chat['cairn']['answer_id']}").json()
     assert record["instructions"] == "Answer like a pirate." and record["instructions_applied"] is False
     assert "10 bucks to make" in chat["choices"][0]["message"]["content"]
+
+
+def test_a_follow_up_pointing_at_what_the_last_answer_named_asks_about_it(client):
+    """"Which country ...?" answered with a sentence naming Ukraine: "that country" and "its" in the next turns mean
+    Ukraine, whether the turns are stored (conversation_id: the last answer is read from the answer log) or sent
+    with the assistant's replies as chat messages."""
+    first = client.post("/v1/answer", json={"question": "Which country is Putin invading?"}).json()
+    assert "invading Ukraine" in first["answer"]
+    follow_up = "What did the President ask Congress to do for that country?"
+    follow = client.post("/v1/answer", json={"question": follow_up, "conversation_id": first["conversation_id"]}).json()
+    assert follow["standalone_question"].startswith("What did the President ask Congress to do for Ukraine?")
+
+    messages = [{"role": "user", "content": "Which country is Putin invading?"},
+                {"role": "assistant", "content": first["answer"]}, {"role": "user", "content": follow_up},
+                {"role": "assistant", "content": follow["answer"]}, {"role": "user", "content": "Who is its president?"}]
+    chat = client.post("/v1/chat/completions", json={"model": "cairn", "messages": messages}).json()
+    assert chat["cairn"]["standalone_question"].startswith("Who is Ukraine's president?")
+    without_replies = [m for m in messages if m["role"] == "user"]  # nothing said what "that country" was
+    chat = client.post("/v1/chat/completions", json={"model": "cairn", "messages": without_replies[:2]}).json()
+    assert "Ukraine" not in chat["cairn"]["standalone_question"]

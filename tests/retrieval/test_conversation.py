@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from retrieval.conversation import condense, depends_on_history, subject_of
+from retrieval.conversation import answer_subject, condense, depends_on_history, standalone_turns, subject_of
 
 EARLIER = ["What does the State of the Union say about insulin?"]
 
@@ -29,3 +29,47 @@ def test_standalone_questions_and_empty_histories_are_left_alone():
     assert condense("And who is it for?", []) == "And who is it for?"
     assert subject_of("What did the President say about the CHIPS Act?") == "CHIPS Act"
     assert condense("When did it pass?", ["What did the President say about the CHIPS Act?"]) == "When did CHIPS Act pass? (President)"
+
+
+@pytest.mark.parametrize(
+    ("question", "answer", "named"),
+    [
+        ("Which team won the most Stanley Cups?", "Maple Leafs | TOR | 13 [1]", ("Maple Leafs", "team")),
+        # a table's header quoted over its row: the row's first cell
+        ("Which team won the fewest?", "Team | Location | Stanley Cups\nBlues | STL | 1 [1]", ("Blues", "team")),
+        # a sentence's first word is capitalized anyway, and a name the question holds is not the answer
+        ("Which country is Putin invading?", "Overseas, Putin of Russia is on the march, invading Ukraine and sowing "
+         "chaos throughout Europe. [1]", ("Ukraine", "country")),
+        ("Who illustrated the Flower Fairies?", "The illustrator Cicely Mary Barker ( 1895 – 1973 ) drew them. [1]",
+         ("Cicely Mary Barker", None)),
+        # not asking for a thing
+        ("What is the price of insulin?", "It costs $35 a month in Medicare. [1]", None),
+        ("Why did Putin invade?", "Putin wanted Ukraine. [1]", None),
+    ],
+)
+def test_what_an_answer_named_when_its_question_asked_for_a_thing(question, answer, named):
+    assert answer_subject(question, answer) == named
+
+
+def test_a_follow_up_pointing_at_what_the_answer_named_asks_about_it():
+    earlier = ["Which team won the most Stanley Cups?"]
+    answer = "Maple Leafs | TOR | 13 [1]"
+    assert condense("And where is that team located?", earlier, answer).startswith("And where is Maple Leafs located?")
+    assert condense("How many did they win?", earlier, answer).startswith("How many did Maple Leafs win?")
+    # without the answer, the earlier question's own subject, as before
+    assert "Maple Leafs" not in condense("How many did they win?", earlier)
+    # a question that asks something new is left alone, answer or not
+    assert condense("Who signed the handbook?", earlier, answer) == "Who signed the handbook?"
+    # a question that did not ask for a thing: its subject, not the answer's first name
+    assert condense("When did it pass?", ["What did the President say about the CHIPS Act?"],
+                    "Intel is building factories thanks to it. [1]").startswith("When did CHIPS Act pass?")
+
+
+def test_a_conversation_sent_whole_is_made_self_contained_turn_by_turn():
+    turns = [("Which team won the most Stanley Cups?", "Maple Leafs | TOR | 13 [1]"),
+             ("And where is that team located?", "Maple Leafs | TOR | 13 [1]"),
+             ("How many cups did they win?", None)]
+    standalone = standalone_turns(turns)
+    assert standalone[0] == turns[0][0]
+    assert standalone[1].startswith("And where is Maple Leafs located?")
+    assert standalone[2].startswith("How many cups did Maple Leafs win?")  # the name carried by the turn before
