@@ -52,11 +52,24 @@ def superlative(question: str) -> int:
     return 0 if most == least else (1 if most else -1)
 
 
+# Cells that hold no value ("n/a", a dash): a column of numbers with gaps is still a column of numbers.
+_MISSING = frozenset({"", "-", "--", "—", "–", "n/a", "na", "n.a.", "none", "null", "nan", "?"})
+
+
+def _missing(cell: str) -> bool:
+    return cell.strip().lower() in _MISSING
+
+
 def _number(cell: str) -> float | None:
+    """The number a cell holds, with its thousands separators, currency and percent signs; an accountant's
+    "(1,200)" is -1200."""
     cell = cell.strip()
+    negative = cell.startswith("(") and cell.endswith(")")
+    cell = cell[1:-1].strip() if negative else cell
     if not _NUMBER.fullmatch(cell):
         return None
-    return float(re.sub(r"[^\d.+-]", "", cell))
+    value = float(re.sub(r"[^\d.+-]", "", cell))
+    return -value if negative else value
 
 
 def table_rows(text: str, at: int) -> list[tuple[int, int]]:
@@ -93,7 +106,7 @@ def extreme_row(direction: int, text: str, rows: list[tuple[int, int]], asked_te
         # A column of numbers under a name: a number where the name should be means the passage starts inside the
         # table (a chunk cut it), and the rows above are not there to compare.
         if (len(filled) >= 2 and _number(name) is None
-                and len(filled) == sum(1 for _, row in body if column < len(row) and row[column].strip())):
+                and len(filled) == sum(1 for _, row in body if column < len(row) and not _missing(row[column]))):
             numeric.append((named[column], filled))
     if not numeric:
         return None

@@ -69,6 +69,13 @@ def test_numbers_are_read_with_their_thousands_separators_currency_and_percent_s
     assert row_for("Which plan has the lowest price?", prices) == "Pro | $950.50"
 
 
+def test_a_column_with_missing_values_and_accounting_negatives_is_still_numeric():
+    results = "Segment | Net income\nRetail | (1,200)\nCloud | 3,400\nAds | n/a\nLabs | —\nDevices | 250"
+    assert row_for("Which segment had the highest net income?", results) == "Cloud | 3,400"
+    assert row_for("Which segment had the lowest net income?", results) == "Retail | (1,200)"
+    assert row_for("Which segment had the lowest net income?", results.replace("n/a", "pending")) is None  # words
+
+
 def test_the_table_is_the_block_of_rows_holding_the_position():
     text = "Intro line.\n\nA | B\n1 | 2\n3 | 4\n\nAfter."
     rows = table_rows(text, text.index("3 | 4"))
