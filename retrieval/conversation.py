@@ -65,6 +65,15 @@ def depends_on_history(question: str) -> bool:
 _CARRIED = re.compile(r"\s*\([^()]*\)\s*$")  # the terms condense() carries in brackets after a follow-up
 
 
+def _name_words(name: re.Match) -> list[str]:
+    """A capitalized run's words without the stop words opening it: "The Montreal Canadiens" names "Montreal
+    Canadiens"."""
+    words = name.group().split()
+    while words and words[0].lower() in _stop_words():
+        words = words[1:]
+    return words
+
+
 def subject_of(question: str) -> str:
     """What a question is about: the phrase after its last "about / of / on / for ...", else the name it holds
     ("Where are the Maple Leafs located?"), else its last content words (a condensed follow-up's carried terms
@@ -74,9 +83,7 @@ def subject_of(question: str) -> str:
     if found and content_words(found["phrase"]):
         return found["phrase"]
     for name in _NAME.finditer(question, 1):  # not its first word: every question starts with a capital
-        words = name.group().split()
-        while words and words[0].lower() in _stop_words():
-            words = words[1:]
+        words = _name_words(name)
         if words:
             return " ".join(words)
     return " ".join(content_words(question)[-3:])
@@ -98,9 +105,7 @@ def answer_subject(question: str, answer: str) -> tuple[str, str | None] | None:
         return (cell, noun) if cell else None
     asked_words = {w.lower() for w in _WORD.findall(question)}
     for found in _NAME.finditer(text):
-        words = found.group().split()
-        while words and words[0].lower() in _stop_words():  # "The Montreal Canadiens" names "Montreal Canadiens"
-            words = words[1:]
+        words = _name_words(found)
         opens_sentence = not text[: found.start()].strip() or text[: found.start()].rstrip()[-1] in ".!?:"
         if len(words) < (2 if opens_sentence else 1):  # a sentence's first word is capitalized anyway: "Overseas, ..."
             continue
@@ -187,12 +192,11 @@ class ConversationStore:
     def last_answer(self, tenant: str, conversation_id: str) -> str | None:
         """The text of the last turn's answer, when it answered (not a fallback) and the answer log still has it."""
         with self.db.session() as s:
-            body = s.scalar(
-                select(AnswerRow.body)
-                .join(ConversationTurnRow, ConversationTurnRow.answer_id == AnswerRow.id)
-                .where(ConversationTurnRow.conversation_id == conversation_id, AnswerRow.tenant == tenant)
-                .order_by(ConversationTurnRow.position.desc()).limit(1)
-            )
+            answer_id = s.scalar(select(ConversationTurnRow.answer_id)
+                                 .where(ConversationTurnRow.conversation_id == conversation_id)
+                                 .order_by(ConversationTurnRow.position.desc()).limit(1))
+            row = s.get(AnswerRow, answer_id) if answer_id else None
+            body = row.body if row is not None and row.tenant == tenant else None
         return body.get("answer") if body and not body.get("fallback") else None
 
     def add_turn(self, conversation_id: str, question: str, standalone: str, answer_id: str) -> None:
