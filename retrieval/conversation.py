@@ -24,6 +24,8 @@ _SUBJECT = re.compile(r"^.*\b(?:about|regarding|concerning|on|of|for|with|to)\s+
 _POINTERS_BY_STRENGTH = (re.compile(r"\b(it|they|them|he|she|him|her)\b", re.IGNORECASE),
                          re.compile(r"\b(this|that|these|those)\b(?=\s*[?.!,]|$)", re.IGNORECASE))
 _POSSESSIVE = re.compile(r"\b(its|their|his|her)\b", re.IGNORECASE)
+_THINGS = re.compile(r"\b(it|they|them)\b", re.IGNORECASE)
+_THINGS_POSSESSIVE = re.compile(r"\b(its|their)\b", re.IGNORECASE)
 # A question asking for a thing ("Who ...", "Which team ...", "What company ..."; not "What is ..."): a follow-up's
 # "they", "that team" then mean the thing its answer named.
 _ASKS_FOR = re.compile(r"^\W*(?:(?:and|but|so|then|now)\W+)?(?:(?P<who>who|whom)\b|(?:which|what)\s+(?P<noun>[A-Za-z][\w-]*))",
@@ -135,11 +137,16 @@ def condense(question: str, history: list[str], answer: str | None = None) -> st
     if points_at_answer:
         rewritten = demonstrative.sub(lambda _: subject, question, count=1)
     elif subject:
-        pointer = next((p for p in _POINTERS_BY_STRENGTH if p.search(question)), None)
+        # A subject in lower case is a thing, not a person: "Why does he want to raise it?" after a question about
+        # the corporate minimum tax puts the tax for "it", and leaves "he" (the speaker) alone.
+        thing = subject == subject.lower()
+        pointers = (_THINGS, _POINTERS_BY_STRENGTH[1]) if thing else _POINTERS_BY_STRENGTH
+        possessive = _THINGS_POSSESSIVE if thing else _POSSESSIVE
+        pointer = next((p for p in pointers if p.search(question)), None)
         if pointer is not None:
             rewritten = pointer.sub(subject, question, count=1)
-        elif _POSSESSIVE.search(question):
-            rewritten = _POSSESSIVE.sub(f"{subject}'s", question, count=1)
+        elif possessive.search(question):
+            rewritten = possessive.sub(f"{subject}'s", question, count=1)
         else:
             rewritten = f"{question.rstrip(' ?.!')} of {subject}?"
     have = {w.lower().removesuffix("'s").removesuffix("’s") for w in content_words(rewritten)}

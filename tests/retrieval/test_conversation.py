@@ -73,3 +73,14 @@ def test_a_conversation_sent_whole_is_made_self_contained_turn_by_turn():
     assert standalone[0] == turns[0][0]
     assert standalone[1].startswith("And where is Maple Leafs located?")
     assert standalone[2].startswith("How many cups did Maple Leafs win?")  # the name carried by the turn before
+
+
+def test_a_subject_that_is_a_thing_stands_for_it_not_for_he():
+    earlier = ["What did the President propose for the corporate minimum tax?"]
+    assert condense("Why does he want to raise it?", earlier).startswith(
+        "Why does he want to raise corporate minimum tax?")
+    assert condense("What is his reason for its rise?", earlier).startswith(
+        "What is his reason for corporate minimum tax's rise?")
+    # a name may be a person
+    assert condense("When was he born?", ["Who painted the Flower Fairies?"], "Cicely Mary Barker painted them.").startswith(
+        "When was Cicely Mary Barker born?")
