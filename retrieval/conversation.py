@@ -20,12 +20,19 @@ _POINTERS = {"it", "its", "they", "them", "their", "theirs", "this", "that", "th
 _ELLIPSIS = re.compile(r"^\s*(and|but|also|so|or|what about|how about|and what about|why|how come)\b", re.IGNORECASE)
 _SUBJECT = re.compile(r"^.*\b(?:about|regarding|concerning|on|of|for|with|to)\s+(?:the\s+|a\s+|an\s+)?(?P<phrase>[^?.!]+?)\s*[?.!]*$",
                       re.IGNORECASE)
-# Personal pronouns first: "that" and "this" are as often relative or determiners ("the agency that aims to...").
-_POINTERS_BY_STRENGTH = (re.compile(r"\b(it|they|them|he|she|him|her)\b", re.IGNORECASE),
-                         re.compile(r"\b(this|that|these|those)\b(?=\s*[?.!,]|$)", re.IGNORECASE))
-_POSSESSIVE = re.compile(r"\b(its|their|his|her)\b", re.IGNORECASE)
+# What points back: "it" and "they" first (the subject is what was talked about; "he" is more often the one talking:
+# "Why does he want to raise it?" after a question about the corporate minimum tax), then "he" and "she", then a
+# closing "that" / "this" (elsewhere they are as often relative or determiners: "the agency that aims to...").
 _THINGS = re.compile(r"\b(it|they|them)\b", re.IGNORECASE)
+_PERSONS = re.compile(r"\b(he|she|him|her)\b", re.IGNORECASE)
+_DEMONSTRATIVE = re.compile(r"\b(this|that|these|those)\b(?=\s*[?.!,]|$)", re.IGNORECASE)
+_POSSESSIVE = re.compile(r"\b(its|their|his|her)\b", re.IGNORECASE)
 _THINGS_POSSESSIVE = re.compile(r"\b(its|their)\b", re.IGNORECASE)
+# A follow-up that names what it is about ("And what did he say about Israel?"): its pointer is someone else (the
+# speaker), not the earlier turn's subject, so nothing is put in its place; "What about the price?" asks the price
+# of the subject.
+_OWN_SUBJECT = re.compile(r"\b(?:about|regarding|concerning)\s+(?!(?:it|them|that|this|those|these|him|her)\b)\w", re.IGNORECASE)
+_WHAT_ABOUT = re.compile(r"^\s*(?:and\s+)?(?:what|how)\s+about\b", re.IGNORECASE)
 # A question asking for a thing ("Who ...", "Which team ...", "What company ..."; not "What is ..."): a follow-up's
 # "they", "that team" then mean the thing its answer named.
 _ASKS_FOR = re.compile(r"^\W*(?:(?:and|but|so|then|now)\W+)?(?:(?P<who>who|whom)\b|(?:which|what)\s+(?P<noun>[A-Za-z][\w-]*))",
@@ -60,7 +67,7 @@ def content_words(text: str) -> list[str]:
 
 
 def depends_on_history(question: str) -> bool:
-    points_back = any(p.search(question) for p in _POINTERS_BY_STRENGTH) or bool(_POSSESSIVE.search(question))
+    points_back = any(p.search(question) for p in (_THINGS, _PERSONS, _DEMONSTRATIVE, _POSSESSIVE))
     return points_back or bool(_ELLIPSIS.match(question)) or len(content_words(question)) < _SELF_CONTAINED_WORDS
 
 
@@ -133,14 +140,15 @@ def condense(question: str, history: list[str], answer: str | None = None) -> st
     if not points_at_answer and not depends_on_history(question):
         return question
     subject = named[0] if named else subject_of(history[-1])
-    rewritten = question
+    rewritten, have = question, set()
     if points_at_answer:
         rewritten = demonstrative.sub(lambda _: subject, question, count=1)
+    elif subject and not _WHAT_ABOUT.match(question) and _OWN_SUBJECT.search(question):
+        # its own subject replaces the earlier one: that one's words are not carried either
+        have = {w.lower() for w in content_words(subject)}
     elif subject:
-        # A subject in lower case is a thing, not a person: "Why does he want to raise it?" after a question about
-        # the corporate minimum tax puts the tax for "it", and leaves "he" (the speaker) alone.
-        thing = subject == subject.lower()
-        pointers = (_THINGS, _POINTERS_BY_STRENGTH[1]) if thing else _POINTERS_BY_STRENGTH
+        thing = subject == subject.lower()  # a subject in lower case is a thing, never "he"
+        pointers = (_THINGS, _DEMONSTRATIVE) if thing else (_THINGS, _PERSONS, _DEMONSTRATIVE)
         possessive = _THINGS_POSSESSIVE if thing else _POSSESSIVE
         pointer = next((p for p in pointers if p.search(question)), None)
         if pointer is not None:
@@ -149,7 +157,7 @@ def condense(question: str, history: list[str], answer: str | None = None) -> st
             rewritten = possessive.sub(f"{subject}'s", question, count=1)
         else:
             rewritten = f"{question.rstrip(' ?.!')} of {subject}?"
-    have = {w.lower().removesuffix("'s").removesuffix("’s") for w in content_words(rewritten)}
+    have |= {w.lower().removesuffix("'s").removesuffix("’s") for w in content_words(rewritten)}
     carried: list[str] = []
     for earlier in reversed(history[-2:]):
         for word in content_words(earlier):

@@ -84,3 +84,9 @@ def test_a_subject_that_is_a_thing_stands_for_it_not_for_he():
     # a name may be a person
     assert condense("When was he born?", ["Who painted the Flower Fairies?"], "Cicely Mary Barker painted them.").startswith(
         "When was Cicely Mary Barker born?")
+
+
+def test_a_follow_up_naming_what_it_is_about_keeps_its_pointer():
+    earlier = ["What did the President say about Ukraine?"]
+    assert condense("And what did he say about Israel?", earlier) == "And what did he say about Israel? (President)"
+    assert condense("What did he say about it?", earlier).startswith("What did he say about Ukraine?")
