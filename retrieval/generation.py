@@ -235,9 +235,10 @@ SHORT_SENTENCE = 60
 _ANAPHORIC = re.compile(r"(?:It|Its|He|His|She|Her|They|Their|But)\b")
 POINTING_BACK = 3
 # A sentence that announces what follows ("... has implemented several green building initiatives.", "Here are a few
-# examples:") says what the next sentence is about, not what it says: it is read, and quoted, with that sentence.
-_ANNOUNCES = re.compile(r"(?::|\b(?:several|many|various|numerous|a number of|a few|a variety of|a range of|multiple)"
-                        r"\s+(?:[\w-]+\s+){0,3}[\w-]+s\s*[.!])\s*(?:\d+[.)])?\s*$", re.IGNORECASE)
+# examples:", "there are practical tips to ...") says what the next sentence is about, not what it says: its quote
+# goes on into that sentence.
+_ANNOUNCES = re.compile(r"(?::\s*(?:\d+[.)])?|\b(?:several|many|various|numerous|a number of|a few|a variety of|a range of|multiple)"
+                        r"\s+(?:[\w-]+\s+){0,3}[\w-]+s\s*[.!]|\b(?:here|there) are\b.*)\s*$", re.IGNORECASE)
 _ADDS = re.compile(r"(?:Additionally|In addition|Also|Moreover|Furthermore|Similarly|Likewise)\b")
 _LIST_MARK = re.compile(r"(?:\d{1,2}|[a-zA-Z])[.)]|[-*•]")
 LEAD_IN = 200

@@ -251,6 +251,8 @@ def test_a_short_sentences_lead_in_leaves_out_the_fragment_a_passage_was_cut_in(
          "The bridge"),
         ("Here are a few examples of green building initiatives:\n\n1. Ecoroofs promote vegetation on roofs. "
          "The bridge is old.", "The bridge"),
+        ("That being said, there are green building rules for every city. Portland has ecoroofs. The bridge is old.",
+         "The bridge"),
         # ...and with a sentence that adds to it, up to two sentences on
         ("Portland has implemented a green building policy for sustainable materials. Additionally, Portland has a "
          "program called Ecoroofs. Moreover, the city plants trees. Also, the bridge is old.", "Also, the bridge"),
