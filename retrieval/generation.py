@@ -260,6 +260,8 @@ def _follow_on(hit: SearchHit, end: int) -> int:
             taken += 1
             announcing = _ANNOUNCES.search(hit.text, *spans[last])
     return spans[last][1]
+
+
 # A question mark that ends a sentence or a quoted turn ("...?', 'role': 'user'}" in a chat log's JSON).
 _ASKS = re.compile(r"\?[\"'”’)\]]*(?:\s|,|$)")
 
@@ -474,8 +476,8 @@ class ExtractiveGenerator:
 
     def _signals(self, question, asked, passages, candidates, logits, ranked, evidence) -> dict[str, float]:
         """The evidence's signals for the calibrated confidence: how strongly the best sentence answers (under its
-        headings) and read in its context (the document's title, its neighbours), its lead over the
-        next, how much of the question the sentences counted as evidence cover (as read, `evidence`), how many passages hold a relevant
+        headings) and read in its context (the document's title, its neighbours), its lead over the next, how much of
+        the question the sentences counted as evidence cover (as read: `evidence`), how many passages hold a relevant
         sentence, how far down the passages it was found, how far the dense and the keyword search agree on its best
         passage (its RRF score, whatever fusion ranked them: highest when both put it first; a passage that restates
         the question tops both, a same-topic neighbour rarely does), and whether it was asked as a question or stated
