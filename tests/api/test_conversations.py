@@ -42,6 +42,9 @@ def test_history_and_chat_messages_carry_the_conversation(client):
     assert alone["standalone_question"] == FOLLOW_UP  # nothing to lean on
     sent = client.post("/v1/answer", json={"question": FOLLOW_UP, "history": [FIRST]}).json()
     assert "insulin" in sent["standalone_question"]
+    # the earlier questions are made self-contained in turn: the third turn's "it" is still insulin
+    third = client.post("/v1/answer", json={"question": "Who pays $35 for it?", "history": [FIRST, FOLLOW_UP]}).json()
+    assert third["standalone_question"].startswith("Who pays $35 for insulin")
     messages = [{"role": "system", "content": "Answer like a pirate."}, {"role": "user", "content": FIRST},
                 {"role": "assistant", "content": "..."}, {"role": "user", "content": FOLLOW_UP}]
     chat = client.post("/v1/chat/completions", json={"model": "cairn", "messages": messages}).json()
