@@ -49,8 +49,8 @@ _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 # version) when it is next ingested, even unchanged. 1: before formats were recorded; 2 (2026-12-07): chunks carry
 # their heading paths (`sections`) and their dense vectors are computed under them; 3 (2026-12-07): typeset ligatures
 # read as their letters, a PDF's sideways margin text left out and its words hyphenated across lines joined, text
-# garbled before it was saved repaired.
-INDEX_FORMAT = 3
+# garbled before it was saved repaired; 4 (2026-12-08): a PDF's unmapped glyphs ("(cid:0)") left out.
+INDEX_FORMAT = 4
 
 
 def _noop(stage: Stage, progress: float) -> None:

@@ -247,10 +247,24 @@ def _rejoin_broken_words(bodies: list[str]) -> list[str]:
     return [_BROKEN_WORD.sub(join, body) for body in bodies]
 
 
+# pdfminer writes "(cid:12)" for a glyph its font does not map to a character (an icon, a private symbol): no text.
+_UNMAPPED_GLYPH = re.compile(r"\(cid:\d+\)")
+_EMPTY_BRACKETS = re.compile(r" ?\(\s*\)")
+
+
+def _without_unmapped_glyphs(text: str) -> str:
+    """The text without pdfminer's placeholders for unmapped glyphs, nor the brackets they leave empty ("Zejiang
+    Shen1 ((cid:0))", an envelope icon, is "Zejiang Shen1")."""
+    if "(cid:" not in text:
+        return text
+    return _EMPTY_BRACKETS.sub("", _UNMAPPED_GLYPH.sub("", text)).strip()
+
+
 def _title(elements, filename: str) -> str:
     for element in elements:
-        if type(element).__name__ == "Title" and element.text.strip():
-            return fix_latin_ligatures(" ".join(element.text.split()))[:200]
+        title = _without_unmapped_glyphs(" ".join(element.text.split())) if type(element).__name__ == "Title" else ""
+        if title:
+            return fix_latin_ligatures(title)[:200]
     return Path(filename).stem
 
 
@@ -325,7 +339,9 @@ class UnstructuredParser:
         # know them ("eﬃcient" is an unknown token), so a question saying "unified" would not find the text.
         bodies = [fix_latin_ligatures(block[0]) for block in blocks]
         if pdf:
-            bodies = _rejoin_broken_words(bodies)
+            bodies = _rejoin_broken_words([_without_unmapped_glyphs(body) for body in bodies])
+            kept = [i for i, body in enumerate(bodies) if body]  # a block of unmapped glyphs only says nothing
+            bodies, blocks = [bodies[i] for i in kept], [blocks[i] for i in kept]
         parts: list[str] = []
         spans: list[ElementSpan] = []
         offset = 0

@@ -53,6 +53,13 @@ def test_typeset_ligatures_are_read_as_their_letters(parser):
     assert "A Unified Toolkit" in document.text and "efficient" in document.text.lower()
 
 
+def test_glyphs_a_pdfs_font_does_not_map_are_no_text(parser):
+    """The paper marks its corresponding author with an envelope icon, which pdfminer writes "(cid:0)"."""
+    document = parse(parser, "layout-parser-paper-fast.pdf")
+    assert "(cid:" not in document.text and "Zejiang Shen1, Ruochen Zhang2, Melissa Dell3" in document.text
+    assert_spans_exact(document)
+
+
 def test_words_a_pdf_hyphenated_across_lines_are_joined_and_compounds_are_not(parser):
     document = parse(parser, "layout-parser-paper-fast.pdf")
     assert "research and applications" in document.text and "applica- tions" not in document.text
