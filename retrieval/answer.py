@@ -152,6 +152,8 @@ class AnswerService:
             earlier = self.conversations.history(tenant, conversation_id) + earlier
         elif new_conversation and self.conversations is not None:
             conversation_id = self.conversations.start(tenant)
+        if previous_answer and previous_answer.startswith(NOT_COVERED):  # a fallback names no answer ("closest: ...")
+            previous_answer = None
         standalone = self._standalone(question, earlier, previous_answer)
         with self.tracer.start_as_current_span("answer", attributes={"cairn.tenant": tenant, "cairn.collection": collection}) as span:
             answer = self._answer(question, standalone, conversation_id, tenant, collection, top_k, api_key_id, where,

@@ -69,6 +69,10 @@ def test_a_follow_up_pointing_at_what_the_last_answer_named_asks_about_it(client
                 {"role": "assistant", "content": follow["answer"]}, {"role": "user", "content": "Who is its president?"}]
     chat = client.post("/v1/chat/completions", json={"model": "cairn", "messages": messages}).json()
     assert chat["cairn"]["standalone_question"].startswith("Who is Ukraine's president?")
+    fallback = "The knowledge base does not answer this question. The closest sources found: Crimea Report."
+    chat = client.post("/v1/chat/completions", json={"model": "cairn", "messages": [
+        messages[0], {"role": "assistant", "content": fallback}, messages[2]]}).json()
+    assert "Crimea" not in chat["cairn"]["standalone_question"]  # a fallback named no country
     without_replies = [m for m in messages if m["role"] == "user"]  # nothing said what "that country" was
     chat = client.post("/v1/chat/completions", json={"model": "cairn", "messages": without_replies[:2]}).json()
     assert "Ukraine" not in chat["cairn"]["standalone_question"]
