@@ -115,7 +115,8 @@ def answer_subject(question: str, answer: str) -> tuple[str, str | None] | None:
     asked_words = {w.lower() for w in _WORD.findall(question)}
     for found in _NAME.finditer(text):
         words = _name_words(found)
-        opens_sentence = not text[: found.start()].strip() or text[: found.start()].rstrip()[-1] in ".!?:"
+        before = text[: found.start()].rstrip()
+        opens_sentence = not before or before[-1] in ".!?:"
         if len(words) < (2 if opens_sentence else 1):  # a sentence's first word is capitalized anyway: "Overseas, ..."
             continue
         if not any(w.lower().strip(".'’") in asked_words for w in words):  # a name the question did not already hold
