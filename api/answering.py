@@ -19,13 +19,13 @@ log = logging.getLogger("cairn.api")
 
 def ask(answers: AnswerService, who: Principal, collection: str, question: str, top_k: int | None, filters: DocumentFilter,
         history: list[str] | None = None, conversation_id: str | None = None, new_conversation: bool = False,
-        instructions: str | None = None, on_sentence=None, previous_answer: str | None = None) -> Answer:
+        instructions: str | None = None, on_sentence=None, replies: list[str | None] | None = None) -> Answer:
     """The answer service's answer, its errors as API errors; `collection` is known already (known_collection)."""
     try:
         return answers.answer(
             question, tenant=who.tenant, collection=collection, top_k=top_k, api_key_id=who.key_id, history=history,
             conversation_id=conversation_id, new_conversation=new_conversation, instructions=instructions,
-            on_sentence=on_sentence, where=filters, previous_answer=previous_answer,
+            on_sentence=on_sentence, where=filters, replies=replies,
         )
     except UnknownConversation as exc:
         raise ApiError(404, "not_found", str(exc)) from None

@@ -31,7 +31,6 @@ from core.settings import GeneratorName, Settings
 from core.vectorstore import DocumentFilter
 from ingest.catalog import DocumentCatalog
 from retrieval.answer import Answer, AnswerService
-from retrieval.conversation import standalone_turns
 
 MAX_EMBEDDING_INPUTS = 256
 
@@ -95,15 +94,11 @@ class OpenAIService:
             raise ApiError(422, "invalid_request", f"the last user message is longer than {MAX_QUESTION_CHARS} characters")
         collection = collection or self.collection_of(who.tenant, body.model)
 
-        # The earlier turns are the conversation, each made self-contained as a stored conversation keeps it, and
-        # the reply to the last of them says what "it" or "that team" is.
-        history = standalone_turns(turns[:-1])
-        previous_answer = turns[-2][1] if len(turns) > 1 else None
-
         def answer_with(on_sentence=None) -> Answer:
-            return ask(self.answers, who, collection, questions[-1], None, DocumentFilter(), history=history,
+            # The earlier turns are the conversation, with the assistant's replies (what "it" or "that team" is).
+            return ask(self.answers, who, collection, questions[-1], None, DocumentFilter(), history=questions[:-1],
                        instructions="\n\n".join(instructions) or None, on_sentence=on_sentence,
-                       previous_answer=previous_answer)
+                       replies=[reply for _, reply in turns[:-1]])
 
         created = int(time.time())
 

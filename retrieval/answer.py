@@ -29,7 +29,7 @@ from ingest.catalog import DocumentCatalog
 from retrieval.audit import AnswerLog, Asker
 from retrieval.cache import AnswerCache, cache_key
 from retrieval.calibration import UNCALIBRATED, Calibration
-from retrieval.conversation import ConversationStore, condense
+from retrieval.conversation import ConversationStore, condense, standalone_turns
 from retrieval.generation import (
     Citation,
     Draft,
@@ -134,26 +134,30 @@ class AnswerService:
         self, question: str, *, tenant: str, collection: str, top_k: int | None = None, api_key_id: str | None = None,
         history: list[str] | None = None, conversation_id: str | None = None, new_conversation: bool = False,
         instructions: str | None = None, on_sentence: Callable[[str], None] | None = None,
-        where: DocumentFilter = DocumentFilter(), previous_answer: str | None = None,
+        where: DocumentFilter = DocumentFilter(), replies: list[str | None] | None = None,
     ) -> Answer:
-        """Answers `question`; a follow-up is first made self-contained from `history` (the earlier questions) and
-        `previous_answer` (the answer the last of them got), or from the stored turns of `conversation_id`
-        (UnknownConversation if the tenant has none such) and their last answer, and the turn is stored (a new
-        conversation is started with `new_conversation`)."""
+        """Answers `question`; a follow-up is first made self-contained from `history` (the earlier questions, oldest
+        first, each made self-contained in turn as a stored conversation keeps them) with `replies` (the answer each
+        got, where the client sent it: the last one says what "it" or "that team" is), or from the stored turns of
+        `conversation_id` (UnknownConversation if the tenant has none such) and their last answer, and the turn is
+        stored (a new conversation is started with `new_conversation`)."""
         question = question.strip()
         if not question:
             raise ValueError("the question is empty")
-        earlier = list(history or [])
+        given = list(history or [])
+        # A fallback names no answer: its "closest sources found: ..." is not what the next question points at.
+        said = [None if not reply or reply.startswith(NOT_COVERED) else reply for reply in (replies or [])]
+        turns = list(zip(given, said + [None] * (len(given) - len(said))))
+        earlier = standalone_turns(turns)
+        previous_answer = turns[-1][1] if turns else None
         if conversation_id is not None:
             if self.conversations is None or not self.conversations.exists(tenant, conversation_id):
                 raise UnknownConversation(f"no conversation {conversation_id}")
-            if not earlier and previous_answer is None:
+            if not earlier:
                 previous_answer = self.conversations.last_answer(tenant, conversation_id)
             earlier = self.conversations.history(tenant, conversation_id) + earlier
         elif new_conversation and self.conversations is not None:
             conversation_id = self.conversations.start(tenant)
-        if previous_answer and previous_answer.startswith(NOT_COVERED):  # a fallback names no answer ("closest: ...")
-            previous_answer = None
         standalone = self._standalone(question, earlier, previous_answer)
         with self.tracer.start_as_current_span("answer", attributes={"cairn.tenant": tenant, "cairn.collection": collection}) as span:
             answer = self._answer(question, standalone, conversation_id, tenant, collection, top_k, api_key_id, where,

@@ -34,7 +34,6 @@ from api.schemas import (
 )
 from retrieval.answer import Answer
 from retrieval.audit import Asker
-from retrieval.conversation import standalone_turns
 from retrieval.review import REVIEW_STATUSES, AlreadyResolved, NotFound
 
 router = APIRouter(prefix="/v1", tags=["answers"])
@@ -55,11 +54,8 @@ def answer(body: AnswerRequest, answers: AnswersDep, catalog: CatalogDep, conver
     if body.stream and body.conversation_id is not None and not conversations.exists(who.tenant, body.conversation_id):
         raise ApiError(404, "not_found", f"no conversation {body.conversation_id}")
 
-    # The earlier questions as a stored conversation keeps them: each made self-contained from the ones before.
-    history = standalone_turns([(question, None) for question in body.history])
-
     def answer_with(on_sentence=None) -> Answer:
-        return ask(answers, who, collection, body.question, body.top_k, body.filters, history,
+        return ask(answers, who, collection, body.question, body.top_k, body.filters, body.history,
                    body.conversation_id, new_conversation=body.conversation_id is None, on_sentence=on_sentence)
 
     if not body.stream:
